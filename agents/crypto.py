@@ -1,0 +1,37 @@
+"""Encryption at rest for platform API keys (Fernet, with key rotation)."""
+
+import base64
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+
+
+def derived_key(secret: str) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"chatsite-credentials")
+    return base64.urlsafe_b64encode(hkdf.derive(secret.encode()))
+
+
+@cache
+def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
+    if keys:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    return MultiFernet([Fernet(derived_key(secret_key))])
+
+
+def fernet() -> MultiFernet:
+    return _fernet(tuple(settings.CREDENTIAL_KEYS), settings.SECRET_KEY)
+
+
+def encrypt(plaintext: str) -> str:
+    return fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    """The plaintext; raises ValueError when no configured key opens it."""
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError("This API key was encrypted with a key the site no longer has.") from exc

@@ -1,0 +1,101 @@
+from django.core.validators import URLValidator
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from agents import crypto
+from agents.providers import AgentSpec, Connection, Provider, provider_class
+
+http_url = URLValidator(schemes=["http", "https"])
+
+
+class Platform(models.TextChoices):
+    SKETRICGEN = "sketricgen", "SketricGen"
+
+
+class Credential(models.Model):
+    """An API key for one platform account. The key is stored encrypted."""
+
+    platform = models.CharField(max_length=32, choices=Platform.choices)
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.CharField(
+        max_length=500,
+        validators=[http_url],
+        help_text=_(
+            "The platform's API address. The site sends requests, with this key, to "
+            "whatever host is named here: point it only at the platform itself."
+        ),
+    )
+    api_key_encrypted = models.TextField(editable=False)
+    api_key_last4 = models.CharField(max_length=4, editable=False)
+    options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    @property
+    def api_key(self) -> str:
+        return crypto.decrypt(self.api_key_encrypted)
+
+    def set_api_key(self, raw_key: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(raw_key)
+        self.api_key_last4 = raw_key[-4:]
+
+    @property
+    def masked_key(self) -> str:
+        return f"…{self.api_key_last4}" if self.api_key_last4 else ""
+
+    def connection(self) -> Connection:
+        return Connection(base_url=self.base_url, api_key=self.api_key, options=self.options)
+
+    def provider(self) -> Provider:
+        """The platform adapter, for calls that need no agent (test connection, import)."""
+        return provider_class(self.platform)(self.connection())
+
+
+class AgentQuerySet(models.QuerySet):
+    def enabled(self) -> "AgentQuerySet":
+        return self.filter(enabled=True)
+
+
+class Agent(models.Model):
+    """An agent that lives on an upstream platform, as the team sees it."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="agents")
+    upstream_agent_id = models.CharField(
+        max_length=255, help_text=_("The agent's id on its platform.")
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text=_("Platform options for this agent.")
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AgentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("new_conversation", args=[self.slug])
+
+    @property
+    def platform(self) -> str:
+        return self.credential.platform
+
+    def provider(self) -> Provider:
+        """The platform adapter for this agent. Reads the credential: call it outside the event loop."""
+        spec = AgentSpec(upstream_id=self.upstream_agent_id, options=self.options)
+        return provider_class(self.platform)(self.credential.connection(), spec)

@@ -1,0 +1,92 @@
+"""What every platform adapter implements, and the one error type they raise."""
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from agents.providers.events import ReplyEvent
+
+
+class UpstreamError(Exception):
+    """A platform call failed. `message` is shown to the user as it is.
+
+    `retryable` says whether the same request may succeed if sent again
+    (rate limits, overload, network), as opposed to a rejected credential or
+    bad input.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A credential as an adapter sees it: where to call and with which key."""
+
+    base_url: str
+    api_key: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    upstream_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserRef:
+    id: int
+    username: str
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user message to send upstream."""
+
+    text: str
+    user: UserRef
+    upstream_conversation_id: str = ""
+
+
+class Provider(abc.ABC):
+    """One upstream platform.
+
+    Subclasses set the class attributes and implement `stream_reply` and
+    `check_connection`. `stream_reply` yields normalised events
+    (agents.providers.events) and ends by returning after `RunFinished`, or by
+    raising UpstreamError; it never yields a platform's raw event.
+    """
+
+    platform: ClassVar[str]
+    label: ClassVar[str]
+    default_base_url: ClassVar[str]
+    max_input_chars: ClassVar[int | None] = None
+
+    def __init__(self, connection: Connection, agent: AgentSpec | None = None):
+        self.connection = connection
+        self.agent = agent
+
+    def input_problem(self, text: str) -> str | None:
+        """Why `text` cannot be sent to this platform, or None when it can."""
+        if not text.strip():
+            return "Write a message first."
+        if self.max_input_chars is not None and len(text) > self.max_input_chars:
+            return (
+                f"This message is {len(text):,} characters long; {self.label} takes at "
+                f"most {self.max_input_chars:,}. Shorten it and send again."
+            )
+        return None
+
+    @abc.abstractmethod
+    def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        """Send `turn` and yield the reply as it arrives."""
+
+    @abc.abstractmethod
+    async def check_connection(self) -> str:
+        """Make a small real request; return what succeeded, in plain words."""

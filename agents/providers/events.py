@@ -1,0 +1,75 @@
+"""The one vocabulary of reply events.
+
+Every platform adapter turns its wire format into these events; the relay
+numbers them and sends them to the browser as JSON (`to_dict`). The browser
+never sees a platform's raw format.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyEvent:
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(ReplyEvent):
+    """The platform accepted the turn. Ids are the platform's, kept for the next turn."""
+
+    kind: ClassVar[str] = "run_started"
+    conversation_id: str = ""
+    run_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta(ReplyEvent):
+    kind: ClassVar[str] = "text_delta"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextReplace(ReplyEvent):
+    """The platform's full text for the reply so far, replacing what came before."""
+
+    kind: ClassVar[str] = "text_replace"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolStarted(ReplyEvent):
+    kind: ClassVar[str] = "tool_started"
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished(ReplyEvent):
+    kind: ClassVar[str] = "tool_finished"
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Activity(ReplyEvent):
+    """Something the agent is doing that is not reply text (thinking, a step)."""
+
+    kind: ClassVar[str] = "activity"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying(ReplyEvent):
+    kind: ClassVar[str] = "retrying"
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(ReplyEvent):
+    kind: ClassVar[str] = "run_finished"
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,206 @@
+"""The shared upstream HTTP client and the SSE reading every adapter uses."""
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from django.conf import settings
+from httpx_sse import EventSource, ServerSentEvent, SSEError
+
+from agents.providers.base import UpstreamError
+
+MAX_EVENT_BYTES = 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def upstream_client() -> httpx.AsyncClient:
+    """The process's pooled client (one per event loop), sized for many streams.
+
+    httpx's default pool holds 100 connections, so stream 101 would wait for
+    one to free up.
+    """
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
+                max_keepalive_connections=min(100, settings.UPSTREAM_MAX_CONNECTIONS),
+                keepalive_expiry=30,
+            ),
+            timeout=upstream_timeout(),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+    return client
+
+
+def upstream_timeout(read: float | None = None) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+        read=read if read is not None else settings.UPSTREAM_READ_TIMEOUT,
+        write=30,
+        pool=settings.UPSTREAM_CONNECT_TIMEOUT,
+    )
+
+
+async def close_upstream_clients() -> None:
+    for client in list(_clients.values()):
+        await client.aclose()
+    _clients.clear()
+
+
+class CappedStream(httpx.AsyncByteStream):
+    """Wraps a response body: drops a leading BOM and caps the size of one event.
+
+    httpx-sse would otherwise lose the first event behind a BOM and buffer a
+    line or event of any size.
+    """
+
+    def __init__(self, stream: httpx.AsyncByteStream, max_event_bytes: int):
+        self._stream = stream
+        self._max = max_event_bytes
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        first = True
+        pending = 0
+        tail = b""
+        async for chunk in self._stream:
+            if first:
+                first = False
+                chunk = chunk.removeprefix(UTF8_BOM)
+            window = tail + chunk
+            boundary = max(window.rfind(b"\n\n"), window.rfind(b"\r\n\r\n"), window.rfind(b"\r\r"))
+            if boundary < 0:
+                pending += len(chunk)
+            else:
+                pending = len(window) - boundary
+            if pending > self._max:
+                raise UpstreamError(
+                    f"The platform sent an event larger than {self._max // 1024} KiB; "
+                    "the reply was cut off there."
+                )
+            tail = window[-3:]
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def iter_sse(
+    response: httpx.Response, max_event_bytes: int = MAX_EVENT_BYTES
+) -> AsyncIterator[ServerSentEvent]:
+    """Events of an SSE response, skipping comment-only and empty-data events."""
+    response.stream = CappedStream(response.stream, max_event_bytes)
+    try:
+        async for event in EventSource(response).aiter_sse():
+            if event.data:
+                yield event
+    except SSEError as exc:
+        raise UpstreamError("The platform answered with something other than an event stream.") from exc
+    except httpx.ReadTimeout as exc:
+        raise UpstreamError(
+            "The platform stopped sending for too long; the reply is incomplete.", retryable=True
+        ) from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(
+            "The connection to the platform broke off; the reply is incomplete.", retryable=True
+        ) from exc
+
+
+def parse_json_object(data: str) -> dict[str, Any] | None:
+    """`data` as a JSON object, or None when it is not one."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The platform's own words from an error body (FastAPI-style or plain text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return text[:300] if text and not text.lstrip().startswith("<") else ""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value[:300]
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return value["message"][:300]
+            if isinstance(value, list) and value:
+                first = value[0]
+                if isinstance(first, dict) and isinstance(first.get("msg"), str):
+                    return first["msg"][:300]
+    return ""
+
+
+def http_error(response: httpx.Response, platform: str) -> UpstreamError:
+    """One clear message per HTTP failure class, with the platform's words where given."""
+    status = response.status_code
+    detail = error_detail(response)
+    said = f" The platform said: {detail}" if detail else ""
+    if status == 401:
+        return UpstreamError(
+            f"{platform} rejected this credential (HTTP 401). An admin needs to check its API key.",
+            status=status,
+        )
+    if status == 403:
+        return UpstreamError(
+            f"{platform} refused access to this agent with this credential (HTTP 403).{said}",
+            status=status,
+        )
+    if status == 404:
+        return UpstreamError(
+            f"{platform} does not know this agent or address (HTTP 404). "
+            f"An admin needs to check the agent id and base URL.{said}",
+            status=status,
+        )
+    if status in (400, 422):
+        return UpstreamError(f"{platform} did not accept the request (HTTP {status}).{said}", status=status)
+    if status == 429:
+        return UpstreamError(
+            f"{platform} is rate limiting this account (HTTP 429). Try again in a moment.",
+            retryable=True,
+            status=status,
+        )
+    if status >= 500:
+        return UpstreamError(
+            f"{platform} had a server error (HTTP {status}). Try again in a moment.{said}",
+            retryable=status in (502, 503, 504),
+            status=status,
+        )
+    return UpstreamError(f"{platform} answered with HTTP {status}.{said}", status=status)
+
+
+@asynccontextmanager
+async def open_stream(
+    method: str, url: str, *, platform: str, **kwargs: Any
+) -> AsyncIterator[httpx.Response]:
+    """A streamed request whose HTTP and connection failures become UpstreamError."""
+    client = upstream_client()
+    try:
+        async with client.stream(method, url, **kwargs) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise http_error(response, platform)
+            yield response
+    except httpx.ConnectTimeout as exc:
+        raise UpstreamError(f"{platform} did not answer in time (connect timeout).", retryable=True) from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamError(f"Could not connect to {platform}. Check the base URL.", retryable=True) from exc
+    except httpx.ReadTimeout as exc:
+        raise UpstreamError(f"{platform} stopped answering (read timeout).", retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.", retryable=True) from exc

@@ -1,0 +1,140 @@
+"""SketricGen `run-workflow` (seeds 000, 001; PROTOCOLS.md A).
+
+Streaming replies are AG-UI events over SSE. Types are compared without regard
+to case (an older document used lower-case names) and keys are read in
+snake_case or camelCase (standard AG-UI).
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.events import (
+    ReplyEvent,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+)
+from agents.providers.http import iter_sse, open_stream, parse_json_object, upstream_client, http_error
+
+DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
+LABEL = "SketricGen"
+
+
+def field(data: dict[str, Any], snake: str) -> Any:
+    """A key in snake_case, or its camelCase twin."""
+    if snake in data:
+        return data[snake]
+    head, *rest = snake.split("_")
+    return data.get(head + "".join(part.title() for part in rest))
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+class SketricGenProvider(Provider):
+    platform = "sketricgen"
+    label = LABEL
+    default_base_url = "https://chat-v2.sketricgen.ai"
+    max_input_chars = 10_000
+
+    @property
+    def workflow_url(self) -> str:
+        return self.connection.base_url.rstrip("/") + "/api/v1/run-workflow"
+
+    @property
+    def admin_base_url(self) -> str:
+        return (self.connection.options.get("admin_base_url") or DEFAULT_ADMIN_BASE_URL).rstrip("/")
+
+    def request_body(self, turn: Turn, *, stream: bool) -> dict[str, Any]:
+        assert self.agent is not None
+        body: dict[str, Any] = {
+            "agent_id": self.agent.upstream_id,
+            "user_input": turn.text,
+            "stream": stream,
+        }
+        if turn.upstream_conversation_id:
+            body["conversation_id"] = turn.upstream_conversation_id
+        return body
+
+    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        problem = self.input_problem(turn.text)
+        if problem:
+            raise UpstreamError(problem)
+        headers = {"api-key": self.connection.api_key}
+        if self.agent and self.agent.options.get("stream") is False:
+            async for event in self._json_reply(turn, headers):
+                yield event
+            return
+        async for event in self._streamed_reply(turn, headers):
+            yield event
+
+    async def _json_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
+        async with open_stream(
+            "POST", self.workflow_url, platform=LABEL, json=self.request_body(turn, stream=False), headers=headers
+        ) as response:
+            await response.aread()
+        data = parse_json_object(response.text)
+        if data is None:
+            raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
+        yield RunStarted(conversation_id=as_text(data.get("conversation_id")))
+        if data.get("error"):
+            raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
+        yield TextDelta(text=as_text(data.get("response")))
+        yield RunFinished()
+
+    async def _streamed_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
+        headers = {**headers, "Accept": "text/event-stream"}
+        async with open_stream(
+            "POST", self.workflow_url, platform=LABEL, json=self.request_body(turn, stream=True), headers=headers
+        ) as response:
+            async for sse in iter_sse(response):
+                data = parse_json_object(sse.data)
+                if data is None:
+                    raise UpstreamError(f"{LABEL} sent an event that is not valid JSON; the reply was cut off there.")
+                kind = as_text(data.get("type")).upper() or sse.event.upper()
+                if kind == "TEXT_MESSAGE_CONTENT" or kind == "TEXT_MESSAGE_CHUNK":
+                    delta = as_text(field(data, "delta"))
+                    if delta:
+                        yield TextDelta(text=delta)
+                elif kind == "RUN_STARTED":
+                    yield RunStarted(
+                        conversation_id=as_text(field(data, "thread_id")),
+                        run_id=as_text(field(data, "run_id")),
+                    )
+                elif kind == "TOOL_CALL_START":
+                    yield ToolStarted(
+                        id=as_text(field(data, "tool_call_id")),
+                        name=as_text(field(data, "tool_call_name")) or "tool",
+                    )
+                elif kind == "TOOL_CALL_END":
+                    yield ToolFinished(id=as_text(field(data, "tool_call_id")))
+                elif kind == "RUN_ERROR":
+                    message = as_text(field(data, "message")) or "The agent's run failed."
+                    raise UpstreamError(f"{LABEL} reported an error: {message}")
+                elif kind == "RUN_FINISHED":
+                    yield RunFinished()
+                    return
+                # Anything else (TEXT_MESSAGE_START/END, CUSTOM, types added
+                # later) carries nothing to show and is dropped.
+        raise UpstreamError(
+            f"{LABEL} closed the stream before the run finished; the reply is incomplete.",
+            retryable=True,
+        )
+
+    async def check_connection(self) -> str:
+        response = await upstream_client().get(
+            self.admin_base_url + "/teamspaces",
+            headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
+        )
+        if response.status_code >= 400:
+            raise http_error(response, LABEL)
+        data = parse_json_object(response.text) or {}
+        teamspaces = data.get("teamspaces") or []
+        if not teamspaces or not isinstance(teamspaces[0], dict):
+            raise UpstreamError(f"{LABEL} accepted the key but returned no teamspace.")
+        name = teamspaces[0].get("display_name") or teamspaces[0].get("teamspace_id")
+        return f"Connected to {LABEL}: the key belongs to teamspace “{name}”."

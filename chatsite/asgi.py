@@ -1,0 +1,52 @@
+"""ASGI entry point: Django views over HTTP, the chat relay over websockets.
+
+With CHATSITE_DEMO on, the fake platforms answer under /fake/<platform>/ in
+the same process, so the demo needs one server.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+django_http_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from agents.providers.http import close_upstream_clients  # noqa: E402
+from conversations.routing import websocket_urlpatterns  # noqa: E402
+
+http_app = django_http_app
+if settings.CHATSITE_DEMO:
+    from agents.fakes import mount_fakes
+
+    http_app = mount_fakes(django_http_app)
+
+
+def close_clients_on_reactor_shutdown() -> None:
+    """Daphne sends no ASGI lifespan events; its Twisted reactor's shutdown is the hook."""
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    import asyncio
+
+    from twisted.internet import defer, reactor
+
+    def close() -> defer.Deferred:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(close_upstream_clients()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", close)
+
+
+close_clients_on_reactor_shutdown()
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)
