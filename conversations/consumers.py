@@ -1,0 +1,117 @@
+"""The chat websocket (docs/websocket.md): authorises each frame, then calls the relay."""
+
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.base import SessionBase
+
+from conversations import relay
+from conversations.models import Conversation
+
+MAX_FRAME_CHARS = 64 * 1024
+FLOOD_FRAMES = 20
+FLOOD_SECONDS = 10.0
+
+
+@database_sync_to_async
+def owned_conversation_exists(user_id: int, conversation_id: str) -> bool:
+    return Conversation.objects.filter(pk=conversation_id, owner_id=user_id).exists()
+
+
+@database_sync_to_async
+def still_signed_in(user_id: int, session: SessionBase) -> bool:
+    """The user is active and the session that opened the socket was not logged out."""
+    if session.session_key is None or not session.exists(session.session_key):
+        return False
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+def error_frame(code: str, message: str, **extra: Any) -> str:
+    return relay.frame({"type": "error", "code": code, "message": message, **extra})
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        if not user.is_authenticated or not await owned_conversation_exists(user.pk, self.conversation_id):
+            await self.close()
+            return
+        self.user_id = user.pk
+        self.recent_frames: list[float] = []
+        await self.accept()
+        await relay.hub.watch(self.conversation_id, self.send_frame)
+
+    async def disconnect(self, code: int) -> None:
+        # The reply goes on without this socket and is saved when it ends.
+        if hasattr(self, "user_id"):
+            relay.hub.unwatch(self.conversation_id, self.send_frame)
+
+    async def send_frame(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.flooding():
+            await self.send(text_data=error_frame("RATE_LIMITED", "Too many frames; slow down."))
+            return
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self.send(text_data=error_frame("BAD_FRAME", "Frames are JSON text of at most 64 KiB."))
+            return
+        try:
+            request = json.loads(text_data)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            await self.send(text_data=error_frame("BAD_FRAME", "Frames are JSON objects."))
+            return
+        if not await still_signed_in(self.user_id, self.scope["session"]):
+            await self.send(text_data=error_frame("SIGNED_OUT", "You are signed out. Sign in again."))
+            await self.close(code=4401)
+            return
+        if not await owned_conversation_exists(self.user_id, self.conversation_id):
+            await self.send(text_data=error_frame("NOT_FOUND", "This conversation no longer exists."))
+            await self.close(code=4404)
+            return
+        await self.handle(request)
+
+    def flooding(self) -> bool:
+        now = time.monotonic()
+        self.recent_frames = [t for t in self.recent_frames if now - t < FLOOD_SECONDS]
+        self.recent_frames.append(now)
+        return len(self.recent_frames) > FLOOD_FRAMES
+
+    async def handle(self, request: dict[str, Any]) -> None:
+        kind = request.get("type")
+        client_id = str(request.get("client_id", ""))[:64]
+        try:
+            if kind == "send":
+                text = request.get("text")
+                if not isinstance(text, str):
+                    raise relay.TurnRefused("INVALID_INPUT", "A message needs text.")
+                await relay.start_reply(self.conversation_id, self.user_id, text, client_id)
+            elif kind == "stop":
+                relay.stop_reply(self.conversation_id, message_id_of(request))
+            elif kind == "retry":
+                message_id = message_id_of(request)
+                if message_id is None:
+                    raise relay.TurnRefused("BAD_FRAME", "retry needs a message_id.")
+                await relay.retry_reply(self.conversation_id, self.user_id, message_id)
+            elif kind == "resume":
+                message_id = message_id_of(request)
+                state = await relay.resume(self.conversation_id, message_id) if message_id else None
+                if state is None:
+                    raise relay.TurnRefused("NOT_FOUND", "No such reply in this conversation.")
+                await self.send(text_data=relay.frame(state))
+            else:
+                raise relay.TurnRefused("UNKNOWN_TYPE", "Unknown frame type.")
+        except relay.TurnRefused as refused:
+            await self.send(text_data=error_frame(refused.code, refused.message, client_id=client_id))
+
+
+def message_id_of(request: dict[str, Any]) -> int | None:
+    value = request.get("message_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -1,0 +1,409 @@
+"""The relay: runs one reply from its platform to every socket watching it.
+
+Deltas go straight from the adapter to the sockets of this process (no
+database write and no channel-layer hop per delta). The partial text is
+checkpointed every REPLY_CHECKPOINT_SECONDS and the final state written once.
+Each reply numbers its events (`seq`); a socket that (re)connects gets a
+snapshot of the reply so far and then every later event, so nothing is
+missed or shown twice.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from contextlib import aclosing
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.providers import Provider, Turn, UpstreamError, UserRef
+from agents.providers.events import (
+    Activity,
+    ReplyEvent,
+    Retrying,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    TextReplace,
+    ToolFinished,
+    ToolStarted,
+)
+from conversations.models import Conversation, Message, title_from
+from conversations.rendering import StreamingMarkdown, render_markdown
+
+logger = logging.getLogger(__name__)
+
+SendFrame = Callable[[str], Awaitable[None]]
+
+# A streaming reply whose row has not been touched for this long belongs to a
+# process that died; it is marked interrupted.
+ALIVE_SECONDS = 90
+
+INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
+
+
+class TurnRefused(Exception):
+    """A request to start a reply that cannot be honoured; nothing was saved."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def frame(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(eq=False)
+class ReplyRun:
+    """A reply being streamed in this process."""
+
+    message_id: int
+    conversation_id: str
+    seq: int = 0
+    markdown: StreamingMarkdown = field(default_factory=StreamingMarkdown)
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    upstream_conversation_id: str = ""
+    upstream_run_id: str = ""
+    finished: bool = False
+    stop_requested: bool = False
+    task: asyncio.Task | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "type": "reply.snapshot",
+            "message_id": self.message_id,
+            "seq": self.seq,
+            "status": Message.Status.STREAMING,
+            "text": self.markdown.text,
+            "html": self.markdown.committed_html,
+            "tail": self.markdown.tail,
+            "tool_calls": self.tool_calls,
+        }
+
+    def apply(self, event: ReplyEvent) -> dict[str, Any] | None:
+        """Fold `event` into the reply; the frame to send, or None for nothing to show."""
+        base = {"message_id": self.message_id}
+        if isinstance(event, TextDelta):
+            self.seq += 1
+            payload = {"type": "text_delta", **base, "seq": self.seq, "text": event.text}
+            commit = self.markdown.feed(event.text)
+            if commit is not None:
+                payload["commit"] = {"html": commit[0], "tail": commit[1]}
+            return payload
+        if isinstance(event, TextReplace):
+            self.seq += 1
+            html, tail = self.markdown.replace(event.text)
+            return {"type": "text_replace", **base, "seq": self.seq, "html": html, "tail": tail}
+        if isinstance(event, ToolStarted):
+            self.tool_calls.append({"id": event.id, "name": event.name, "status": "running"})
+        elif isinstance(event, ToolFinished):
+            for call in self.tool_calls:
+                if call["id"] == event.id:
+                    call["status"] = "done"
+        elif isinstance(event, RunStarted):
+            self.upstream_conversation_id = event.conversation_id or self.upstream_conversation_id
+            self.upstream_run_id = event.run_id or self.upstream_run_id
+            return None
+        elif isinstance(event, RunFinished):
+            self.finished = True
+            return None
+        elif not isinstance(event, Activity | Retrying):
+            return None
+        self.seq += 1
+        payload = event.to_dict()
+        payload["type"] = payload.pop("kind")
+        return {**payload, **base, "seq": self.seq}
+
+
+class Hub:
+    """The replies running in this process and the sockets watching each conversation."""
+
+    def __init__(self) -> None:
+        self.runs: dict[int, ReplyRun] = {}
+        self.watchers: dict[str, set[SendFrame]] = {}
+
+    def run_in(self, conversation_id: str) -> ReplyRun | None:
+        for run in self.runs.values():
+            if run.conversation_id == conversation_id:
+                return run
+        return None
+
+    async def broadcast(self, conversation_id: str, text: str) -> None:
+        for send in list(self.watchers.get(conversation_id, ())):
+            try:
+                await send(text)
+            except Exception:  # a socket that closed under us stops watching
+                self.unwatch(conversation_id, send)
+
+    async def watch(self, conversation_id: str, send: SendFrame) -> None:
+        """Start sending the conversation's reply events to `send`, after a snapshot of any running reply."""
+        self.watchers.setdefault(conversation_id, set()).add(send)
+        run = self.run_in(conversation_id)
+        if run is not None:
+            await send(frame(run.snapshot()))
+
+    def unwatch(self, conversation_id: str, send: SendFrame) -> None:
+        watchers = self.watchers.get(conversation_id)
+        if watchers is not None:
+            watchers.discard(send)
+            if not watchers:
+                del self.watchers[conversation_id]
+
+
+hub = Hub()
+
+
+# Database steps. Each runs in a worker thread, outside the event loop.
+
+
+@database_sync_to_async
+def save_turn(conversation_id: str, user_id: int, text: str) -> tuple[Message, Message, Provider, Turn]:
+    """Save the user's message and an empty streaming reply, before anything goes upstream."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().select_related("agent__credential", "owner").get(
+            pk=conversation_id, owner_id=user_id
+        )
+        provider = ready_provider(conversation)
+        problem = provider.input_problem(text)
+        if problem:
+            raise TurnRefused("INVALID_INPUT", problem)
+        refuse_if_busy(conversation)
+        user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        reply = conversation.messages.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+        if not conversation.title:
+            conversation.title = title_from(text)
+        conversation.save(update_fields=["title", "updated_at"])
+    return user_message, reply, provider, turn_for(conversation, text)
+
+
+@database_sync_to_async
+def save_retry(conversation_id: str, user_id: int, message_id: int) -> tuple[Message, Provider, Turn]:
+    """Replace the last, unsuccessful reply with a new streaming one for the same question."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().select_related("agent__credential", "owner").get(
+            pk=conversation_id, owner_id=user_id
+        )
+        last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
+        if (
+            len(last_two) != 2
+            or last_two[0].pk != message_id
+            or last_two[0].role != Message.Role.ASSISTANT
+            or last_two[0].status in (Message.Status.STREAMING, Message.Status.COMPLETE)
+            or last_two[1].role != Message.Role.USER
+        ):
+            raise TurnRefused("NOT_FOUND", "Only the last reply can be retried, once it has failed or stopped.")
+        provider = ready_provider(conversation)
+        last_two[0].delete()
+        reply = conversation.messages.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+        conversation.save(update_fields=["updated_at"])
+    return reply, provider, turn_for(conversation, last_two[1].content)
+
+
+def ready_provider(conversation: Conversation) -> Provider:
+    agent = conversation.agent
+    if not agent.enabled:
+        raise TurnRefused("AGENT_UNAVAILABLE", f"The agent “{agent.name}” is switched off. Ask an admin.")
+    try:
+        return agent.provider()
+    except (UpstreamError, ValueError) as exc:
+        raise TurnRefused("AGENT_UNAVAILABLE", str(exc)) from exc
+
+
+def mark_abandoned_replies(conversation: Conversation) -> None:
+    """Replies left `streaming` by a process that is gone become `interrupted`."""
+    conversation.messages.filter(
+        status=Message.Status.STREAMING, updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS)
+    ).update(status=Message.Status.INTERRUPTED, error="The reply was cut off when the site restarted.")
+
+
+def refuse_if_busy(conversation: Conversation) -> None:
+    mark_abandoned_replies(conversation)
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise TurnRefused("BUSY", "A reply is still running in this conversation. Stop it or wait for it.")
+
+
+def turn_for(conversation: Conversation, text: str) -> Turn:
+    owner = conversation.owner
+    return Turn(
+        text=text,
+        user=UserRef(id=owner.pk, username=owner.get_username(), email=owner.email),
+        upstream_conversation_id=conversation.upstream_conversation_id,
+    )
+
+
+@database_sync_to_async
+def checkpoint(run: ReplyRun) -> None:
+    Message.objects.filter(pk=run.message_id).update(
+        content=run.markdown.text, seq=run.seq, tool_calls=run.tool_calls, updated_at=timezone.now()
+    )
+
+
+@database_sync_to_async
+def finish(run: ReplyRun, status: str, error: str) -> None:
+    Message.objects.filter(pk=run.message_id).update(
+        content=run.markdown.text,
+        seq=run.seq,
+        tool_calls=run.tool_calls,
+        status=status,
+        error=error,
+        upstream_run_id=run.upstream_run_id,
+        updated_at=timezone.now(),
+    )
+    if run.upstream_conversation_id:
+        Conversation.objects.filter(pk=run.conversation_id).update(
+            upstream_conversation_id=run.upstream_conversation_id
+        )
+
+
+# The reply itself.
+
+
+async def start_reply(conversation_id: str, user_id: int, text: str, client_id: str = "") -> ReplyRun:
+    """Save the user's message, then stream the agent's reply to every watcher."""
+    user_message, reply, provider, turn = await save_turn(conversation_id, user_id, text)
+    await hub.broadcast(
+        conversation_id,
+        frame(
+            {
+                "type": "user_message",
+                "client_id": client_id,
+                "message": {
+                    "id": user_message.pk,
+                    "role": user_message.role,
+                    "text": user_message.content,
+                    "html": render_markdown(user_message.content),
+                    "status": user_message.status,
+                },
+            }
+        ),
+    )
+    return await launch(conversation_id, reply, provider, turn, replaces=None)
+
+
+async def retry_reply(conversation_id: str, user_id: int, message_id: int) -> ReplyRun:
+    reply, provider, turn = await save_retry(conversation_id, user_id, message_id)
+    return await launch(conversation_id, reply, provider, turn, replaces=message_id)
+
+
+async def launch(
+    conversation_id: str, reply: Message, provider: Provider, turn: Turn, replaces: int | None
+) -> ReplyRun:
+    run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id)
+    hub.runs[run.message_id] = run
+    await hub.broadcast(
+        conversation_id,
+        frame({"type": "reply.started", "message_id": run.message_id, "seq": 0, "replaces": replaces}),
+    )
+    run.task = asyncio.create_task(relay_reply(run, provider, turn), name=f"reply-{run.message_id}")
+    return run
+
+
+async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
+    """Stream the platform's reply; always ends with the message saved in a final status."""
+    status, error = Message.Status.COMPLETE, ""
+    saver = asyncio.create_task(keep_checkpointing(run), name=f"checkpoint-{run.message_id}")
+    try:
+        async with aclosing(provider.stream_reply(turn)) as events:
+            async for event in events:
+                payload = run.apply(event)
+                if payload is not None:
+                    await hub.broadcast(run.conversation_id, frame(payload))
+        if not run.finished:
+            status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
+    except UpstreamError as exc:
+        status, error = Message.Status.ERROR, exc.message
+    except asyncio.CancelledError:
+        if not run.stop_requested:
+            saver.cancel()
+            await conclude(run, Message.Status.INTERRUPTED, "The site was restarting and the reply was cut off.")
+            raise
+        status = Message.Status.STOPPED
+    except Exception:
+        logger.exception("Relaying reply %s failed", run.message_id)
+        status, error = Message.Status.ERROR, INTERNAL_ERROR
+    saver.cancel()
+    await conclude(run, status, error)
+
+
+async def keep_checkpointing(run: ReplyRun) -> None:
+    """Save the partial reply now and then, and show the reply is alive even when it is quiet."""
+    interval = settings.REPLY_CHECKPOINT_SECONDS
+    saved_seq, saved_at = run.seq, time.monotonic()
+    while True:
+        await asyncio.sleep(interval)
+        if run.seq != saved_seq or time.monotonic() - saved_at >= ALIVE_SECONDS / 3:
+            saved_seq, saved_at = run.seq, time.monotonic()
+            try:
+                await checkpoint(run)
+            except Exception:
+                logger.exception("Checkpoint of reply %s failed", run.message_id)
+
+
+async def conclude(run: ReplyRun, status: str, error: str) -> None:
+    try:
+        await finish(run, status, error)
+    finally:
+        hub.runs.pop(run.message_id, None)
+        run.seq += 1
+        await hub.broadcast(
+            run.conversation_id,
+            frame(
+                {
+                    "type": "reply.ended",
+                    "message_id": run.message_id,
+                    "seq": run.seq,
+                    "status": status,
+                    "text": run.markdown.text,
+                    "html": render_markdown(run.markdown.text),
+                    "error": error,
+                    "tool_calls": run.tool_calls,
+                }
+            ),
+        )
+
+
+def stop_reply(conversation_id: str, message_id: int | None = None) -> bool:
+    """Stop the conversation's running reply in this process; False when none runs here."""
+    run = hub.runs.get(message_id) if message_id else hub.run_in(conversation_id)
+    if run is None or run.conversation_id != conversation_id or run.task is None:
+        return False
+    run.stop_requested = True
+    run.task.cancel()
+    return True
+
+
+@database_sync_to_async
+def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
+    """The saved state of a finished reply, as a `reply.ended` frame."""
+    message = Message.objects.filter(
+        pk=message_id, conversation_id=conversation_id, role=Message.Role.ASSISTANT
+    ).first()
+    if message is None:
+        return None
+    return {
+        "type": "reply.ended" if message.is_finished else "reply.snapshot",
+        "message_id": message.pk,
+        "seq": message.seq,
+        "status": message.status,
+        "text": message.content,
+        "html": render_markdown(message.content),
+        "tail": "",
+        "error": message.error,
+        "tool_calls": message.tool_calls,
+    }
+
+
+async def resume(conversation_id: str, message_id: int) -> dict[str, Any] | None:
+    run = hub.runs.get(message_id)
+    if run is not None and run.conversation_id == conversation_id:
+        return run.snapshot()
+    return await reply_state(conversation_id, message_id)

@@ -1,0 +1,78 @@
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from agents.models import Agent, Credential, Platform
+from conversations.models import Conversation
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str):
+        return django_user_model.objects.create_user(
+            username=username, email=f"{username}@example.com", password=PASSWORD
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    """Owner of the conversations under test."""
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    """A teammate: signed in, same agents, but not the owner."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def sketricgen_agent(sketricgen):
+    credential = Credential(platform=Platform.SKETRICGEN, name="SketricGen", base_url=sketricgen.url)
+    credential.options = {"admin_base_url": f"{sketricgen.url}/admin/v1"}
+    credential.set_api_key("demo-key")
+    credential.save()
+    return Agent.objects.create(
+        name="Helper", slug="helper", credential=credential, upstream_agent_id="agent-demo"
+    )
+
+
+@pytest.fixture
+def conversation(alice, sketricgen_agent):
+    return Conversation.objects.create(owner=alice, agent=sketricgen_agent)
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@pytest.fixture
+def connect():
+    """Open the chat websocket for a conversation as a user, through the whole ASGI stack."""
+    from chatsite.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_socket(user, conversation_id: str, origin: str = "http://127.0.0.1:8000", cookie=None):
+        headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
+        if user is not None:
+            cookie = cookie or await session_cookie_async(user)
+            headers.append((b"cookie", f"sessionid={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers)
+        opened.append(communicator)
+        connected, _ = await communicator.connect()
+        return connected, communicator
+
+    yield open_socket
+
+
+async def session_cookie_async(user) -> str:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(session_cookie)(user)
