@@ -1,0 +1,709 @@
+"""A local stand-in for the SketricGen platform (PROTOCOLS.md A, seeds 000 and 001).
+
+`SketricGenFake` is a plain ASGI application serving `POST /api/v1/run-workflow`
+(JSON and AG-UI over SSE) and the read-only part of the Admin API under
+`/admin/v1`. The tests, the benchmarks and the demo all talk to it over real
+HTTP, and the official `sketricgen` SDK runs against it in a test, so what it
+sends follows the SDK's models and the platform's documents, not our adapter.
+
+Behaviour can be changed on the instance (`failure`, `token_delay`,
+`reply_words`, `api_keys`, `agents`) or per message with directives in
+`user_input`, which the reply does not quote:
+
+- `[[tool]]`          a TOOL_CALL_START/TOOL_CALL_END pair mid-reply
+- `[[words=N]]`       a reply of exactly N word-ish tokens
+- `[[delay=S]]`       S seconds between streamed tokens
+- `[[camel]]`         standard AG-UI camelCase keys (`threadId`, `messageId`, ...)
+- `[[lower]]`         lower-case event types (an older version of the document)
+- `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599
+
+Where nothing public says what the platform does (failures in JSON mode, the
+admin error codes, the pagination token) the choice is marked [guess].
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from copy import deepcopy
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_USER_INPUT = 10_000
+MAX_CONTACT_ID = 255
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RECORDED_REQUESTS = 200
+MAX_CONVERSATIONS = 10_000
+MAX_DIRECTIVE_WORDS = 100_000
+MAX_DIRECTIVE_DELAY = 30.0
+QUOTE_CHARS = 300
+HUGE_EVENT_BYTES = 2 * 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+
+FAILURE_MODES = frozenset(
+    {
+        "drop",  # the body ends cleanly mid-reply, without RUN_FINISHED
+        "reset",  # the connection is cut mid-reply (an unterminated chunked body)
+        "hang",  # a few tokens, then silence until the client goes away
+        "malformed",  # one frame whose data is not JSON, mid-reply
+        "run_error",  # RUN_ERROR with a message mid-reply, then the stream ends
+        "bom",  # the body starts with a UTF-8 byte order mark
+        "heartbeat",  # `: ping` comments and `id:` lines with extra blank lines between tokens
+        "unknown",  # an event of a type nobody knows, carrying markup, mid-reply
+        "huge",  # one TEXT_MESSAGE_CONTENT event of 2 MiB
+    }
+)
+STATUS_DETAILS = {
+    400: "Bad request",
+    401: "Invalid or missing API key",
+    403: "This key may not run this agent",
+    404: "Agent not found",
+    429: "Rate limit exceeded. Try again later.",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service temporarily unavailable",
+    504: "Gateway timeout",
+}
+RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
+UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
+DIRECTIVE = re.compile(
+    r"\[\[\s*(?:(tool|camel|lower)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
+    re.IGNORECASE,
+)
+TOKEN = re.compile(r"\s*\S+")
+FILLER_TEXT = (
+    "agents answer in small pieces so the page can show each word as it arrives while the "
+    "platform keeps thinking about the rest of the reply and nothing here comes from a real "
+    "model it is all made up on the spot to look like a plausible answer"
+)
+FILLER = FILLER_TEXT.split()
+
+DEFAULT_TEAMSPACE = {
+    "teamspace_id": "ts_demo",
+    "slug": "demo",
+    "display_name": "Demo Teamspace",
+    "subscription_plan": "pro",
+}
+DEFAULT_PROJECTS = [
+    {
+        "project_id": "proj_demo",
+        "teamspace_id": "ts_demo",
+        "slug": "default",
+        "display_name": "Default project",
+        "is_default": True,
+    }
+]
+DEFAULT_AGENTS = [
+    {
+        "agent_id": "agent_demo_helpdesk",
+        "name": "Helpdesk",
+        "agent_type": "workflow",
+        "agent_status": "published",
+        "teamspace_id": "ts_demo",
+        "project_id": "proj_demo",
+        "created_at": "2026-01-05T09:00:00Z",
+        "last_updated": "2026-02-01T12:30:00Z",
+        "is_draft": False,
+        "last_published_at": "2026-02-01T12:30:00Z",
+    },
+    {
+        "agent_id": "agent_demo_analyst",
+        "name": "Sales analyst",
+        "agent_type": "workflow",
+        "agent_status": "published",
+        "teamspace_id": "ts_demo",
+        "project_id": "proj_demo",
+        "created_at": "2026-01-07T10:00:00Z",
+        "last_updated": "2026-01-20T08:15:00Z",
+        "is_draft": False,
+        "last_published_at": "2026-01-20T08:15:00Z",
+    },
+    {
+        "agent_id": "agent_demo_draft",
+        "name": "Onboarding (draft)",
+        "agent_type": "brand_agent",
+        "agent_status": "draft",
+        "teamspace_id": "ts_demo",
+        "project_id": "proj_demo",
+        "created_at": "2026-02-10T16:45:00Z",
+        "last_updated": "2026-02-10T16:45:00Z",
+        "is_draft": True,
+        "last_published_at": None,
+    },
+]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+def camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
+    """`text` without its directives, and what they ask for."""
+    found: dict[str, Any] = {}
+
+    def take(match: re.Match) -> str:
+        flag, words, delay, fail = match.groups()
+        if flag:
+            found[flag.lower()] = True
+        elif words:
+            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
+        elif delay:
+            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
+        elif fail:
+            found["fail"] = fail.lower()
+        return ""
+
+    stripped = DIRECTIVE.sub(take, text)
+    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+
+
+def filler_words(seed: str, count: int) -> list[str]:
+    start = zlib.crc32(seed.encode()) % len(FILLER)
+    words = []
+    for i in range(count):
+        word = FILLER[(start + i) % len(FILLER)]
+        words.append(word.capitalize() if i % 12 == 0 else word)
+        if i % 12 == 11 or i == count - 1:
+            words[-1] += "."
+    return words
+
+
+def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
+    """The whole reply: deterministic from the message, the turn and the length asked for."""
+    quote = " ".join(message.split())
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[: QUOTE_CHARS - 1] + "…"
+    chars, count = len(message), len(message.split())
+    text = (
+        f"This is a simulated SketricGen agent, not a real model. This is turn {turn} of "
+        f"this conversation. You said: “{quote}”\n\n"
+        "Here is some formatting to show off:\n\n"
+        f"- your message has {chars} characters and {count} words\n"
+        f"- this conversation is `{conversation_id}`\n"
+        "- nothing here came from a language model\n\n"
+        "```python\n"
+        "def reply(message: str) -> str:\n"
+        '    return f"You said: {message}"\n'
+        "```\n\n"
+        "| Turn | Characters | Words |\n"
+        "|-----:|-----------:|------:|\n"
+        f"| {turn} | {chars} | {count} |"
+    )
+    if words is None:
+        return text
+    tokens = TOKEN.findall(text)
+    if words <= len(tokens):
+        return "".join(tokens[:words])
+    return text + "\n\n" + " ".join(filler_words(message, words - len(tokens)))
+
+
+class Run:
+    """One run-workflow call: the options it was given and how its events are spelled."""
+
+    def __init__(self, conversation_id: str, options: dict[str, Any], delay: float):
+        self.conversation_id = conversation_id
+        self.run_id = new_id("run")
+        self.camel = bool(options.get("camel"))
+        self.lower = bool(options.get("lower"))
+        self.tool = bool(options.get("tool"))
+        self.failure: str | None = options.get("fail")
+        self.delay = delay
+
+    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": kind.lower() if self.lower else kind, "timestamp": int(time.time())}
+        for key, value in fields.items():
+            data[camel(key) if self.camel else key] = value
+        return data
+
+    @staticmethod
+    def frame(data: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+class SketricGenFake:
+    """The SketricGen platform as an ASGI application. See the module docstring."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        # Runs being answered right now; a disconnected client's run leaves promptly.
+        self.active_runs = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore every setting to its default and forget conversations and requests."""
+        self.api_keys: set[str] = {"demo-key"}
+        self.token_delay: float = 0.02
+        # None: the natural reply (about a hundred tokens); a number: exactly that many tokens.
+        self.reply_words: int | None = None
+        self.failure: str | None = None
+        self.user_id = "user_fake_0001"
+        self.owner = "Demo Teamspace"
+        self.teamspace: dict[str, Any] = deepcopy(DEFAULT_TEAMSPACE)
+        self.projects: list[dict[str, Any]] = deepcopy(DEFAULT_PROJECTS)
+        self.agents: list[dict[str, Any]] = deepcopy(DEFAULT_AGENTS)
+        self.agents_page_size = 2
+        self.conversations: dict[str, int] = {}
+        self.requests.clear()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        raw = await self._read_body(receive)
+        if raw is None:
+            await self._json(send, 413, {"detail": "Request body too large"})
+            return
+        body = self._record(scope, path, headers, raw)
+        method = scope["method"]
+        if path == "/api/v1/run-workflow":
+            if method != "POST":
+                await self._json(send, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"POST")])
+                return
+            await self._run_workflow(headers, raw, body, receive, send)
+        elif path.startswith("/admin/v1/"):
+            await self._admin(method, path.removeprefix("/admin/v1"), scope, headers, send)
+        else:
+            await self._json(send, 404, {"detail": "Not Found"})
+
+    # ------------------------------------------------------------------
+    # Requests
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append(
+            {
+                "method": scope["method"],
+                "path": path,
+                "query": scope.get("query_string", b"").decode("latin-1"),
+                "headers": headers,
+                "body": body,
+            }
+        )
+        if len(self.requests) > MAX_RECORDED_REQUESTS:
+            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
+        return body
+
+    @staticmethod
+    async def _json(
+        send: Send, status: int, data: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
+        payload = json.dumps(data).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *extra_headers,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    # ------------------------------------------------------------------
+    # run-workflow
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    def validation_errors(raw: bytes, body: Any) -> list[dict[str, Any]]:
+        """FastAPI-style errors for a run-workflow body, mirroring the SDK's RunWorkflowRequest."""
+        if body is None:
+            try:
+                json.loads(raw)
+            except ValueError as exc:
+                return [
+                    {
+                        "type": "json_invalid",
+                        "loc": ["body", 0],
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": str(exc)},
+                    }
+                ]
+        if not isinstance(body, dict):
+            return [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ["body"],
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": body,
+                }
+            ]
+        errors: list[dict[str, Any]] = []
+
+        def error(kind: str, loc: list[Any], msg: str, value: Any, **ctx: Any) -> None:
+            item = {"type": kind, "loc": ["body", *loc], "msg": msg, "input": value}
+            if ctx:
+                item["ctx"] = ctx
+            errors.append(item)
+
+        def string(name: str, *, required: bool = False, max_length: int | None = None) -> None:
+            if name not in body or (body[name] is None and not required):
+                if required:
+                    error("missing", [name], "Field required", body)
+                return
+            value = body[name]
+            if not isinstance(value, str):
+                error("string_type", [name], "Input should be a valid string", value)
+            elif max_length is not None and len(value) > max_length:
+                error(
+                    "string_too_long",
+                    [name],
+                    f"String should have at most {max_length} characters",
+                    value,
+                    max_length=max_length,
+                )
+
+        string("agent_id", required=True)
+        string("user_input", max_length=MAX_USER_INPUT)
+        string("conversation_id")
+        string("contact_id", max_length=MAX_CONTACT_ID)
+        for name in ("stream", "enable_hitl"):
+            if name in body and not isinstance(body[name], bool):
+                error("bool_type", [name], "Input should be a valid boolean", body[name])
+        assets = body.get("assets", [])
+        if not isinstance(assets, list):
+            error("list_type", ["assets"], "Input should be a valid list", assets)
+        else:
+            for i, item in enumerate(assets):
+                if not isinstance(item, str):
+                    error("string_type", ["assets", i], "Input should be a valid string", item)
+        resume = body.get("hitl_resume")
+        if resume is not None and not isinstance(resume, dict):
+            error("model_type", ["hitl_resume"], "Input should be a valid dictionary", resume)
+        if errors:
+            return errors
+        if isinstance(body["agent_id"], str) and not body["agent_id"].strip():
+            error("value_error", ["agent_id"], "Value error, agent_id cannot be empty", body["agent_id"])
+        user_input = body.get("user_input") or ""
+        if resume is not None:
+            if not body.get("conversation_id"):
+                error(
+                    "value_error",
+                    [],
+                    "Value error, conversation_id is required when hitl_resume is set",
+                    body,
+                )
+            if not body.get("enable_hitl"):
+                error(
+                    "value_error", [], "Value error, enable_hitl must be true when hitl_resume is set", body
+                )
+        elif not user_input.strip() and not assets:
+            error(
+                "value_error",
+                [],
+                "Value error, user_input is required unless hitl_resume or assets is set",
+                body,
+            )
+        return errors
+
+    async def _run_workflow(
+        self, headers: dict[str, str], raw: bytes, body: Any, receive: Receive, send: Send
+    ) -> None:
+        if headers.get("api-key") not in self.api_keys:
+            await self._json(send, 401, {"detail": "Invalid or missing API key"})
+            return
+        errors = self.validation_errors(raw, body)
+        if errors:
+            await self._json(send, 422, {"detail": errors})
+            return
+        if body["agent_id"].strip().startswith("missing"):
+            await self._json(send, 404, {"detail": "Agent not found"})
+            return
+        message, options = parse_directives(body.get("user_input") or "")
+        options.setdefault("fail", self.failure)
+        failure = options["fail"]
+        if failure and failure.isdigit():
+            await self._failure_status(send, int(failure))
+            return
+
+        conversation_id = body.get("conversation_id") or new_id("conv")
+        turn = self.conversations.pop(conversation_id, 0) + 1
+        self.conversations[conversation_id] = turn
+        if len(self.conversations) > MAX_CONVERSATIONS:
+            del self.conversations[next(iter(self.conversations))]
+        words = options.get("words", self.reply_words)
+        text = reply_text(message or "(no text, only attachments)", turn, conversation_id, words)
+        run = Run(conversation_id, options, options.get("delay", self.token_delay))
+
+        disconnected = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_disconnect(receive, disconnected))
+        self.active_runs += 1
+        try:
+            if body.get("stream"):
+                await self._stream(run, TOKEN.findall(text), send, disconnected)
+            else:
+                await self._reply_json(run, body, text, send, disconnected)
+        finally:
+            self.active_runs -= 1
+            watcher.cancel()
+
+    @staticmethod
+    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+                return
+
+    @staticmethod
+    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
+        """Sleep `seconds`; True when the client went away meanwhile.
+
+        Short pauses are plain sleeps (cheap with hundreds of streams); a
+        disconnect is then noticed at the next token.
+        """
+        if seconds <= 0.25:
+            await asyncio.sleep(max(seconds, 0))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(disconnected.wait(), seconds)
+        return disconnected.is_set()
+
+    async def _failure_status(self, send: Send, status: int) -> None:
+        headers = [(b"retry-after", b"1")] if status == 429 else []
+        if status == 422:
+            detail: Any = [
+                {
+                    "type": "value_error",
+                    "loc": ["body", "user_input"],
+                    "msg": "Value error, simulated validation failure",
+                    "input": "",
+                }
+            ]
+        else:
+            detail = STATUS_DETAILS.get(status) or HTTPStatus(status).phrase
+        await self._json(send, status, {"detail": detail}, headers)
+
+    async def _reply_json(
+        self, run: Run, body: dict[str, Any], text: str, send: Send, disconnected: asyncio.Event
+    ) -> None:
+        # [guess] Nothing public says how a failed run looks in JSON mode; the
+        # document's `error` flag is the likely carrier.
+        failure = run.failure
+        if failure == "hang":
+            await disconnected.wait()
+            return
+        if failure == "huge":
+            text = "x" * HUGE_EVENT_BYTES
+        if await self._wait(disconnected, min(run.delay * len(TOKEN.findall(text)), 5.0)):
+            return
+        data = {
+            "agent_id": body["agent_id"].strip(),
+            "user_id": self.user_id,
+            "conversation_id": run.conversation_id,
+            "contact_id": body.get("contact_id"),
+            "response": RUN_ERROR_MESSAGE if failure == "run_error" else text,
+            "owner": self.owner,
+            "error": failure == "run_error",
+            "assets": [],
+            "run_paused_hitl": False,
+            "hitl_request": None,
+            "run_halted_out_of_credits": False,
+            "web_search_citations": None,
+        }
+        payload = json.dumps(data).encode()
+        if failure == "malformed":
+            payload = b"<html><body>Internal error</body></html>"
+        start = {"type": "http.response.start", "status": 201}
+        if failure in ("drop", "reset"):
+            await send({**start, "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True}
+            )
+            return
+        content_type = b"text/html" if failure == "malformed" else b"application/json"
+        await send(
+            {
+                **start,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _stream(self, run: Run, tokens: list[str], send: Send, disconnected: asyncio.Event) -> None:
+        async def emit(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        failure = run.failure
+        first = run.frame(run.event("RUN_STARTED", thread_id=run.conversation_id, run_id=run.run_id))
+        await emit(UTF8_BOM + first if failure == "bom" else first)
+        message_id = new_id("msg")
+        await emit(run.frame(run.event("TEXT_MESSAGE_START", message_id=message_id, role="assistant")))
+        middle = len(tokens) // 2
+        hang_after = min(3, len(tokens))
+        for index, token in enumerate(tokens):
+            if index == middle:
+                if failure in ("drop", "reset", "run_error"):
+                    if failure == "run_error":
+                        await emit(
+                            run.frame(
+                                run.event("RUN_ERROR", message=RUN_ERROR_MESSAGE, code="simulated_failure")
+                            )
+                        )
+                    if failure != "reset":
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
+                if failure == "malformed":
+                    await emit(b'data: {"type": "TEXT_MESSAGE_CONTENT", "delta": oops\n\n')
+                elif failure == "unknown":
+                    await emit(run.frame(UNKNOWN_EVENT))
+                elif failure == "huge":
+                    await emit(
+                        run.frame(
+                            run.event(
+                                "TEXT_MESSAGE_CONTENT", message_id=message_id, delta="x" * HUGE_EVENT_BYTES
+                            )
+                        )
+                    )
+                if run.tool:
+                    message_id = await self._tool_call(run, message_id, emit, disconnected)
+                    if disconnected.is_set():
+                        return
+            if index == hang_after and failure == "hang":
+                await disconnected.wait()
+                return
+            await emit(run.frame(run.event("TEXT_MESSAGE_CONTENT", message_id=message_id, delta=token)))
+            if failure == "heartbeat":
+                await emit(b": ping\n\nid: " + str(index).encode() + b"\n\n\n")
+            if index + 1 < len(tokens) and await self._wait(disconnected, run.delay):
+                return
+        if failure == "hang":
+            await disconnected.wait()
+            return
+        await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
+        await emit(run.frame(run.event("RUN_FINISHED", thread_id=run.conversation_id, run_id=run.run_id)))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _tool_call(
+        run: Run, message_id: str, emit: Callable[[bytes], Awaitable[None]], disconnected: asyncio.Event
+    ) -> str:
+        """End the current text message, call a tool, and start the next message; its id is returned."""
+        tool_call_id = new_id("call")
+        await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
+        await emit(
+            run.frame(
+                run.event(
+                    "TOOL_CALL_START",
+                    tool_call_id=tool_call_id,
+                    tool_call_name="web_search",
+                    parent_message_id=message_id,
+                )
+            )
+        )
+        if await SketricGenFake._wait(disconnected, run.delay * 5):
+            return message_id
+        await emit(run.frame(run.event("TOOL_CALL_END", tool_call_id=tool_call_id)))
+        message_id = new_id("msg")
+        await emit(run.frame(run.event("TEXT_MESSAGE_START", message_id=message_id, role="assistant")))
+        return message_id
+
+    # ------------------------------------------------------------------
+    # Admin API
+    # ------------------------------------------------------------------
+
+    async def _admin(self, method: str, path: str, scope: Scope, headers: dict[str, str], send: Send) -> None:
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or key.strip() not in self.api_keys:
+            await self._json(send, 401, {"code": "unauthorized", "error": "Invalid or missing API key"})
+            return
+        listings = {
+            "/teamspaces": lambda: {"teamspaces": [self.teamspace]},
+            "/projects": lambda: self._page(scope, "projects", self.projects),
+            "/agents": lambda: self._page(scope, "agents", self.agents),
+        }
+        handler = listings.get(path.rstrip("/"))
+        if handler is None:
+            await self._json(
+                send, 404, {"code": "not_found", "error": f"No route for {method} /admin/v1{path}"}
+            )
+            return
+        if method != "GET":
+            await self._json(
+                send, 405, {"code": "method_not_allowed", "error": f"{method} is not allowed here"}
+            )
+            return
+        page = handler()
+        if page is None:
+            await self._json(send, 400, {"code": "invalid_next_token", "error": "next_token is not valid"})
+            return
+        await self._json(send, 200, page)
+
+    def _page(self, scope: Scope, key: str, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """One page of `items`; the token is opaque to clients [guess: its format is ours]."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("next_token") or [""])[0]
+        start = 0
+        if token:
+            if not token.startswith("page_") or not token[5:].isdigit():
+                return None
+            start = int(token[5:])
+        size = max(1, self.agents_page_size)
+        end = start + size
+        return {key: items[start:end], "next_token": f"page_{end}" if end < len(items) else None}

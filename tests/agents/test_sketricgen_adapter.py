@@ -1,0 +1,299 @@
+"""The SketricGen adapter over real HTTP against the fake platform."""
+
+import pytest
+
+from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
+from agents.providers.events import RunFinished, RunStarted, TextDelta, ToolFinished, ToolStarted
+from agents.providers.http import upstream_client
+from agents.providers.sketricgen import SketricGenProvider
+
+ALICE = UserRef(1, "alice", "a@x")
+AGENT = "agent_demo_helpdesk"
+
+
+@pytest.fixture(autouse=True)
+async def fast_fake_and_fresh_client(sketricgen):
+    sketricgen.app.token_delay = 0
+    yield
+    await upstream_client().aclose()
+
+
+def provider(fake, *, key="demo-key", agent=AGENT, **options) -> SketricGenProvider:
+    connection = Connection(fake.url, key, {"admin_base_url": fake.url + "/admin/v1"})
+    return SketricGenProvider(connection, AgentSpec(agent, options))
+
+
+async def reply(fake, text, *, conversation_id="", **kwargs):
+    turn = Turn(text, user=ALICE, upstream_conversation_id=conversation_id)
+    return [event async for event in provider(fake, **kwargs).stream_reply(turn)]
+
+
+async def failed_reply(fake, text, **kwargs):
+    """The events yielded before the reply failed, and the error."""
+    events = []
+    turn = Turn(text, user=ALICE)
+    with pytest.raises(UpstreamError) as info:
+        async for event in provider(fake, **kwargs).stream_reply(turn):
+            events.append(event)
+    return events, info.value
+
+
+def text_of(events) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+# --- Replies ---------------------------------------------------------------------------------
+
+
+async def test_streamed_reply(sketricgen):
+    events = await reply(sketricgen, "Hello agent")
+
+    started = events[0]
+    assert isinstance(started, RunStarted)
+    assert started.conversation_id.startswith("conv_")
+    assert started.run_id.startswith("run_")
+    assert isinstance(events[-1], RunFinished)
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 20
+    text = text_of(events)
+    assert text.startswith("This is a simulated SketricGen agent")
+    assert "“Hello agent”" in text
+    assert started.conversation_id in text
+    request = sketricgen.app.requests[-1]
+    assert request["headers"]["api-key"] == "demo-key"
+    assert request["body"] == {"agent_id": AGENT, "user_input": "Hello agent", "stream": True}
+
+
+async def test_streamed_text_equals_the_json_reply(sketricgen):
+    streamed = await reply(sketricgen, "same words", conversation_id="conv_a")
+    whole = await reply(sketricgen, "same words", conversation_id="conv_b", stream=False)
+
+    assert text_of(streamed).replace("conv_a", "conv_b") == text_of(whole).replace("turn 2", "turn 1")
+
+
+async def test_json_mode(sketricgen):
+    events = await reply(sketricgen, "no streaming please", stream=False)
+
+    assert [type(e) for e in events] == [RunStarted, TextDelta, RunFinished]
+    assert events[0].conversation_id.startswith("conv_")
+    assert "“no streaming please”" in events[1].text
+    assert sketricgen.app.requests[-1]["body"]["stream"] is False
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_second_turn_continues_the_conversation(sketricgen, stream):
+    first = await reply(sketricgen, "first", stream=stream)
+    conversation_id = first[0].conversation_id
+    second = await reply(sketricgen, "second", conversation_id=conversation_id, stream=stream)
+
+    assert "conversation_id" not in sketricgen.app.requests[-2]["body"]
+    assert sketricgen.app.requests[-1]["body"]["conversation_id"] == conversation_id
+    assert second[0].conversation_id == conversation_id
+    assert "turn 2" in text_of(second)
+    assert sketricgen.app.conversations[conversation_id] == 2
+
+
+@pytest.mark.parametrize("directive", ["[[camel]]", "[[lower]]", "[[camel]] [[lower]]"])
+async def test_camel_case_keys_and_lower_case_types(sketricgen, directive):
+    events = await reply(sketricgen, f"spelling {directive} [[tool]] [[words=8]]")
+
+    assert isinstance(events[0], RunStarted)
+    assert events[0].conversation_id.startswith("conv_")
+    assert events[0].run_id.startswith("run_")
+    assert [type(e) for e in events if isinstance(e, ToolStarted | ToolFinished)] == [
+        ToolStarted,
+        ToolFinished,
+    ]
+    assert len(text_of(events).split()) == 8
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_tool_events(sketricgen):
+    events = await reply(sketricgen, "look it up [[tool]] [[words=10]]")
+
+    kinds = [type(e) for e in events]
+    assert kinds.index(ToolStarted) == 1 + 5
+    started, finished = events[6], events[7]
+    assert started.name == "web_search"
+    assert started.id.startswith("call_")
+    assert finished == ToolFinished(id=started.id)
+    assert len(text_of(events).split()) == 10
+
+
+# --- Failures the platform reports -----------------------------------------------------------
+
+
+async def test_run_error_carries_the_platforms_message(sketricgen):
+    events, error = await failed_reply(sketricgen, "[[fail:run_error]] [[words=10]]")
+
+    assert "Simulated failure: the model provider did not answer." in error.message
+    assert len(text_of(events).split()) == 5
+
+
+async def test_run_error_in_json_mode(sketricgen):
+    _, error = await failed_reply(sketricgen, "[[fail:run_error]]", stream=False)
+
+    assert "Simulated failure" in error.message
+
+
+async def test_rejected_key(sketricgen):
+    events, error = await failed_reply(sketricgen, "hi", key="wrong-key")
+
+    assert events == []
+    assert "rejected this credential" in error.message
+    assert error.status == 401
+    assert not error.retryable
+
+
+async def test_unknown_agent(sketricgen):
+    _, error = await failed_reply(sketricgen, "hi", agent="missing-agent")
+
+    assert error.status == 404
+    assert "does not know this agent" in error.message
+    assert "Agent not found" in error.message
+    assert not error.retryable
+
+
+async def test_unprocessable_request(sketricgen):
+    _, error = await failed_reply(sketricgen, "hi [[fail:422]]")
+
+    assert error.status == 422
+    assert "did not accept the request" in error.message
+    assert "simulated validation failure" in error.message
+
+
+async def test_rate_limit_is_retryable(sketricgen):
+    _, error = await failed_reply(sketricgen, "hi [[fail:429]]")
+
+    assert error.status == 429
+    assert "rate limiting" in error.message
+    assert error.retryable
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(500, False), (502, True), (503, True)])
+@pytest.mark.parametrize("stream", [True, False])
+async def test_server_errors(sketricgen, status, retryable, stream):
+    _, error = await failed_reply(sketricgen, f"hi [[fail:{status}]]", stream=stream)
+
+    assert error.status == status
+    assert f"server error (HTTP {status})" in error.message
+    assert error.retryable is retryable
+
+
+# --- Broken streams --------------------------------------------------------------------------
+
+
+async def test_stream_dropped_mid_reply(sketricgen):
+    events, error = await failed_reply(sketricgen, "[[fail:drop]] [[words=10]]")
+
+    assert "incomplete" in error.message
+    assert error.retryable
+    assert len(text_of(events).split()) == 5
+    assert not any(isinstance(e, RunFinished) for e in events)
+
+
+async def test_connection_cut_mid_reply(sketricgen):
+    events, error = await failed_reply(sketricgen, "[[fail:reset]] [[words=10]]")
+
+    assert "incomplete" in error.message
+    assert len(text_of(events).split()) == 5
+
+
+async def test_silent_stream_times_out(sketricgen, settings):
+    settings.UPSTREAM_READ_TIMEOUT = 0.5
+    events, error = await failed_reply(sketricgen, "[[fail:hang]]")
+
+    assert "stopped sending for too long" in error.message
+    assert error.retryable
+    assert len([e for e in events if isinstance(e, TextDelta)]) == 3
+
+
+async def test_silent_json_reply_times_out(sketricgen, settings):
+    settings.UPSTREAM_READ_TIMEOUT = 0.5
+    _, error = await failed_reply(sketricgen, "[[fail:hang]]", stream=False)
+
+    assert "read timeout" in error.message
+    assert error.retryable
+
+
+async def test_malformed_frame(sketricgen):
+    events, error = await failed_reply(sketricgen, "[[fail:malformed]] [[words=10]]")
+
+    assert "not valid JSON" in error.message
+    assert len(text_of(events).split()) == 5
+
+
+async def test_json_reply_that_is_not_json(sketricgen):
+    _, error = await failed_reply(sketricgen, "[[fail:malformed]]", stream=False)
+
+    assert "not JSON" in error.message
+
+
+async def test_byte_order_mark_does_not_lose_the_first_event(sketricgen):
+    events = await reply(sketricgen, "[[fail:bom]] [[words=6]]")
+
+    assert isinstance(events[0], RunStarted)
+    assert events[0].conversation_id.startswith("conv_")
+    assert len(text_of(events).split()) == 6
+
+
+async def test_heartbeats_and_empty_events_are_skipped(sketricgen):
+    events = await reply(sketricgen, "[[fail:heartbeat]] [[words=6]]")
+
+    assert [type(e) for e in events] == [RunStarted, *[TextDelta] * 6, RunFinished]
+
+
+async def test_huge_event_fails_the_reply(sketricgen):
+    events, error = await failed_reply(sketricgen, "[[fail:huge]] [[words=10]]")
+
+    assert "larger than 1024 KiB" in error.message
+    assert len(text_of(events).split()) == 5
+
+
+async def test_unknown_event_type_is_dropped(sketricgen):
+    events = await reply(sketricgen, "[[fail:unknown]] [[words=6]]")
+
+    assert [type(e) for e in events] == [RunStarted, *[TextDelta] * 6, RunFinished]
+    assert "<script>" not in repr([e.to_dict() for e in events])
+
+
+# --- Refused before sending ------------------------------------------------------------------
+
+
+async def test_too_long_message_is_refused_before_any_request(sketricgen):
+    _, error = await failed_reply(sketricgen, "x" * 10_001)
+
+    assert "10,001 characters" in error.message
+    assert "10,000" in error.message
+    assert sketricgen.app.requests == []
+
+
+async def test_longest_allowed_message_is_sent(sketricgen):
+    events = await reply(sketricgen, "x" * 10_000, stream=False)
+
+    assert isinstance(events[-1], RunFinished)
+    assert len(sketricgen.app.requests[-1]["body"]["user_input"]) == 10_000
+
+
+async def test_empty_message_is_refused_before_any_request(sketricgen):
+    _, error = await failed_reply(sketricgen, "   ")
+
+    assert error.message == "Write a message first."
+    assert sketricgen.app.requests == []
+
+
+# --- Checking a credential -------------------------------------------------------------------
+
+
+async def test_check_connection(sketricgen):
+    sentence = await provider(sketricgen).check_connection()
+
+    assert sentence == "Connected to SketricGen: the key belongs to teamspace “Demo Teamspace”."
+    request = sketricgen.app.requests[-1]
+    assert request["path"] == "/admin/v1/teamspaces"
+    assert request["headers"]["authorization"] == "Bearer demo-key"
+
+
+async def test_check_connection_with_a_rejected_key(sketricgen):
+    with pytest.raises(UpstreamError, match="rejected this credential"):
+        await provider(sketricgen, key="wrong-key").check_connection()
