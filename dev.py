@@ -26,7 +26,7 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> int:
 
 
 def ensure_venv(requirements: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py is run by whatever python3 a newcomer has
         sys.exit(f"chatsite needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)

@@ -97,7 +97,15 @@ class CredentialAdmin(admin.ModelAdmin):
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "platform_name", "credential", "upstream_agent_id", "enabled", "updated_at"]
+    list_display = [
+        "name",
+        "slug",
+        "platform_name",
+        "credential",
+        "upstream_agent_id",
+        "enabled",
+        "updated_at",
+    ]
     list_filter = ["enabled", "credential__platform", "credential"]
     list_editable = ["enabled"]
     list_select_related = ["credential"]

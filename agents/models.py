@@ -70,12 +70,8 @@ class Agent(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="agents")
-    upstream_agent_id = models.CharField(
-        max_length=255, help_text=_("The agent's id on its platform.")
-    )
-    options = models.JSONField(
-        default=dict, blank=True, help_text=_("Platform options for this agent.")
-    )
+    upstream_agent_id = models.CharField(max_length=255, help_text=_("The agent's id on its platform."))
+    options = models.JSONField(default=dict, blank=True, help_text=_("Platform options for this agent."))
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

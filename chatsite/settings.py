@@ -112,7 +112,9 @@ TEMPLATES = [
 def database_config() -> dict:
     url = env_str("DATABASE_URL")
     if url:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        config = dj_database_url.parse(
+            url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+        )
         return config
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {

@@ -44,7 +44,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.recent_frames: list[float] = []
         await self.accept()
-        await relay.hub.watch(self.conversation_id, self.send_frame)
+        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         # The reply goes on without this socket and is saved when it ends.
@@ -53,6 +53,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, text: str) -> None:
         await self.send(text_data=text)
+
+    async def relay_frames(self, message: dict[str, Any]) -> None:
+        """Frames of a reply that another process is relaying."""
+        for text in message["frames"]:
+            await self.send(text_data=text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.flooding():
@@ -94,7 +99,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                     raise relay.TurnRefused("INVALID_INPUT", "A message needs text.")
                 await relay.start_reply(self.conversation_id, self.user_id, text, client_id)
             elif kind == "stop":
-                relay.stop_reply(self.conversation_id, message_id_of(request))
+                await relay.stop_reply(self.conversation_id, message_id_of(request))
             elif kind == "retry":
                 message_id = message_id_of(request)
                 if message_id is None:
@@ -102,10 +107,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await relay.retry_reply(self.conversation_id, self.user_id, message_id)
             elif kind == "resume":
                 message_id = message_id_of(request)
-                state = await relay.resume(self.conversation_id, message_id) if message_id else None
-                if state is None:
+                found = message_id is not None and await relay.resume(
+                    self.conversation_id, message_id, self.send_frame, reply_to=self.channel_name
+                )
+                if not found:
                     raise relay.TurnRefused("NOT_FOUND", "No such reply in this conversation.")
-                await self.send(text_data=relay.frame(state))
             else:
                 raise relay.TurnRefused("UNKNOWN_TYPE", "Unknown frame type.")
         except relay.TurnRefused as refused:

@@ -56,9 +56,7 @@ class Message(models.Model):
         ERROR = "error"
         INTERRUPTED = "interrupted"
 
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
-    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
@@ -68,6 +66,8 @@ class Message(models.Model):
     upstream_run_id = models.CharField(max_length=255, blank=True)
     # Sequence number of the last reply event reflected in `content`.
     seq = models.PositiveIntegerField(default=0)
+    # The channel of the process relaying this reply while it streams.
+    relay_channel = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

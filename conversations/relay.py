@@ -13,12 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -41,6 +43,9 @@ from conversations.rendering import StreamingMarkdown, render_markdown
 logger = logging.getLogger(__name__)
 
 SendFrame = Callable[[str], Awaitable[None]]
+
+# How long frames for sockets in other processes are gathered before sending.
+REMOTE_BATCH_SECONDS = 0.05
 
 # A streaming reply whose row has not been touched for this long belongs to a
 # process that died; it is marked interrupted.
@@ -68,6 +73,7 @@ class ReplyRun:
 
     message_id: int
     conversation_id: str
+    hub: "Hub"
     seq: int = 0
     markdown: StreamingMarkdown = field(default_factory=StreamingMarkdown)
     tool_calls: list[dict[str, str]] = field(default_factory=list)
@@ -76,6 +82,9 @@ class ReplyRun:
     finished: bool = False
     stop_requested: bool = False
     task: asyncio.Task | None = None
+    remote_watchers: set[str] = field(default_factory=set)
+    outbox: list[str] = field(default_factory=list)
+    flusher: asyncio.Task | None = None
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -125,11 +134,19 @@ class ReplyRun:
 
 
 class Hub:
-    """The replies running in this process and the sockets watching each conversation."""
+    """The replies running in this process, and the sockets watching each conversation.
+
+    A socket served by another process (several Daphne processes behind one
+    address) watches a reply through the channel layer: it asks the process
+    named on the reply (`Message.relay_channel`) to forward its frames, which
+    go out in small batches rather than one layer message per delta.
+    """
 
     def __init__(self) -> None:
         self.runs: dict[int, ReplyRun] = {}
         self.watchers: dict[str, set[SendFrame]] = {}
+        self.channel_name = ""
+        self._listener: asyncio.Task | None = None
 
     def run_in(self, conversation_id: str) -> ReplyRun | None:
         for run in self.runs.values():
@@ -144,12 +161,39 @@ class Hub:
             except Exception:  # a socket that closed under us stops watching
                 self.unwatch(conversation_id, send)
 
-    async def watch(self, conversation_id: str, send: SendFrame) -> None:
-        """Start sending the conversation's reply events to `send`, after a snapshot of any running reply."""
+    async def publish(self, run: ReplyRun, text: str) -> None:
+        await self.broadcast(run.conversation_id, text)
+        if run.remote_watchers:
+            run.outbox.append(text)
+            if run.flusher is None:
+                run.flusher = asyncio.create_task(self.flush_later(run))
+
+    async def flush_later(self, run: ReplyRun) -> None:
+        await asyncio.sleep(REMOTE_BATCH_SECONDS)
+        await self.flush(run)
+
+    async def flush(self, run: ReplyRun) -> None:
+        run.flusher = None
+        frames, run.outbox = run.outbox, []
+        if frames:
+            layer = get_channel_layer()
+            for channel in list(run.remote_watchers):
+                try:
+                    await layer.send(channel, {"type": "relay.frames", "frames": frames})
+                except Exception:  # ChannelFull or a layer hiccup: that watcher reloads to catch up
+                    run.remote_watchers.discard(channel)
+
+    async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
+        """Send the conversation's reply events to `send`, after a snapshot of any running reply.
+
+        `reply_to` is the socket's channel, for a reply running in another process.
+        """
         self.watchers.setdefault(conversation_id, set()).add(send)
         run = self.run_in(conversation_id)
         if run is not None:
             await send(frame(run.snapshot()))
+        elif reply_to:
+            await self.ask_owner(conversation_id, {"type": "relay.watch", "reply_to": reply_to})
 
     def unwatch(self, conversation_id: str, send: SendFrame) -> None:
         watchers = self.watchers.get(conversation_id)
@@ -157,6 +201,63 @@ class Hub:
             watchers.discard(send)
             if not watchers:
                 del self.watchers[conversation_id]
+
+    def stop(self, conversation_id: str, message_id: int | None) -> bool:
+        run = self.runs.get(message_id) if message_id else self.run_in(conversation_id)
+        if run is None or run.conversation_id != conversation_id or run.task is None:
+            return False
+        run.stop_requested = True
+        run.task.cancel()
+        return True
+
+    async def ask_owner(self, conversation_id: str, message: dict[str, Any]) -> bool:
+        """Send `message` to the process running the conversation's reply, if another one is."""
+        owner = await streaming_reply_owner(conversation_id)
+        if owner is None or owner[1] == self.channel_name:
+            return False
+        await get_channel_layer().send(
+            owner[1], {**message, "conversation_id": conversation_id, "message_id": owner[0]}
+        )
+        return True
+
+    async def ensure_channel(self) -> str:
+        """This process's channel on the layer, listened to for the duration of the event loop."""
+        if (
+            self._listener is None
+            or self._listener.done()
+            or self._listener.get_loop() is not asyncio.get_running_loop()
+        ):
+            layer = listening_layer()
+            self.channel_name = await layer.new_channel("relay.")
+            self._listener = asyncio.create_task(self.listen(layer, self.channel_name), name="relay-listener")
+        return self.channel_name
+
+    async def listen(self, layer: Any, channel: str) -> None:
+        while True:
+            message = await layer.receive(channel)
+            run = self.runs.get(message.get("message_id"))
+            if run is None or run.conversation_id != message.get("conversation_id"):
+                continue
+            if message["type"] == "relay.watch":
+                run.remote_watchers.add(message["reply_to"])
+                await layer.send(
+                    message["reply_to"], {"type": "relay.frames", "frames": [frame(run.snapshot())]}
+                )
+            elif message["type"] == "relay.stop":
+                self.stop(run.conversation_id, run.message_id)
+
+
+def listening_layer() -> Any:
+    """The layer the hub receives on.
+
+    A Redis layer gets an instance of its own: channels_redis shares one
+    receive lock among all receivers of an instance, and a receiver that never
+    stops waiting (the hub) starved the consumers' receives behind it.
+    """
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return layer
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
 
 
 hub = Hub()
@@ -166,11 +267,15 @@ hub = Hub()
 
 
 @database_sync_to_async
-def save_turn(conversation_id: str, user_id: int, text: str) -> tuple[Message, Message, Provider, Turn]:
+def save_turn(
+    conversation_id: str, user_id: int, text: str, relay_channel: str
+) -> tuple[Message, Message, Provider, Turn]:
     """Save the user's message and an empty streaming reply, before anything goes upstream."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().select_related("agent__credential", "owner").get(
-            pk=conversation_id, owner_id=user_id
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("agent__credential", "owner")
+            .get(pk=conversation_id, owner_id=user_id)
         )
         provider = ready_provider(conversation)
         problem = provider.input_problem(text)
@@ -178,7 +283,9 @@ def save_turn(conversation_id: str, user_id: int, text: str) -> tuple[Message, M
             raise TurnRefused("INVALID_INPUT", problem)
         refuse_if_busy(conversation)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
-        reply = conversation.messages.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+        reply = conversation.messages.create(
+            role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
+        )
         if not conversation.title:
             conversation.title = title_from(text)
         conversation.save(update_fields=["title", "updated_at"])
@@ -186,11 +293,15 @@ def save_turn(conversation_id: str, user_id: int, text: str) -> tuple[Message, M
 
 
 @database_sync_to_async
-def save_retry(conversation_id: str, user_id: int, message_id: int) -> tuple[Message, Provider, Turn]:
+def save_retry(
+    conversation_id: str, user_id: int, message_id: int, relay_channel: str
+) -> tuple[Message, Provider, Turn]:
     """Replace the last, unsuccessful reply with a new streaming one for the same question."""
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().select_related("agent__credential", "owner").get(
-            pk=conversation_id, owner_id=user_id
+        conversation = (
+            Conversation.objects.select_for_update()
+            .select_related("agent__credential", "owner")
+            .get(pk=conversation_id, owner_id=user_id)
         )
         last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
         if (
@@ -200,10 +311,14 @@ def save_retry(conversation_id: str, user_id: int, message_id: int) -> tuple[Mes
             or last_two[0].status in (Message.Status.STREAMING, Message.Status.COMPLETE)
             or last_two[1].role != Message.Role.USER
         ):
-            raise TurnRefused("NOT_FOUND", "Only the last reply can be retried, once it has failed or stopped.")
+            raise TurnRefused(
+                "NOT_FOUND", "Only the last reply can be retried, once it has failed or stopped."
+            )
         provider = ready_provider(conversation)
         last_two[0].delete()
-        reply = conversation.messages.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+        reply = conversation.messages.create(
+            role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
+        )
         conversation.save(update_fields=["updated_at"])
     return reply, provider, turn_for(conversation, last_two[1].content)
 
@@ -269,7 +384,8 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
 
 async def start_reply(conversation_id: str, user_id: int, text: str, client_id: str = "") -> ReplyRun:
     """Save the user's message, then stream the agent's reply to every watcher."""
-    user_message, reply, provider, turn = await save_turn(conversation_id, user_id, text)
+    channel = await hub.ensure_channel()
+    user_message, reply, provider, turn = await save_turn(conversation_id, user_id, text, channel)
     await hub.broadcast(
         conversation_id,
         frame(
@@ -290,14 +406,15 @@ async def start_reply(conversation_id: str, user_id: int, text: str, client_id: 
 
 
 async def retry_reply(conversation_id: str, user_id: int, message_id: int) -> ReplyRun:
-    reply, provider, turn = await save_retry(conversation_id, user_id, message_id)
+    channel = await hub.ensure_channel()
+    reply, provider, turn = await save_retry(conversation_id, user_id, message_id, channel)
     return await launch(conversation_id, reply, provider, turn, replaces=message_id)
 
 
 async def launch(
     conversation_id: str, reply: Message, provider: Provider, turn: Turn, replaces: int | None
 ) -> ReplyRun:
-    run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id)
+    run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
     hub.runs[run.message_id] = run
     await hub.broadcast(
         conversation_id,
@@ -316,7 +433,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
             async for event in events:
                 payload = run.apply(event)
                 if payload is not None:
-                    await hub.broadcast(run.conversation_id, frame(payload))
+                    await run.hub.publish(run, frame(payload))
         if not run.finished:
             status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
     except UpstreamError as exc:
@@ -324,7 +441,9 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     except asyncio.CancelledError:
         if not run.stop_requested:
             saver.cancel()
-            await conclude(run, Message.Status.INTERRUPTED, "The site was restarting and the reply was cut off.")
+            await conclude(
+                run, Message.Status.INTERRUPTED, "The site was restarting and the reply was cut off."
+            )
             raise
         status = Message.Status.STOPPED
     except Exception:
@@ -352,33 +471,40 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
     try:
         await finish(run, status, error)
     finally:
-        hub.runs.pop(run.message_id, None)
+        run.hub.runs.pop(run.message_id, None)
+        if run.flusher is not None:
+            run.flusher.cancel()
         run.seq += 1
-        await hub.broadcast(
-            run.conversation_id,
-            frame(
-                {
-                    "type": "reply.ended",
-                    "message_id": run.message_id,
-                    "seq": run.seq,
-                    "status": status,
-                    "text": run.markdown.text,
-                    "html": render_markdown(run.markdown.text),
-                    "error": error,
-                    "tool_calls": run.tool_calls,
-                }
-            ),
-        )
+        ended = {
+            "type": "reply.ended",
+            "message_id": run.message_id,
+            "seq": run.seq,
+            "status": status,
+            "text": run.markdown.text,
+            "html": render_markdown(run.markdown.text),
+            "error": error,
+            "tool_calls": run.tool_calls,
+        }
+        await run.hub.publish(run, frame(ended))
+        await run.hub.flush(run)
 
 
-def stop_reply(conversation_id: str, message_id: int | None = None) -> bool:
-    """Stop the conversation's running reply in this process; False when none runs here."""
-    run = hub.runs.get(message_id) if message_id else hub.run_in(conversation_id)
-    if run is None or run.conversation_id != conversation_id or run.task is None:
-        return False
-    run.stop_requested = True
-    run.task.cancel()
-    return True
+async def stop_reply(conversation_id: str, message_id: int | None = None) -> bool:
+    """Stop the conversation's running reply, in whichever process runs it."""
+    if hub.stop(conversation_id, message_id):
+        return True
+    return await hub.ask_owner(conversation_id, {"type": "relay.stop"})
+
+
+@database_sync_to_async
+def streaming_reply_owner(conversation_id: str) -> tuple[int, str] | None:
+    """(message id, relay channel) of the conversation's running reply, if any."""
+    return (
+        Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
+        .exclude(relay_channel="")
+        .values_list("pk", "relay_channel")
+        .first()
+    )
 
 
 @database_sync_to_async
@@ -402,8 +528,18 @@ def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
     }
 
 
-async def resume(conversation_id: str, message_id: int) -> dict[str, Any] | None:
+async def resume(conversation_id: str, message_id: int, send: SendFrame, reply_to: str = "") -> bool:
+    """Send the current state of a reply to one socket; False when there is no such reply."""
     run = hub.runs.get(message_id)
     if run is not None and run.conversation_id == conversation_id:
-        return run.snapshot()
-    return await reply_state(conversation_id, message_id)
+        await send(frame(run.snapshot()))
+        return True
+    state = await reply_state(conversation_id, message_id)
+    if state is None:
+        return False
+    running_elsewhere = state["type"] == "reply.snapshot" and reply_to
+    if not running_elsewhere or not await hub.ask_owner(
+        conversation_id, {"type": "relay.watch", "reply_to": reply_to}
+    ):
+        await send(frame(state))
+    return True

@@ -19,4 +19,13 @@ def provider_class(platform: str) -> type[Provider]:
         raise UpstreamError(f"No adapter is installed for the platform “{platform}”.") from None
 
 
-__all__ = ["PROVIDERS", "AgentSpec", "Connection", "Provider", "Turn", "UpstreamError", "UserRef", "provider_class"]
+__all__ = [
+    "PROVIDERS",
+    "AgentSpec",
+    "Connection",
+    "Provider",
+    "Turn",
+    "UpstreamError",
+    "UserRef",
+    "provider_class",
+]

@@ -203,4 +203,6 @@ async def open_stream(
     except httpx.ReadTimeout as exc:
         raise UpstreamError(f"{platform} stopped answering (read timeout).", retryable=True) from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.", retryable=True) from exc
+        raise UpstreamError(
+            f"The connection to {platform} failed: {type(exc).__name__}.", retryable=True
+        ) from exc

@@ -17,7 +17,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
-from agents.providers.http import iter_sse, open_stream, parse_json_object, upstream_client, http_error
+from agents.providers.http import http_error, iter_sse, open_stream, parse_json_object, upstream_client
 
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
@@ -74,7 +74,11 @@ class SketricGenProvider(Provider):
 
     async def _json_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
         async with open_stream(
-            "POST", self.workflow_url, platform=LABEL, json=self.request_body(turn, stream=False), headers=headers
+            "POST",
+            self.workflow_url,
+            platform=LABEL,
+            json=self.request_body(turn, stream=False),
+            headers=headers,
         ) as response:
             await response.aread()
         data = parse_json_object(response.text)
@@ -89,12 +93,18 @@ class SketricGenProvider(Provider):
     async def _streamed_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
         headers = {**headers, "Accept": "text/event-stream"}
         async with open_stream(
-            "POST", self.workflow_url, platform=LABEL, json=self.request_body(turn, stream=True), headers=headers
+            "POST",
+            self.workflow_url,
+            platform=LABEL,
+            json=self.request_body(turn, stream=True),
+            headers=headers,
         ) as response:
             async for sse in iter_sse(response):
                 data = parse_json_object(sse.data)
                 if data is None:
-                    raise UpstreamError(f"{LABEL} sent an event that is not valid JSON; the reply was cut off there.")
+                    raise UpstreamError(
+                        f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                    )
                 kind = as_text(data.get("type")).upper() or sse.event.upper()
                 if kind == "TEXT_MESSAGE_CONTENT" or kind == "TEXT_MESSAGE_CHUNK":
                     delta = as_text(field(data, "delta"))

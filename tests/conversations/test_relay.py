@@ -11,11 +11,11 @@ from conversations.models import Conversation, Message
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def frames_until(communicator, frame_type: str, timeout: float = 10) -> list[dict]:
+async def frames_until(communicator, frame_type: str, seconds: float = 10) -> list[dict]:
     """Every frame received up to and including the first of `frame_type`."""
     received = []
     while True:
-        received.append(json.loads(await communicator.receive_from(timeout=timeout)))
+        received.append(json.loads(await communicator.receive_from(timeout=seconds)))
         if received[-1]["type"] == frame_type:
             return received
 
@@ -74,7 +74,9 @@ async def test_the_second_turn_continues_the_platform_conversation(alice, conver
     await ws.disconnect()
 
 
-async def test_the_users_message_is_saved_before_the_platform_answers(alice, conversation, connect, sketricgen):
+async def test_the_users_message_is_saved_before_the_platform_answers(
+    alice, conversation, connect, sketricgen
+):
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "wait for it [[fail:hang]]"})
     await frames_until(ws, "reply.started")
@@ -101,7 +103,9 @@ async def test_a_reply_goes_on_and_is_saved_when_the_browser_leaves(alice, conve
     assert len(reply.content.split()) >= 60
 
 
-async def test_a_reconnecting_page_resumes_with_no_gap_and_no_duplicate(alice, conversation, connect, sketricgen):
+async def test_a_reconnecting_page_resumes_with_no_gap_and_no_duplicate(
+    alice, conversation, connect, sketricgen
+):
     _, first = await connect(alice, conversation.id)
     await first.send_json_to({"type": "send", "text": "story [[words=80]] [[delay=0.01]]"})
     seen = await frames_until(first, "text_delta")
@@ -189,7 +193,9 @@ async def test_retry_answers_the_same_question_again(alice, conversation, connec
     await ws.disconnect()
 
 
-async def test_partial_text_is_checkpointed_while_streaming(alice, conversation, connect, sketricgen, settings):
+async def test_partial_text_is_checkpointed_while_streaming(
+    alice, conversation, connect, sketricgen, settings
+):
     settings.REPLY_CHECKPOINT_SECONDS = 0.1
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "slowly [[words=100]] [[delay=0.02]]"})
@@ -242,7 +248,9 @@ async def test_a_second_message_while_a_reply_runs_is_refused(alice, conversatio
         (json.dumps({"type": "send", "text": "x" * 70_000}), "BAD_FRAME"),
     ],
 )
-async def test_bad_frames_get_a_clear_error_and_the_socket_stays_usable(alice, conversation, connect, raw, code):
+async def test_bad_frames_get_a_clear_error_and_the_socket_stays_usable(
+    alice, conversation, connect, raw, code
+):
     _, ws = await connect(alice, conversation.id)
     await ws.send_to(text_data=raw)
     error = json.loads(await ws.receive_from())

@@ -1,0 +1,61 @@
+"""A socket served by another Daphne process watches and stops a reply through the channel layer.
+
+The second process is simulated by giving the relay module a fresh Hub while
+the first one keeps relaying; with REDIS_URL set this goes through Redis.
+"""
+
+import json
+
+import pytest
+
+from conversations import relay
+from tests.conversations.test_relay import frames_until, messages_of, text_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def second_process(monkeypatch):
+    def switch():
+        monkeypatch.setattr(relay, "hub", relay.Hub())
+
+    return switch
+
+
+async def test_a_socket_on_another_process_sees_the_running_reply(
+    alice, conversation, connect, sketricgen, second_process
+):
+    _, first = await connect(alice, conversation.id)
+    await first.send_json_to({"type": "send", "text": "tell me [[words=60]] [[delay=0.02]]"})
+    await frames_until(first, "text_delta")
+    await first.disconnect()
+
+    second_process()
+    _, second = await connect(alice, conversation.id)
+    frames = await frames_until(second, "reply.ended")
+    snapshot = frames[0]
+    assert snapshot["type"] == "reply.snapshot"
+    events = [f for f in frames[1:] if f["type"] != "reply.snapshot"]
+    assert [f["seq"] for f in events] == list(range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(events)))
+    reply = (await messages_of(conversation))[-1]
+    assert reply.status == "complete"
+    assert snapshot["text"] + text_of(events) == reply.content
+    await second.disconnect()
+
+
+async def test_stop_reaches_the_process_running_the_reply(
+    alice, conversation, connect, sketricgen, second_process
+):
+    _, first = await connect(alice, conversation.id)
+    await first.send_json_to({"type": "send", "text": "endless [[fail:hang]]"})
+    await frames_until(first, "text_delta")
+
+    second_process()
+    _, second = await connect(alice, conversation.id)
+    assert json.loads(await second.receive_from())["type"] == "reply.snapshot"
+    await second.send_json_to({"type": "stop"})
+    ended = await frames_until(second, "reply.ended")
+    assert ended[-1]["status"] == "stopped"
+    assert (await messages_of(conversation))[-1].status == "stopped"
+    await first.disconnect()
+    await second.disconnect()
