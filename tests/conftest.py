@@ -22,3 +22,18 @@ def sketricgen(sketricgen_server):
     sketricgen_server.app.reset()
     yield FakePlatform(sketricgen_server)
     sketricgen_server.app.reset()
+
+
+@pytest.fixture(autouse=True)
+def test_client_settings(settings):
+    """The test client speaks plain HTTP and renders templates without collectstatic.
+
+    The HTTPS-only settings themselves are checked in test_settings.py.
+    """
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

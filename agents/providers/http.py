@@ -3,8 +3,8 @@
 import asyncio
 import json
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
@@ -184,18 +184,11 @@ def http_error(response: httpx.Response, platform: str) -> UpstreamError:
     return UpstreamError(f"{platform} answered with HTTP {status}.{said}", status=status)
 
 
-@asynccontextmanager
-async def open_stream(
-    method: str, url: str, *, platform: str, **kwargs: Any
-) -> AsyncIterator[httpx.Response]:
-    """A streamed request whose HTTP and connection failures become UpstreamError."""
-    client = upstream_client()
+@contextmanager
+def transport_errors(platform: str) -> Iterator[None]:
+    """Connection failures as UpstreamError, in words a user can act on."""
     try:
-        async with client.stream(method, url, **kwargs) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise http_error(response, platform)
-            yield response
+        yield
     except httpx.ConnectTimeout as exc:
         raise UpstreamError(f"{platform} did not answer in time (connect timeout).", retryable=True) from exc
     except httpx.ConnectError as exc:
@@ -203,6 +196,30 @@ async def open_stream(
     except httpx.ReadTimeout as exc:
         raise UpstreamError(f"{platform} stopped answering (read timeout).", retryable=True) from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(
-            f"The connection to {platform} failed: {type(exc).__name__}.", retryable=True
-        ) from exc
+        message = f"The connection to {platform} failed: {type(exc).__name__}."
+        raise UpstreamError(message, retryable=True) from exc
+
+
+@asynccontextmanager
+async def open_stream(
+    method: str, url: str, *, platform: str, **kwargs: Any
+) -> AsyncIterator[httpx.Response]:
+    """A streamed request whose HTTP and connection failures become UpstreamError."""
+    with transport_errors(platform):
+        async with upstream_client().stream(method, url, **kwargs) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise http_error(response, platform)
+            yield response
+
+
+async def request_json(method: str, url: str, *, platform: str, **kwargs: Any) -> dict[str, Any]:
+    """A small JSON request; its failures become UpstreamError."""
+    with transport_errors(platform):
+        response = await upstream_client().request(method, url, **kwargs)
+    if response.status_code >= 400:
+        raise http_error(response, platform)
+    data = parse_json_object(response.text)
+    if data is None:
+        raise UpstreamError(f"{platform} answered with something other than a JSON object.")
+    return data

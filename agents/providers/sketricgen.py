@@ -17,7 +17,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
-from agents.providers.http import http_error, iter_sse, open_stream, parse_json_object, upstream_client
+from agents.providers.http import iter_sse, open_stream, parse_json_object, request_json
 
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
@@ -136,13 +136,12 @@ class SketricGenProvider(Provider):
         )
 
     async def check_connection(self) -> str:
-        response = await upstream_client().get(
+        data = await request_json(
+            "GET",
             self.admin_base_url + "/teamspaces",
+            platform=LABEL,
             headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
         )
-        if response.status_code >= 400:
-            raise http_error(response, LABEL)
-        data = parse_json_object(response.text) or {}
         teamspaces = data.get("teamspaces") or []
         if not teamspaces or not isinstance(teamspaces[0], dict):
             raise UpstreamError(f"{LABEL} accepted the key but returned no teamspace.")

@@ -1,0 +1,156 @@
+"""Credentials and agents in Django admin: write-only keys, validation, "Test connection"."""
+
+import pytest
+from django.urls import reverse
+
+from agents.models import Agent, Credential, Platform
+from conversations.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "sk-live-abcdefghijklmnop1234"
+
+
+@pytest.fixture
+def credential(sketricgen):
+    credential = Credential(platform=Platform.SKETRICGEN, name="Team account", base_url=sketricgen.url)
+    credential.options = {"admin_base_url": f"{sketricgen.url}/admin/v1"}
+    credential.set_api_key("demo-key")
+    credential.save()
+    return credential
+
+
+def credential_form(**overrides) -> dict:
+    return {
+        "name": "Team account",
+        "platform": "sketricgen",
+        "base_url": "https://chat-v2.sketricgen.ai",
+        "api_key": SECRET,
+        "options": "{}",
+        **overrides,
+    }
+
+
+def test_a_new_key_is_stored_encrypted_and_never_shown_again(admin_client):
+    response = admin_client.post(reverse("admin:agents_credential_add"), credential_form())
+    assert response.status_code == 302
+    credential = Credential.objects.get()
+    assert SECRET not in credential.api_key_encrypted
+    assert credential.api_key == SECRET
+    assert credential.api_key_last4 == "1234"
+
+    change_page = admin_client.get(reverse("admin:agents_credential_change", args=[credential.pk]))
+    assert SECRET not in change_page.content.decode()
+    assert "…1234" in change_page.content.decode()
+    listing = admin_client.get(reverse("admin:agents_credential_changelist")).content.decode()
+    assert "…1234" in listing and SECRET not in listing
+
+
+def test_a_key_is_required_for_a_new_credential(admin_client):
+    response = admin_client.post(reverse("admin:agents_credential_add"), credential_form(api_key=""))
+    assert response.status_code == 200
+    assert not Credential.objects.exists()
+
+
+def test_an_empty_key_field_keeps_the_current_key(admin_client, credential):
+    url = reverse("admin:agents_credential_change", args=[credential.pk])
+    response = admin_client.post(
+        url, credential_form(base_url=credential.base_url, api_key="", name="Renamed")
+    )
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert (credential.name, credential.api_key) == ("Renamed", "demo-key")
+
+
+def test_changing_the_base_url_requires_the_key_again(admin_client, credential):
+    url = reverse("admin:agents_credential_change", args=[credential.pk])
+    response = admin_client.post(url, credential_form(base_url="https://elsewhere.example", api_key=""))
+    assert response.status_code == 200
+    assert "enter the API key again" in response.content.decode()
+    credential.refresh_from_db()
+    assert credential.base_url != "https://elsewhere.example"
+
+    response = admin_client.post(
+        url, credential_form(base_url="https://elsewhere.example", api_key="new-key-9876")
+    )
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert (credential.base_url, credential.api_key) == ("https://elsewhere.example", "new-key-9876")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com", "javascript:alert(1)", "file:///etc/passwd", "example.com"]
+)
+def test_base_urls_must_be_http_or_https(admin_client, url):
+    response = admin_client.post(reverse("admin:agents_credential_add"), credential_form(base_url=url))
+    assert response.status_code == 200
+    assert not Credential.objects.exists()
+
+
+def test_test_connection_reports_success_in_plain_words(admin_client, credential):
+    response = admin_client.post(
+        reverse("admin:agents_credential_changelist"),
+        {"action": "test_connection", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("Connected to SketricGen" in m for m in messages), messages
+
+
+def test_test_connection_reports_a_rejected_key(admin_client, credential, sketricgen):
+    sketricgen.app.api_keys = {"another"}
+    response = admin_client.post(
+        reverse("admin:agents_credential_changelist"),
+        {"action": "test_connection", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("rejected this credential" in m for m in messages), messages
+
+
+def test_test_connection_reports_an_unreachable_platform(admin_client, db):
+    credential = Credential(platform=Platform.SKETRICGEN, name="Nowhere", base_url="http://127.0.0.1:9")
+    credential.options = {"admin_base_url": "http://127.0.0.1:9/admin/v1"}
+    credential.set_api_key("k")
+    credential.save()
+    response = admin_client.post(
+        reverse("admin:agents_credential_changelist"),
+        {"action": "test_connection", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("Could not connect" in m for m in messages), messages
+
+
+def test_agents_have_a_test_connection_action_too(admin_client, credential):
+    agent = Agent.objects.create(name="Helper", slug="helper", credential=credential, upstream_agent_id="a1")
+    response = admin_client.post(
+        reverse("admin:agents_agent_changelist"),
+        {"action": "test_connection", "_selected_action": [agent.pk]},
+        follow=True,
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("Helper: Connected") for m in messages), messages
+
+
+def test_agent_list_shows_the_columns_that_matter(admin_client, credential):
+    Agent.objects.create(name="Helper", slug="helper", credential=credential, upstream_agent_id="agent-77")
+    page = admin_client.get(reverse("admin:agents_agent_changelist") + "?q=agent-77").content.decode()
+    assert "Helper" in page and "SketricGen" in page and "agent-77" in page
+
+
+def test_conversations_are_read_only_in_the_admin(admin_client, admin_user, credential):
+    agent = Agent.objects.create(name="Helper", slug="helper", credential=credential, upstream_agent_id="a1")
+    conversation = Conversation.objects.create(owner=admin_user, agent=agent, title="Plans")
+    conversation.messages.create(role=Message.Role.USER, content="hello")
+    assert admin_client.get(reverse("admin:conversations_conversation_add")).status_code == 403
+    page = admin_client.get(reverse("admin:conversations_conversation_change", args=[conversation.pk]))
+    assert page.status_code == 200
+    assert "hello" in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()
+    response = admin_client.post(
+        reverse("admin:conversations_conversation_change", args=[conversation.pk]), {"title": "Changed"}
+    )
+    assert response.status_code == 403
+    conversation.refresh_from_db()
+    assert conversation.title == "Plans"
