@@ -15,6 +15,8 @@ Behaviour can be changed on the instance (`failure`, `token_delay`,
 - `[[delay=S]]`       S seconds between streamed tokens
 - `[[camel]]`         standard AG-UI camelCase keys (`threadId`, `messageId`, ...)
 - `[[lower]]`         lower-case event types (an older version of the document)
+- `[[stamp]]`         each text delta starts with its send time, `time.time_ns()` and a
+                      space (for benchmarks: latency = receive time - stamp)
 - `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599
 
 Where nothing public says what the platform does (failures in JSON mode, the
@@ -77,7 +79,7 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(tool|camel|lower)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(tool|camel|lower|stamp)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -222,6 +224,7 @@ class Run:
         self.camel = bool(options.get("camel"))
         self.lower = bool(options.get("lower"))
         self.tool = bool(options.get("tool"))
+        self.stamp = bool(options.get("stamp"))
         self.failure: str | None = options.get("fail")
         self.delay = delay
 
@@ -628,7 +631,8 @@ class SketricGenFake:
             if index == hang_after and failure == "hang":
                 await disconnected.wait()
                 return
-            await emit(run.frame(run.event("TEXT_MESSAGE_CONTENT", message_id=message_id, delta=token)))
+            delta = f"{time.time_ns()} {token}" if run.stamp else token
+            await emit(run.frame(run.event("TEXT_MESSAGE_CONTENT", message_id=message_id, delta=delta)))
             if failure == "heartbeat":
                 await emit(b": ping\n\nid: " + str(index).encode() + b"\n\n\n")
             if index + 1 < len(tokens) and await self._wait(disconnected, run.delay):

@@ -394,6 +394,18 @@ def test_delay_directive_spaces_the_tokens(sketricgen):
     assert time.monotonic() - started >= 0.25
 
 
+def test_stamp_directive_starts_each_delta_with_its_send_time(sketricgen):
+    before = time.time_ns()
+    events = stream_events(sketricgen, "timed [[stamp]] [[words=4]]")
+    after = time.time_ns()
+
+    deltas = [e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT"]
+    stamps = [int(delta.split(" ", 1)[0]) for delta in deltas]
+    assert len(deltas) == 4
+    assert before <= stamps[0] <= stamps[-1] <= after
+    assert "".join(delta.split(" ", 1)[1] for delta in deltas).startswith("This is a simulated")
+
+
 def test_camel_directive_uses_ag_ui_keys(sketricgen):
     events = stream_events(sketricgen, "hi [[camel]] [[tool]] [[words=6]]")
 
