@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from agents.providers.http import close_upstream_clients  # noqa: E402
+from conversations.relay import interrupt_all  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_http_app
@@ -27,7 +28,10 @@ if settings.CHATSITE_DEMO:
 
 
 def close_clients_on_reactor_shutdown() -> None:
-    """Daphne sends no ASGI lifespan events; its Twisted reactor's shutdown is the hook."""
+    """Save running replies and close upstream connections when Daphne stops.
+
+    Daphne sends no ASGI lifespan events; its Twisted reactor's shutdown is the hook.
+    """
     import sys
 
     if "twisted.internet.reactor" not in sys.modules:
@@ -36,8 +40,12 @@ def close_clients_on_reactor_shutdown() -> None:
 
     from twisted.internet import defer, reactor
 
+    async def shut_down() -> None:
+        await interrupt_all()
+        await close_upstream_clients()
+
     def close() -> defer.Deferred:
-        return defer.Deferred.fromFuture(asyncio.ensure_future(close_upstream_clients()))
+        return defer.Deferred.fromFuture(asyncio.ensure_future(shut_down()))
 
     reactor.addSystemEventTrigger("before", "shutdown", close)
 

@@ -333,15 +333,17 @@ def ready_provider(conversation: Conversation) -> Provider:
         raise TurnRefused("AGENT_UNAVAILABLE", str(exc)) from exc
 
 
-def mark_abandoned_replies(conversation: Conversation) -> None:
+def mark_abandoned_replies(conversation_id: str) -> None:
     """Replies left `streaming` by a process that is gone become `interrupted`."""
-    conversation.messages.filter(
-        status=Message.Status.STREAMING, updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS)
+    Message.objects.filter(
+        conversation_id=conversation_id,
+        status=Message.Status.STREAMING,
+        updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS),
     ).update(status=Message.Status.INTERRUPTED, error="The reply was cut off when the site restarted.")
 
 
 def refuse_if_busy(conversation: Conversation) -> None:
-    mark_abandoned_replies(conversation)
+    mark_abandoned_replies(conversation.pk)
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise TurnRefused("BUSY", "A reply is still running in this conversation. Stop it or wait for it.")
 
@@ -489,6 +491,14 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
         await run.hub.flush(run)
 
 
+async def interrupt_all() -> None:
+    """Save every reply running in this process as interrupted (the process is shutting down)."""
+    tasks = [run.task for run in hub.runs.values() if run.task is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def stop_reply(conversation_id: str, message_id: int | None = None) -> bool:
     """Stop the conversation's running reply, in whichever process runs it."""
     if hub.stop(conversation_id, message_id):
@@ -499,6 +509,7 @@ async def stop_reply(conversation_id: str, message_id: int | None = None) -> boo
 @database_sync_to_async
 def streaming_reply_owner(conversation_id: str) -> tuple[int, str] | None:
     """(message id, relay channel) of the conversation's running reply, if any."""
+    mark_abandoned_replies(conversation_id)
     return (
         Message.objects.filter(conversation_id=conversation_id, status=Message.Status.STREAMING)
         .exclude(relay_channel="")
@@ -509,7 +520,8 @@ def streaming_reply_owner(conversation_id: str) -> tuple[int, str] | None:
 
 @database_sync_to_async
 def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
-    """The saved state of a finished reply, as a `reply.ended` frame."""
+    """The saved state of a reply: `reply.ended` once finished, else a `reply.snapshot`."""
+    mark_abandoned_replies(conversation_id)
     message = Message.objects.filter(
         pk=message_id, conversation_id=conversation_id, role=Message.Role.ASSISTANT
     ).first()

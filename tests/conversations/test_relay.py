@@ -309,3 +309,45 @@ async def test_a_deactivated_user_is_refused_at_the_next_frame(alice, conversati
     await ws.send_json_to({"type": "send", "text": "still there?"})
     assert json.loads(await ws.receive_from())["code"] == "SIGNED_OUT"
     assert await messages_of(conversation) == []
+
+
+async def test_a_reply_abandoned_by_a_dead_process_becomes_interrupted(
+    alice, conversation, connect, sketricgen
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    @sync_to_async
+    def abandoned_reply() -> Message:
+        conversation.messages.create(role="user", content="before the crash")
+        reply = conversation.messages.create(
+            role="assistant", status="streaming", content="half", relay_channel="x!y"
+        )
+        Message.objects.filter(pk=reply.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+        return reply
+
+    reply = await abandoned_reply()
+    _, ws = await connect(alice, conversation.id)
+    await ws.send_json_to({"type": "resume", "message_id": reply.pk, "after_seq": 0})
+    state = json.loads(await ws.receive_from())
+    assert (state["type"], state["status"], state["text"]) == ("reply.ended", "interrupted", "half")
+    await ws.send_json_to({"type": "send", "text": "after the crash"})
+    assert (await frames_until(ws, "reply.ended"))[-1]["status"] == "complete"
+    await ws.disconnect()
+
+
+async def test_a_shutting_down_process_saves_running_replies_as_interrupted(
+    alice, conversation, connect, sketricgen
+):
+    from conversations.relay import interrupt_all
+
+    _, ws = await connect(alice, conversation.id)
+    await ws.send_json_to({"type": "send", "text": "forever [[fail:hang]]"})
+    frames = await frames_until(ws, "text_delta")
+    await interrupt_all()
+    frames += await frames_until(ws, "reply.ended")
+    assert frames[-1]["status"] == "interrupted"
+    reply = (await messages_of(conversation))[-1]
+    assert (reply.status, reply.content) == ("interrupted", text_of(frames))
+    await ws.disconnect()
