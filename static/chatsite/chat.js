@@ -1,0 +1,325 @@
+// The chat page: composer, socket and message list (protocol: docs/websocket.md).
+
+import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
+import { ReconnectingSocket } from "./socket.js";
+import { Thread } from "./thread.js";
+
+// The server refuses frames over 64 KiB; JSON-encoded length in UTF-16 units is never smaller.
+const MAX_FRAME_LENGTH = 64 * 1024;
+const NEAR_BOTTOM_PX = 96;
+const MAX_INPUT_HEIGHT_PX = 240;
+
+const config = JSON.parse(document.getElementById("chat-config").textContent);
+const texts = JSON.parse(document.getElementById("message-texts").textContent);
+
+const scroller = document.getElementById("scroller");
+const list = document.getElementById("messages");
+const intro = document.getElementById("intro");
+const jump = document.getElementById("jump");
+const connection = document.getElementById("connection");
+const errorBox = document.getElementById("composer-error");
+const errorText = document.getElementById("composer-error-text");
+const form = document.getElementById("composer");
+const input = document.getElementById("composer-input");
+const sendButton = document.getElementById("send-btn");
+
+let conversationId = config.conversationId;
+let conversationUrl = window.location.pathname;
+let socket = null;
+let creating = false;
+// Texts sent and not yet saved, by client_id: put back in the composer if refused.
+const pending = new Map();
+
+initSidebar();
+localizeTimes(list);
+enhanceCodeBlocks(list);
+
+// Scrolling: follow the newest message unless the reader scrolled up.
+
+let following = true;
+let scrollQueued = false;
+
+function nearBottom() {
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+}
+
+function scrollToEnd() {
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+function contentChanged(force) {
+  if (force) following = true;
+  intro.hidden = !thread.isEmpty;
+  if (!following || scrollQueued) return;
+  scrollQueued = true;
+  window.requestAnimationFrame(() => {
+    scrollQueued = false;
+    if (following) scrollToEnd();
+  });
+}
+
+scroller.addEventListener(
+  "scroll",
+  () => {
+    following = nearBottom();
+    jump.hidden = following;
+  },
+  { passive: true },
+);
+jump.addEventListener("click", () => {
+  following = true;
+  jump.hidden = true;
+  scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" });
+});
+
+// The message list.
+
+const thread = new Thread(list, {
+  texts,
+  send: (frame) => socket?.send(frame),
+  onChange: contentChanged,
+  onRunning: showRunning,
+  onUserMessage: (message, clientId) => {
+    pending.delete(clientId);
+    if (!conversationId) return;
+    const link = document.querySelector(`.conv-link[data-conversation-id="${CSS.escape(conversationId)}"]`);
+    const title = link ? link.textContent : titleFrom(message.text || "");
+    if (!link) document.title = `${title} · chatsite`;
+    touchConversation({ id: conversationId, url: conversationUrl, title });
+  },
+});
+
+function showRunning(messageId) {
+  if (!form) return;
+  const running = messageId !== null;
+  form.dataset.state = running ? "running" : "idle";
+  sendButton.setAttribute("aria-label", running ? "Stop the reply" : "Send message");
+  sendButton.title = running ? "Stop (Esc)" : "Send (Enter)";
+  updateSendButton();
+}
+
+function updateSendButton() {
+  if (!form) return;
+  const running = form.dataset.state === "running";
+  sendButton.disabled = !running && (creating || input.value.trim() === "");
+}
+
+list.addEventListener("click", async (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  if (!target) return;
+  const copy = target.closest(".copy-btn");
+  if (copy) {
+    const message = copy.closest(".msg");
+    await copyWithFeedback(copy, thread.rawText(message));
+    return;
+  }
+  const codeCopy = target.closest(".code-copy");
+  if (codeCopy) {
+    const code = codeCopy.closest(".codeblock")?.querySelector("pre");
+    if (code) await copyWithFeedback(codeCopy, code.textContent);
+    return;
+  }
+  const retry = target.closest(".retry-btn");
+  if (retry) {
+    const id = Number(retry.closest(".msg")?.dataset.messageId);
+    if (Number.isInteger(id) && id > 0) {
+      hideError();
+      thread.retry(id);
+    }
+    return;
+  }
+  const link = target.closest(".md a[href]");
+  const external = link && /^https?:$/.test(link.protocol) && link.origin !== window.location.origin;
+  if (external && !event.defaultPrevented && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+    // Agents' links open beside the chat rather than replacing it.
+    event.preventDefault();
+    window.open(link.href, "_blank", "noopener,noreferrer");
+  }
+});
+
+async function copyWithFeedback(button, text) {
+  try {
+    await copyText(text);
+    flash(button, "is-copied");
+  } catch {
+    showError("Copying did not work in this browser. Select the text and copy it instead.");
+  }
+}
+
+// Errors and connection state, shown above the composer.
+
+function showError(message) {
+  errorText.textContent = message;
+  errorBox.hidden = false;
+}
+
+function hideError() {
+  errorBox.hidden = true;
+  errorText.textContent = "";
+}
+
+document.getElementById("composer-error-close").addEventListener("click", hideError);
+
+let connectionTimer = null;
+
+function showConnection(state, code) {
+  window.clearTimeout(connectionTimer);
+  if (state === "open") {
+    connection.hidden = true;
+    return;
+  }
+  const messages = {
+    connecting: "Connecting…",
+    reconnecting: "Connection lost. Reconnecting…",
+    closed: code === 4401 ? "You are signed out. Reload the page to sign in again." : "This conversation is no longer available.",
+  };
+  const show = () => {
+    connection.textContent = messages[state] || "";
+    connection.dataset.state = state;
+    connection.hidden = false;
+  };
+  // A quick connect shows nothing.
+  if (state === "closed") show();
+  else connectionTimer = window.setTimeout(show, 800);
+}
+
+function onErrorFrame(frame) {
+  const clientId = typeof frame.client_id === "string" ? frame.client_id : "";
+  const message = typeof frame.message === "string" && frame.message ? frame.message : "The request was refused.";
+  if (clientId.startsWith("resume:")) {
+    thread.resumeRefused(Number(clientId.slice("resume:".length)));
+    return;
+  }
+  if (clientId.startsWith("retry:")) {
+    thread.retryRefused(Number(clientId.slice("retry:".length)));
+  } else if (pending.has(clientId)) {
+    restore(clientId);
+  } else if (!clientId) {
+    // Refusals of a whole frame (too large, too many) carry no client_id.
+    for (const id of [...pending.keys()]) restore(id);
+  }
+  showError(message);
+}
+
+function restore(clientId) {
+  const text = pending.get(clientId);
+  pending.delete(clientId);
+  thread.removePending(clientId);
+  if (text === undefined || !input) return;
+  input.value = input.value.trim() ? `${text}\n\n${input.value}` : text;
+  resizeInput();
+  updateSendButton();
+  input.focus();
+}
+
+// The socket.
+
+function openSocket(url) {
+  socket = new ReconnectingSocket(url, {
+    onFrame: (frame) => (frame.type === "error" ? onErrorFrame(frame) : thread.handle(frame)),
+    onOpen: () => thread.resumeStreaming(),
+    onStatus: showConnection,
+  });
+  socket.start();
+}
+
+if (conversationId && config.wsPath) openSocket(config.wsPath);
+
+// The composer.
+
+function resizeInput() {
+  if (!input || CSS.supports("field-sizing", "content")) return;
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, MAX_INPUT_HEIGHT_PX)}px`;
+}
+
+function newClientId() {
+  if (window.crypto?.randomUUID) return window.crypto.randomUUID();
+  return `c${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
+}
+
+async function createConversation() {
+  const response = await fetch(config.newConversationUrl, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": config.csrfToken, Accept: "application/json" },
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const created = await response.json();
+  conversationId = created.id;
+  conversationUrl = created.url;
+  window.history.replaceState(null, "", created.url);
+  openSocket(created.ws_url);
+}
+
+async function send() {
+  const text = input.value;
+  if (!text.trim() || thread.running !== null || creating) return;
+  const clientId = newClientId();
+  const frame = { type: "send", text, client_id: clientId };
+  if (JSON.stringify(frame).length > MAX_FRAME_LENGTH) {
+    showError("This message is too long to send. Shorten it or split it into parts.");
+    return;
+  }
+  hideError();
+  pending.set(clientId, text);
+  thread.addPending(clientId, text);
+  input.value = "";
+  resizeInput();
+  if (!conversationId) {
+    creating = true;
+    updateSendButton();
+    try {
+      await createConversation();
+    } catch {
+      restore(clientId);
+      showError("The conversation could not be started. Check the connection and try again.");
+      return;
+    } finally {
+      creating = false;
+      updateSendButton();
+    }
+  }
+  socket.send(frame);
+  updateSendButton();
+}
+
+function stop() {
+  if (thread.running === null) return;
+  socket?.send({ type: "stop", message_id: thread.running });
+}
+
+if (form) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (form.dataset.state === "running") stop();
+    else send();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (form.dataset.state !== "running") send();
+    } else if (event.key === "Escape" && thread.running !== null) {
+      event.preventDefault();
+      stop();
+    }
+  });
+  input.addEventListener("input", () => {
+    resizeInput();
+    updateSendButton();
+  });
+  document.addEventListener("keydown", (event) => {
+    const sidebarOpen = document.body.classList.contains("sidebar-open");
+    if (event.key === "Escape" && !event.defaultPrevented && thread.running !== null && !sidebarOpen) {
+      stop();
+    }
+  });
+  showRunning(thread.running);
+  resizeInput();
+  // On touch screens focusing would open the keyboard over the conversation.
+  if (window.matchMedia("(pointer: fine)").matches) input.focus();
+}
+
+intro.hidden = !thread.isEmpty;
+scrollToEnd();

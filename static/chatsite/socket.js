@@ -1,0 +1,106 @@
+// One chat websocket that reconnects with backoff and holds frames sent while it is down.
+
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 15000;
+// Close codes the server uses when retrying cannot help.
+const FINAL_CLOSE_CODES = new Set([4401, 4403, 4404]);
+
+export function websocketUrl(pathOrUrl) {
+  if (/^wss?:\/\//.test(pathOrUrl)) return pathOrUrl;
+  const url = new URL(pathOrUrl, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+export class ReconnectingSocket {
+  /**
+   * onFrame(frame): every JSON object frame with a string `type`.
+   * onOpen(isReconnect): after each successful connect, once queued frames are sent.
+   * onStatus(state): "connecting", "open", "reconnecting" or "closed" (for good).
+   */
+  constructor(url, { onFrame, onOpen, onStatus }) {
+    this.url = websocketUrl(url);
+    this.onFrame = onFrame;
+    this.onOpen = onOpen;
+    this.onStatus = onStatus;
+    this.ws = null;
+    this.queue = [];
+    this.failures = 0;
+    this.opens = 0;
+    this.timer = null;
+    this.stopped = false;
+  }
+
+  start() {
+    window.addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(frame) {
+    if (this.isOpen) {
+      this.ws.send(JSON.stringify(frame));
+    } else {
+      this.queue.push(frame);
+    }
+  }
+
+  connect() {
+    if (this.stopped) return;
+    this.timer = null;
+    this.onStatus(this.opens === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.failures = 0;
+      const isReconnect = this.opens > 0;
+      this.opens += 1;
+      this.onStatus("open");
+      const queued = this.queue;
+      this.queue = [];
+      for (const frame of queued) ws.send(JSON.stringify(frame));
+      this.onOpen(isReconnect);
+    });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame && typeof frame === "object" && typeof frame.type === "string") this.onFrame(frame);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        this.stopped = true;
+        this.onStatus("closed", event.code);
+        return;
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    if (this.stopped || this.timer !== null) return;
+    this.onStatus("reconnecting");
+    const base = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** this.failures);
+    this.failures += 1;
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.timer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  reconnectNow() {
+    if (this.stopped || this.ws !== null) return;
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.failures = 0;
+    this.connect();
+  }
+}

@@ -1,0 +1,393 @@
+// The message list: applies the server's frames (docs/websocket.md) to the DOM.
+//
+// `html` fields are produced and sanitised by the server and are inserted as HTML;
+// `text`, `tail`, names, errors and everything else only ever as text.
+
+import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
+
+const DEFAULT_ERRORS = {
+  error: "The reply failed.",
+  interrupted: "The reply was interrupted.",
+};
+
+function isId(value) {
+  return Number.isInteger(value) && value > 0;
+}
+
+export class Thread {
+  /**
+   * list: the #messages element.
+   * texts: raw Markdown of the messages rendered by the server, by id.
+   * send(frame): sends a frame on the socket.
+   * onChange(): the content grew or changed (for scrolling).
+   * onRunning(messageId | null): a reply started or ended.
+   * onUserMessage(message): a user message was saved.
+   */
+  constructor(list, { texts, send, onChange, onRunning, onUserMessage }) {
+    this.list = list;
+    this.send = send;
+    this.onChange = onChange;
+    this.onRunning = onRunning;
+    this.onUserMessage = onUserMessage;
+    this.texts = new Map(Object.entries(texts || {}));
+    this.seqs = new Map();
+    // Raw text of replies streamed in this page, or null once a replace made it unknown.
+    this.streamed = new Map();
+    this.resumeAsked = new Set();
+    this.running = null;
+    for (const element of list.querySelectorAll(".msg-assistant[data-message-id]")) {
+      const id = Number(element.dataset.messageId);
+      this.seqs.set(id, Number(element.dataset.seq) || 0);
+      if (element.dataset.status === "streaming") this.running = id;
+    }
+  }
+
+  handle(frame) {
+    switch (frame.type) {
+      case "user_message":
+        return this.userMessage(frame);
+      case "reply.started":
+        return this.replyStarted(frame);
+      case "reply.snapshot":
+        return this.replySnapshot(frame);
+      case "reply.ended":
+        return this.replyEnded(frame);
+      case "text_delta":
+      case "text_replace":
+      case "tool_started":
+      case "tool_finished":
+      case "activity":
+      case "retrying":
+        return this.replyEvent(frame);
+      default:
+        // Frame types this page does not know are dropped.
+        return undefined;
+    }
+  }
+
+  // Elements.
+
+  element(id) {
+    return document.getElementById(`m-${id}`);
+  }
+
+  get isEmpty() {
+    return this.list.querySelector(".msg") === null;
+  }
+
+  createReply(id) {
+    const element = cloneTemplate("tpl-assistant");
+    element.id = `m-${id}`;
+    element.dataset.messageId = String(id);
+    setStatus(element, "streaming");
+    element.dataset.seq = "0";
+    setTime(element.querySelector(".msg-time"), new Date());
+    return element;
+  }
+
+  ensureReply(id) {
+    let element = this.element(id);
+    if (!element) {
+      element = this.createReply(id);
+      this.list.append(element);
+    }
+    return element;
+  }
+
+  createUser(text) {
+    const element = cloneTemplate("tpl-user");
+    element.querySelector(".bubble").textContent = text;
+    setTime(element.querySelector(".msg-time"), new Date());
+    return element;
+  }
+
+  /** The user's message, shown at once; `userMessage` confirms it. */
+  addPending(clientId, text) {
+    const element = this.createUser(text);
+    element.dataset.clientId = clientId;
+    element.classList.add("is-pending");
+    this.list.append(element);
+    this.onChange(true);
+  }
+
+  removePending(clientId) {
+    this.pendingElement(clientId)?.remove();
+    this.onChange(false);
+  }
+
+  pendingElement(clientId) {
+    return [...this.list.querySelectorAll(".msg-user[data-client-id]")].find(
+      (element) => element.dataset.clientId === clientId,
+    );
+  }
+
+  streamingIds() {
+    return [...this.list.querySelectorAll('.msg-assistant[data-status="streaming"]')]
+      .map((element) => Number(element.dataset.messageId))
+      .filter(isId);
+  }
+
+  rawText(element) {
+    const id = element.dataset.messageId;
+    if (id && this.texts.has(id)) return this.texts.get(id);
+    if (element.classList.contains("msg-user")) return element.querySelector(".bubble").textContent;
+    return element.querySelector(".msg-body").innerText;
+  }
+
+  setRunning(id) {
+    if (this.running === id) return;
+    this.running = id;
+    this.onRunning(id);
+  }
+
+  // Frames.
+
+  userMessage(frame) {
+    const message = frame.message;
+    if (!message || !isId(message.id)) return;
+    const text = typeof message.text === "string" ? message.text : "";
+    this.texts.set(String(message.id), text);
+    if (this.element(message.id)) return;
+    let element = frame.client_id ? this.pendingElement(frame.client_id) : undefined;
+    if (element) {
+      element.classList.remove("is-pending");
+      delete element.dataset.clientId;
+      element.querySelector(".bubble").textContent = text;
+    } else {
+      element = this.createUser(text);
+      this.list.append(element);
+    }
+    element.id = `m-${message.id}`;
+    element.dataset.messageId = String(message.id);
+    this.onUserMessage(message, frame.client_id);
+    this.onChange(false);
+  }
+
+  replyStarted(frame) {
+    const id = frame.message_id;
+    if (!isId(id) || this.seqs.has(id)) return;
+    const element = this.createReply(id);
+    const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
+    if (replaced) {
+      replaced.replaceWith(element);
+      this.forget(frame.replaces);
+    } else {
+      this.list.append(element);
+    }
+    this.seqs.set(id, 0);
+    this.streamed.set(id, []);
+    this.setRunning(id);
+    this.onChange(true);
+  }
+
+  replySnapshot(frame) {
+    const id = frame.message_id;
+    if (!isId(id)) return;
+    this.resumeAsked.delete(id);
+    if (!(frame.seq > (this.seqs.get(id) ?? -1))) return;
+    this.seqs.set(id, frame.seq);
+    const element = this.ensureReply(id);
+    element.dataset.seq = String(frame.seq);
+    this.setBody(element, frame.html, frame.tail);
+    this.setTools(element, frame.tool_calls);
+    this.streamed.set(id, typeof frame.text === "string" ? [frame.text] : null);
+    const status = typeof frame.status === "string" ? frame.status : "streaming";
+    setStatus(element, status);
+    if (status === "streaming") this.setRunning(id);
+    this.onChange(false);
+  }
+
+  replyEnded(frame) {
+    const id = frame.message_id;
+    if (!isId(id)) return;
+    this.resumeAsked.delete(id);
+    const element = this.element(id);
+    // A final state is applied even when its seq is not newer, if this page still shows it running.
+    const stillRunning = element?.dataset.status === "streaming";
+    if (!(frame.seq > (this.seqs.get(id) ?? -1)) && !stillRunning) return;
+    this.seqs.set(id, Math.max(frame.seq || 0, this.seqs.get(id) ?? 0));
+    const reply = element || this.ensureReply(id);
+    const status = typeof frame.status === "string" ? frame.status : "complete";
+    this.setBody(reply, frame.html, "");
+    this.setTools(reply, frame.tool_calls);
+    this.setActivity(reply, "");
+    reply.querySelector(".msg-error-text").textContent =
+      (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
+    setStatus(reply, status);
+    reply.dataset.seq = String(this.seqs.get(id));
+    delete reply.dataset.retrying;
+    const parts = this.streamed.get(id);
+    if (typeof frame.text === "string") this.texts.set(String(id), frame.text);
+    else if (parts) this.texts.set(String(id), parts.join(""));
+    this.streamed.delete(id);
+    if (this.running === id) this.setRunning(null);
+    this.onChange(false);
+  }
+
+  replyEvent(frame) {
+    const id = frame.message_id;
+    if (!isId(id) || !Number.isInteger(frame.seq)) return;
+    const last = this.seqs.get(id);
+    if (last !== undefined && frame.seq <= last) return;
+    if (last === undefined || frame.seq !== last + 1) {
+      // Events were missed: ask for the whole state and wait for it.
+      this.askResume(id, last ?? 0);
+      return;
+    }
+    this.seqs.set(id, frame.seq);
+    const element = this.ensureReply(id);
+    element.dataset.seq = String(frame.seq);
+    switch (frame.type) {
+      case "text_delta":
+        this.textDelta(element, id, frame);
+        break;
+      case "text_replace":
+        this.setBody(element, frame.html, frame.tail);
+        this.streamed.set(id, null);
+        break;
+      case "tool_started":
+        this.toolStarted(element, frame);
+        break;
+      case "tool_finished":
+        this.toolFinished(element, frame);
+        break;
+      case "activity":
+        this.setActivity(element, typeof frame.text === "string" ? frame.text : "");
+        break;
+      case "retrying":
+        this.setActivity(element, retryingText(frame));
+        break;
+    }
+    this.onChange(false);
+  }
+
+  textDelta(element, id, frame) {
+    const text = typeof frame.text === "string" ? frame.text : "";
+    this.streamed.get(id)?.push(text);
+    this.setActivity(element, "");
+    const commit = frame.commit;
+    if (commit && typeof commit === "object") {
+      element.querySelector(".md").append(sanitizedFragment(commit.html));
+      this.setTail(element, commit.tail);
+    } else {
+      const tail = element.querySelector(".tail");
+      const node = tail.firstChild;
+      if (node && node.nodeType === Node.TEXT_NODE && node === tail.lastChild) node.appendData(text);
+      else tail.textContent += text;
+    }
+  }
+
+  askResume(id, afterSeq) {
+    if (this.resumeAsked.has(id)) return;
+    this.resumeAsked.add(id);
+    this.send({ type: "resume", message_id: id, after_seq: afterSeq, client_id: `resume:${id}` });
+  }
+
+  /** After (re)connecting: the current state of every reply shown as running. */
+  resumeStreaming() {
+    this.resumeAsked.clear();
+    for (const id of this.streamingIds()) this.askResume(id, this.seqs.get(id) ?? 0);
+  }
+
+  resumeRefused(id) {
+    this.resumeAsked.delete(id);
+    // The reply is gone (another tab retried it): drop it rather than show it running forever.
+    const element = this.element(id);
+    if (element?.dataset.status === "streaming") {
+      element.remove();
+      this.forget(id);
+      if (this.running === id) this.setRunning(null);
+    }
+  }
+
+  retry(id) {
+    const element = this.element(id);
+    if (!element || element.dataset.retrying) return;
+    element.dataset.retrying = "1";
+    this.send({ type: "retry", message_id: id, client_id: `retry:${id}` });
+  }
+
+  retryRefused(id) {
+    const element = this.element(id);
+    if (element) delete element.dataset.retrying;
+  }
+
+  forget(id) {
+    this.seqs.delete(id);
+    this.streamed.delete(id);
+    this.texts.delete(String(id));
+    this.resumeAsked.delete(id);
+  }
+
+  // Parts of a reply.
+
+  setBody(element, html, tail) {
+    element.querySelector(".md").replaceChildren(sanitizedFragment(html));
+    this.setTail(element, tail);
+  }
+
+  setTail(element, tail) {
+    element.querySelector(".tail").textContent = typeof tail === "string" ? tail : "";
+  }
+
+  setActivity(element, text) {
+    const activity = element.querySelector(".msg-activity");
+    if (activity.textContent === text) return;
+    activity.textContent = text;
+    activity.hidden = text === "";
+  }
+
+  setTools(element, calls) {
+    const list = element.querySelector(".tool-chips");
+    list.replaceChildren();
+    for (const call of Array.isArray(calls) ? calls : []) {
+      if (call && typeof call === "object") this.addTool(list, call.id, call.name, call.status);
+    }
+    list.hidden = list.childElementCount === 0;
+  }
+
+  addTool(list, id, name, status) {
+    const chip = cloneTemplate("tpl-tool");
+    chip.dataset.toolId = String(id ?? "");
+    chip.querySelector(".tool-name").textContent = String(name || "tool");
+    setToolStatus(chip, status === "done" ? "done" : "running");
+    list.append(chip);
+    list.hidden = false;
+  }
+
+  toolStarted(element, frame) {
+    const list = element.querySelector(".tool-chips");
+    if (findTool(list, frame.id)) return;
+    this.addTool(list, frame.id, frame.name, "running");
+  }
+
+  toolFinished(element, frame) {
+    const chip = findTool(element.querySelector(".tool-chips"), frame.id);
+    if (chip) setToolStatus(chip, "done");
+  }
+}
+
+/** While a reply streams, screen readers wait for it to finish before reading it. */
+function setStatus(element, status) {
+  element.dataset.status = status;
+  if (status === "streaming") element.setAttribute("aria-busy", "true");
+  else element.removeAttribute("aria-busy");
+}
+
+function findTool(list, id) {
+  return [...list.children].find((chip) => chip.dataset.toolId === String(id ?? ""));
+}
+
+function setToolStatus(chip, status) {
+  chip.dataset.status = status;
+  chip.querySelector(".tool-state").textContent = status;
+}
+
+function retryingText(frame) {
+  const delay = Number(frame.delay);
+  const seconds = Number.isFinite(delay) ? Math.max(1, Math.round(delay)) : null;
+  const reason = typeof frame.reason === "string" && frame.reason ? frame.reason : "The platform is busy";
+  const when = seconds === null ? "shortly" : `in ${seconds} s`;
+  const attempt = Number.isInteger(frame.attempt) ? ` (attempt ${frame.attempt})` : "";
+  return `${reason}. Trying again ${when}${attempt}…`;
+}
