@@ -470,13 +470,13 @@ async def keep_checkpointing(run: ReplyRun) -> None:
 
 
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
+    run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
     try:
         await finish(run, status, error)
     finally:
         run.hub.runs.pop(run.message_id, None)
         if run.flusher is not None:
             run.flusher.cancel()
-        run.seq += 1
         ended = {
             "type": "reply.ended",
             "message_id": run.message_id,

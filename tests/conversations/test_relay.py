@@ -351,3 +351,11 @@ async def test_a_shutting_down_process_saves_running_replies_as_interrupted(
     reply = (await messages_of(conversation))[-1]
     assert (reply.status, reply.content) == ("interrupted", text_of(frames))
     await ws.disconnect()
+
+
+async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(alice, conversation, connect, sketricgen):
+    _, ws = await connect(alice, conversation.id)
+    await ws.send_json_to({"type": "send", "text": "count"})
+    ended = (await frames_until(ws, "reply.ended"))[-1]
+    assert (await messages_of(conversation))[-1].seq == ended["seq"]
+    await ws.disconnect()
