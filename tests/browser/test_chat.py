@@ -1,0 +1,135 @@
+"""A person in Chromium: signs in, picks the demo agent, chats, reloads, stops, meets an error."""
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+LAST_REPLY = "article.msg-assistant >> nth=-1"
+
+
+def open_demo_agent(page, site) -> None:
+    page.goto(f"{site.url}/")
+    page.get_by_role("link", name="SketricGen demo").click()
+    page.wait_for_url("**/agents/sketricgen-demo/new/")
+
+
+def send(page, text: str) -> None:
+    box = page.locator("#composer-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_reply_arrives_in_pieces_and_ends_formatted(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    box = page.locator("#composer-input")
+    box.fill("Hello agent")
+    box.press("Shift+Enter")
+    box.type("second line [[tool]] [[delay=0.02]]")
+    assert page.locator("article.msg-user").count() == 0, "Shift+Enter must not send"
+    box.press("Enter")
+
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "streaming")
+    lengths = []
+    deadline = time.monotonic() + 15
+    while reply.get_attribute("data-status") == "streaming" and time.monotonic() < deadline:
+        lengths.append(len(reply.locator(".msg-body").inner_text()))
+        time.sleep(0.1)
+    assert len({n for n in lengths if n > 0}) >= 3, f"text did not arrive in pieces: {lengths}"
+    expect(reply).to_have_attribute("data-status", "complete")
+
+    expect(page.locator("article.msg-user .bubble")).to_contain_text("Hello agent\nsecond line")
+    expect(reply.locator(".msg-body table")).to_be_visible()
+    expect(reply.locator(".msg-body pre code")).to_be_visible()
+    expect(reply.locator("li.tool-chip")).to_have_attribute("data-status", "done")
+    assert "/c/" in page.url
+    expect(page.locator("#conversation-list .conv-link").first).to_contain_text("Hello agent")
+    screenshot(page, "chat-complete")
+
+
+def test_reloading_mid_reply_shows_it_finish_without_gaps_or_repeats(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    send(page, "Reload me [[words=120]] [[delay=0.03]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply.locator(".msg-body")).to_contain_text("simulated")
+    page.reload()
+
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "streaming")
+    screenshot(page, "chat-reloaded-mid-reply")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    body = reply.locator(".msg-body").inner_text()
+    assert body.count("This is a simulated SketricGen agent") == 1
+    assert body.count("This is turn 1 of this conversation") == 1
+
+    page.reload()  # the saved reply is the same text
+    assert page.locator(LAST_REPLY).locator(".msg-body").inner_text() == body
+
+
+def test_escape_stops_a_reply_and_keeps_its_text(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    send(page, "Talk for a long time [[words=400]] [[delay=0.03]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply.locator(".msg-body")).to_contain_text("simulated")
+    expect(page.locator("#composer")).to_have_attribute("data-state", "running")
+    page.locator("#composer-input").press("Escape")
+
+    expect(reply).to_have_attribute("data-status", "stopped")
+    expect(reply.locator(".msg-stopped")).to_be_visible()
+    expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
+    kept = reply.locator(".msg-body").inner_text()
+    assert "simulated" in kept
+    page.reload()
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "stopped")
+    assert "simulated" in page.locator(LAST_REPLY).locator(".msg-body").inner_text()
+
+
+def test_a_rejected_credential_is_shown_as_a_readable_error(signed_in, live_site):
+    live_site.manage(
+        "shell",
+        "-c",
+        "from agents.models import Agent, Credential\n"
+        "demo = Agent.objects.get(slug='sketricgen-demo').credential\n"
+        "bad, _ = Credential.objects.get_or_create(name='Revoked key', "
+        "defaults={'platform': demo.platform, 'base_url': demo.base_url})\n"
+        "bad.set_api_key('revoked-key'); bad.save()\n"
+        "Agent.objects.update_or_create(slug='revoked', defaults={'name': 'Revoked agent', "
+        "'credential': bad, 'upstream_agent_id': 'agent-demo'})\n",
+    )
+    page = signed_in
+    page.goto(f"{live_site.url}/agents/revoked/new/")
+    send(page, "Are you there?")
+
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "error")
+    error = reply.locator(".msg-error-text")
+    expect(error).to_contain_text("rejected this credential")
+    expect(reply.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.locator("article.msg-user .bubble")).to_have_text("Are you there?")
+    screenshot(page, "chat-error-401")
+
+
+def test_a_phone_sized_screen_can_chat(browser, live_site):
+    from tests.browser.conftest import sign_in
+
+    context = browser.new_context(viewport={"width": 375, "height": 740}, color_scheme="dark")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, live_site)
+        open_demo_agent(page, live_site)
+        send(page, "Hi from a phone [[words=20]] [[delay=0.01]]")
+        expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways ({width}px)"
+        screenshot(page, "chat-phone-dark")
+    finally:
+        context.close()
