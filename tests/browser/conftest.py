@@ -93,7 +93,7 @@ def live_site(tmp_path_factory):
     )
     site.manage("migrate", "--no-input")
     site.manage("collectstatic", "--no-input")
-    site.manage("seed_demo", "--port", str(port), "--password", site.password)
+    site.manage("seed_demo", "--port", str(port), f"--password={site.password}")
     log = open(var / "daphne.log", "w")  # noqa: SIM115 - closed after the server stops
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
