@@ -353,7 +353,9 @@ async def test_a_shutting_down_process_saves_running_replies_as_interrupted(
     await ws.disconnect()
 
 
-async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(alice, conversation, connect, sketricgen):
+async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(
+    alice, conversation, connect, sketricgen
+):
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "count"})
     ended = (await frames_until(ws, "reply.ended"))[-1]
