@@ -133,3 +133,26 @@ def test_a_phone_sized_screen_can_chat(browser, live_site):
         screenshot(page, "chat-phone-dark")
     finally:
         context.close()
+
+
+def test_hostile_markdown_in_a_reply_stays_inert_live_and_in_history(signed_in, live_site):
+    page = signed_in
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    open_demo_agent(page, live_site)
+    # The simulated agent quotes the message back, so its reply carries the attack too.
+    send(
+        page,
+        "<img src=x onerror=\"document.title='pwned'\"> [click](javascript:alert(1)) "
+        "![x](https://attacker.example/leak.png) <script>alert(2)</script>",
+    )
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    for _ in range(2):
+        assert page.title() != "pwned"
+        assert page.locator("img[onerror], script:not([src]):not([type='application/json'])").count() == 0
+        assert page.locator("a[href^='javascript']").count() == 0
+        assert page.locator("img[src*='attacker.example']").count() == 0
+        page.reload()
+        expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    assert dialogs == []
