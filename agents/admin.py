@@ -5,7 +5,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from agents.models import Agent, Credential
-from agents.providers import Provider, UpstreamError, provider_class
+from agents.providers import UpstreamError, provider_class
 
 
 class CredentialForm(forms.ModelForm):
@@ -53,19 +53,24 @@ class CredentialForm(forms.ModelForm):
         return credential
 
 
-def report_connection(modeladmin: admin.ModelAdmin, request: HttpRequest, name: str, provider: Provider):
-    try:
-        result = async_to_sync(provider.check_connection)()
-    except UpstreamError as exc:
-        modeladmin.message_user(request, f"{name}: {exc.message}", messages.ERROR)
-    except ValueError as exc:  # the stored key cannot be decrypted
-        modeladmin.message_user(request, f"{name}: {exc}", messages.ERROR)
-    else:
-        modeladmin.message_user(request, f"{name}: {result}", messages.SUCCESS)
+class TestConnectionMixin:
+    """The "Test connection" action, for models whose `provider()` gives their adapter."""
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            try:
+                result = async_to_sync(obj.provider().check_connection)()
+            except UpstreamError as exc:
+                self.message_user(request, f"{obj.name}: {exc.message}", messages.ERROR)
+            except ValueError as exc:  # the stored key cannot be decrypted
+                self.message_user(request, f"{obj.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{obj.name}: {result}", messages.SUCCESS)
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
     form = CredentialForm
     list_display = ["name", "platform", "base_url", "masked_key", "agent_count", "updated_at"]
     list_filter = ["platform"]
@@ -84,19 +89,10 @@ class CredentialAdmin(admin.ModelAdmin):
     def agent_count(self, credential: Credential) -> int:
         return credential.agent_total
 
-    @admin.action(description="Test connection")
-    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for credential in queryset:
-            try:
-                provider = credential.provider()
-            except (UpstreamError, ValueError) as exc:
-                self.message_user(request, f"{credential.name}: {exc}", messages.ERROR)
-                continue
-            report_connection(self, request, credential.name, provider)
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -117,12 +113,3 @@ class AgentAdmin(admin.ModelAdmin):
     def platform_name(self, agent: Agent) -> str:
         return provider_class(agent.platform).label
 
-    @admin.action(description="Test connection")
-    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for agent in queryset.select_related("credential"):
-            try:
-                provider = agent.provider()
-            except (UpstreamError, ValueError) as exc:
-                self.message_user(request, f"{agent.name}: {exc}", messages.ERROR)
-                continue
-            report_connection(self, request, agent.name, provider)

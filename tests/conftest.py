@@ -37,3 +37,15 @@ def test_client_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def sketricgen_credential(sketricgen, db):
+    """A credential for the SketricGen fake, holding the key it accepts."""
+    from agents.models import Credential, Platform
+
+    credential = Credential(platform=Platform.SKETRICGEN, name="SketricGen team", base_url=sketricgen.url)
+    credential.options = {"admin_base_url": f"{sketricgen.url}/admin/v1"}
+    credential.set_api_key("demo-key")
+    credential.save()
+    return credential

@@ -12,12 +12,8 @@ SECRET = "sk-live-abcdefghijklmnop1234"
 
 
 @pytest.fixture
-def credential(sketricgen):
-    credential = Credential(platform=Platform.SKETRICGEN, name="Team account", base_url=sketricgen.url)
-    credential.options = {"admin_base_url": f"{sketricgen.url}/admin/v1"}
-    credential.set_api_key("demo-key")
-    credential.save()
-    return credential
+def credential(sketricgen_credential):
+    return sketricgen_credential
 
 
 def credential_form(**overrides) -> dict:

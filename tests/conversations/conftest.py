@@ -2,7 +2,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from agents.models import Agent, Credential, Platform
+from agents.models import Agent
 from conversations.models import Conversation
 
 PASSWORD = "correct horse battery staple"
@@ -31,13 +31,9 @@ def bob(make_user):
 
 
 @pytest.fixture
-def sketricgen_agent(sketricgen):
-    credential = Credential(platform=Platform.SKETRICGEN, name="SketricGen", base_url=sketricgen.url)
-    credential.options = {"admin_base_url": f"{sketricgen.url}/admin/v1"}
-    credential.set_api_key("demo-key")
-    credential.save()
+def sketricgen_agent(sketricgen_credential):
     return Agent.objects.create(
-        name="Helper", slug="helper", credential=credential, upstream_agent_id="agent-demo"
+        name="Helper", slug="helper", credential=sketricgen_credential, upstream_agent_id="agent-demo"
     )
 
 
