@@ -272,11 +272,7 @@ def save_turn(
 ) -> tuple[Message, Message, Provider, Turn]:
     """Save the user's message and an empty streaming reply, before anything goes upstream."""
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update()
-            .select_related("agent__credential", "owner")
-            .get(pk=conversation_id, owner_id=user_id)
-        )
+        conversation = locked_conversation(conversation_id, user_id)
         provider = ready_provider(conversation)
         problem = provider.input_problem(text)
         if problem:
@@ -298,11 +294,7 @@ def save_retry(
 ) -> tuple[Message, Provider, Turn]:
     """Replace the last, unsuccessful reply with a new streaming one for the same question."""
     with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update()
-            .select_related("agent__credential", "owner")
-            .get(pk=conversation_id, owner_id=user_id)
-        )
+        conversation = locked_conversation(conversation_id, user_id)
         last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
         if (
             len(last_two) != 2
@@ -321,6 +313,15 @@ def save_retry(
         )
         conversation.save(update_fields=["updated_at"])
     return reply, provider, turn_for(conversation, last_two[1].content)
+
+
+def locked_conversation(conversation_id: str, user_id: int) -> Conversation:
+    """The user's conversation, locked until the transaction ends so two turns cannot start at once."""
+    return (
+        Conversation.objects.select_for_update()
+        .select_related("agent__credential", "owner")
+        .get(pk=conversation_id, owner_id=user_id)
+    )
 
 
 def ready_provider(conversation: Conversation) -> Provider:

@@ -5,7 +5,7 @@ numbers them and sends them to the browser as JSON (`to_dict`). The browser
 never sees a platform's raw format.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 
@@ -72,4 +72,3 @@ class Retrying(ReplyEvent):
 @dataclass(frozen=True, slots=True)
 class RunFinished(ReplyEvent):
     kind: ClassVar[str] = "run_finished"
-    extra: dict[str, Any] = field(default_factory=dict)
