@@ -194,6 +194,9 @@ CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", [])
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000)
 UPSTREAM_CONNECT_TIMEOUT = float(env_str("UPSTREAM_CONNECT_TIMEOUT", "10"))
 UPSTREAM_READ_TIMEOUT = float(env_str("UPSTREAM_READ_TIMEOUT", "120"))
+# Retries of a turn the platform refused before answering (429, 502-504, no connection).
+UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 3)
+UPSTREAM_RETRY_BASE_DELAY = float(env_str("UPSTREAM_RETRY_BASE_DELAY", "1"))
 # How often a streaming reply's partial text is written to the database.
 REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
 

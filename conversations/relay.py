@@ -37,6 +37,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
+from agents.providers.retry import stream_with_retries
 from conversations.models import Conversation, Message, title_from
 from conversations.rendering import StreamingMarkdown, render_markdown
 
@@ -432,7 +433,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     status, error = Message.Status.COMPLETE, ""
     saver = asyncio.create_task(keep_checkpointing(run), name=f"checkpoint-{run.message_id}")
     try:
-        async with aclosing(provider.stream_reply(turn)) as events:
+        async with aclosing(stream_with_retries(provider, turn)) as events:
             async for event in events:
                 payload = run.apply(event)
                 if payload is not None:

@@ -11,16 +11,26 @@ from agents.providers.events import ReplyEvent
 class UpstreamError(Exception):
     """A platform call failed. `message` is shown to the user as it is.
 
-    `retryable` says whether the same request may succeed if sent again
-    (rate limits, overload, network), as opposed to a rejected credential or
-    bad input.
+    `retryable` says the request may be sent again as it is: the platform
+    refused it before working on it (rate limit, overload, no connection), so
+    sending it again cannot answer the message twice. A failure after the
+    platform began answering is never retryable. `retry_after` is the wait in
+    seconds the platform asked for, if it said.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 import asyncio
 import json
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -108,11 +110,11 @@ async def iter_sse(
         raise UpstreamError("The platform answered with something other than an event stream.") from exc
     except httpx.ReadTimeout as exc:
         raise UpstreamError(
-            "The platform stopped sending for too long; the reply is incomplete.", retryable=True
+            "The platform stopped sending for too long; the reply is incomplete."
         ) from exc
     except httpx.TransportError as exc:
         raise UpstreamError(
-            "The connection to the platform broke off; the reply is incomplete.", retryable=True
+            "The connection to the platform broke off; the reply is incomplete."
         ) from exc
 
 
@@ -146,6 +148,31 @@ def error_detail(response: httpx.Response) -> str:
     return ""
 
 
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a response asks for: `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset`.
+
+    `X-RateLimit-Reset` is read as seconds to wait when small and as a Unix
+    time when it looks like one; platforms use both.
+    """
+    value = response.headers.get("retry-after")
+    if value:
+        if value.strip().isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    reset = response.headers.get("x-ratelimit-reset")
+    try:
+        seconds = float(reset) if reset else None
+    except ValueError:
+        return None
+    if seconds is not None and seconds > 1_000_000_000:
+        return max(0.0, seconds - time.time())
+    return seconds
+
+
 def http_error(response: httpx.Response, platform: str) -> UpstreamError:
     """One clear message per HTTP failure class, with the platform's words where given."""
     status = response.status_code
@@ -174,12 +201,14 @@ def http_error(response: httpx.Response, platform: str) -> UpstreamError:
             f"{platform} is rate limiting this account (HTTP 429). Try again in a moment.",
             retryable=True,
             status=status,
+            retry_after=retry_after_seconds(response),
         )
     if status >= 500:
         return UpstreamError(
             f"{platform} had a server error (HTTP {status}). Try again in a moment.{said}",
             retryable=status in (502, 503, 504),
             status=status,
+            retry_after=retry_after_seconds(response),
         )
     return UpstreamError(f"{platform} answered with HTTP {status}.{said}", status=status)
 
@@ -194,10 +223,9 @@ def transport_errors(platform: str) -> Iterator[None]:
     except httpx.ConnectError as exc:
         raise UpstreamError(f"Could not connect to {platform}. Check the base URL.", retryable=True) from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamError(f"{platform} stopped answering (read timeout).", retryable=True) from exc
+        raise UpstreamError(f"{platform} stopped answering (read timeout).") from exc
     except httpx.TransportError as exc:
-        message = f"The connection to {platform} failed: {type(exc).__name__}."
-        raise UpstreamError(message, retryable=True) from exc
+        raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.") from exc
 
 
 @asynccontextmanager

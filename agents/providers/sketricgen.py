@@ -131,8 +131,7 @@ class SketricGenProvider(Provider):
                 # Anything else (TEXT_MESSAGE_START/END, CUSTOM, types added
                 # later) carries nothing to show and is dropped.
         raise UpstreamError(
-            f"{LABEL} closed the stream before the run finished; the reply is incomplete.",
-            retryable=True,
+            f"{LABEL} closed the stream before the run finished; the reply is incomplete."
         )
 
     async def check_connection(self) -> str:
