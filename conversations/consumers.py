@@ -97,7 +97,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 text = request.get("text")
                 if not isinstance(text, str):
                     raise relay.TurnRefused("INVALID_INPUT", "A message needs text.")
-                await relay.start_reply(self.conversation_id, self.user_id, text, client_id)
+                timezone_name = str(request.get("timezone", ""))[:64]
+                await relay.start_reply(self.conversation_id, self.user_id, text, client_id, timezone_name)
             elif kind == "stop":
                 await relay.stop_reply(self.conversation_id, message_id_of(request))
             elif kind == "retry":

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -269,7 +270,7 @@ hub = Hub()
 
 @database_sync_to_async
 def save_turn(
-    conversation_id: str, user_id: int, text: str, relay_channel: str
+    conversation_id: str, user_id: int, text: str, relay_channel: str, timezone_name: str = ""
 ) -> tuple[Message, Message, Provider, Turn]:
     """Save the user's message and an empty streaming reply, before anything goes upstream."""
     with transaction.atomic():
@@ -286,7 +287,7 @@ def save_turn(
         if not conversation.title:
             conversation.title = title_from(text)
         conversation.save(update_fields=["title", "updated_at"])
-    return user_message, reply, provider, turn_for(conversation, text)
+    return user_message, reply, provider, turn_for(conversation, text, timezone_name)
 
 
 @database_sync_to_async
@@ -350,12 +351,13 @@ def refuse_if_busy(conversation: Conversation) -> None:
         raise TurnRefused("BUSY", "A reply is still running in this conversation. Stop it or wait for it.")
 
 
-def turn_for(conversation: Conversation, text: str) -> Turn:
+def turn_for(conversation: Conversation, text: str, timezone_name: str = "") -> Turn:
     owner = conversation.owner
     return Turn(
         text=text,
         user=UserRef(id=owner.pk, username=owner.get_username(), email=owner.email),
         upstream_conversation_id=conversation.upstream_conversation_id,
+        timezone=timezone_name if timezone_name in zoneinfo.available_timezones() else "",
     )
 
 
@@ -386,10 +388,14 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
 # The reply itself.
 
 
-async def start_reply(conversation_id: str, user_id: int, text: str, client_id: str = "") -> ReplyRun:
+async def start_reply(
+    conversation_id: str, user_id: int, text: str, client_id: str = "", timezone_name: str = ""
+) -> ReplyRun:
     """Save the user's message, then stream the agent's reply to every watcher."""
     channel = await hub.ensure_channel()
-    user_message, reply, provider, turn = await save_turn(conversation_id, user_id, text, channel)
+    user_message, reply, provider, turn = await save_turn(
+        conversation_id, user_id, text, channel, timezone_name
+    )
     await hub.broadcast(
         conversation_id,
         frame(

@@ -62,6 +62,7 @@ class Turn:
     text: str
     user: UserRef
     upstream_conversation_id: str = ""
+    timezone: str = ""  # the user's IANA time zone, as their browser reports it
 
 
 class Provider(abc.ABC):

@@ -257,7 +257,8 @@ async function send() {
   const text = input.value;
   if (!text.trim() || thread.running !== null || creating) return;
   const clientId = newClientId();
-  const frame = { type: "send", text, client_id: clientId };
+  const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  const frame = { type: "send", text, client_id: clientId, timezone };
   if (JSON.stringify(frame).length > MAX_FRAME_LENGTH) {
     showError("This message is too long to send. Shorten it or split it into parts.");
     return;

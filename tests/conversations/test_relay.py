@@ -361,3 +361,13 @@ async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(
     ended = (await frames_until(ws, "reply.ended"))[-1]
     assert (await messages_of(conversation))[-1].seq == ended["seq"]
     await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"), [("Europe/Berlin", "Europe/Berlin"), ("Mars/Olympus", ""), ("", "")]
+)
+async def test_the_browsers_time_zone_reaches_the_turn_when_it_is_real(alice, conversation, sent, kept):
+    from conversations.relay import save_turn
+
+    *_, turn = await save_turn(conversation.id, alice.pk, "what time is it?", "relay.x!y", sent)
+    assert turn.timezone == kept
