@@ -5,7 +5,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from agents.models import Agent, Credential
-from agents.providers import UpstreamError, provider_class
+from agents.providers import PROVIDERS, UpstreamError, provider_class
 
 
 class CredentialForm(forms.ModelForm):
@@ -20,6 +20,7 @@ class CredentialForm(forms.ModelForm):
     class Meta:
         model = Credential
         fields = ["name", "platform", "base_url", "api_key", "options"]
+        help_texts = {"base_url": "Leave empty for the platform's usual address."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -29,9 +30,13 @@ class CredentialForm(forms.ModelForm):
             )
         if not self.instance.pk:
             self.fields["api_key"].required = True
+        self.fields["base_url"].required = False
 
     def clean(self):
         cleaned = super().clean()
+        if not cleaned.get("base_url") and cleaned.get("platform"):
+            cleaned["base_url"] = provider_class(cleaned["platform"]).default_base_url
+            self.instance.base_url = cleaned["base_url"]
         new_key = cleaned.get("api_key")
         if self.instance.pk and not new_key:
             if "base_url" in self.changed_data:
@@ -51,6 +56,34 @@ class CredentialForm(forms.ModelForm):
         if commit:
             credential.save()
         return credential
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = ["name", "slug", "description", "credential", "upstream_agent_id", "options", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        lines = [
+            f"{provider_class(platform).label}: "
+            + (
+                "; ".join(f"{name} ({help})" for name, help in provider_class(platform).agent_options.items())
+                or "none"
+            )
+            for platform in PROVIDERS
+        ]
+        self.fields["options"].help_text = "A JSON object. Options by platform: " + " | ".join(lines)
+
+    def clean(self):
+        cleaned = super().clean()
+        credential, options = cleaned.get("credential"), cleaned.get("options")
+        if credential is not None and isinstance(options, dict):
+            for problem in provider_class(credential.platform).agent_option_problems(options):
+                self.add_error("options", problem)
+        elif options is not None and not isinstance(options, dict):
+            self.add_error("options", "Options must be a JSON object.")
+        return cleaned
 
 
 class TestConnectionMixin:
@@ -90,9 +123,9 @@ class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
         return credential.agent_total
 
 
-
 @admin.register(Agent)
 class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
+    form = AgentForm
     list_display = [
         "name",
         "slug",
@@ -112,4 +145,3 @@ class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
     @admin.display(description="Platform", ordering="credential__platform")
     def platform_name(self, agent: Agent) -> str:
         return provider_class(agent.platform).label
-

@@ -78,10 +78,24 @@ class Provider(abc.ABC):
     label: ClassVar[str]
     default_base_url: ClassVar[str]
     max_input_chars: ClassVar[int | None] = None
+    # The agent options this platform reads, by name: a line of help each.
+    agent_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, connection: Connection, agent: AgentSpec | None = None):
         self.connection = connection
         self.agent = agent
+
+    @classmethod
+    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
+        """What is wrong with an agent's options for this platform (empty when nothing is).
+
+        Subclasses extend this with checks of the values.
+        """
+        unknown = sorted(set(options) - set(cls.agent_options))
+        if not unknown:
+            return []
+        known = ", ".join(cls.agent_options) or "none"
+        return [f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."]
 
     def input_problem(self, text: str) -> str | None:
         """Why `text` cannot be sent to this platform, or None when it can."""

@@ -40,6 +40,14 @@ class SketricGenProvider(Provider):
     label = LABEL
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000
+    agent_options = {"stream": "false to ask for one JSON reply instead of a stream (default true)"}
+
+    @classmethod
+    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
+        problems = super().agent_option_problems(options)
+        if "stream" in options and not isinstance(options["stream"], bool):
+            problems.append("stream must be true or false.")
+        return problems
 
     @property
     def workflow_url(self) -> str:
@@ -130,9 +138,7 @@ class SketricGenProvider(Provider):
                     return
                 # Anything else (TEXT_MESSAGE_START/END, CUSTOM, types added
                 # later) carries nothing to show and is dropped.
-        raise UpstreamError(
-            f"{LABEL} closed the stream before the run finished; the reply is incomplete."
-        )
+        raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
 
     async def check_connection(self) -> str:
         data = await request_json(

@@ -150,3 +150,45 @@ def test_conversations_are_read_only_in_the_admin(admin_client, admin_user, cred
     assert response.status_code == 403
     conversation.refresh_from_db()
     assert conversation.title == "Plans"
+
+
+def test_an_empty_base_url_takes_the_platforms_usual_address(admin_client):
+    response = admin_client.post(reverse("admin:agents_credential_add"), credential_form(base_url=""))
+    assert response.status_code == 302
+    assert Credential.objects.get().base_url == "https://chat-v2.sketricgen.ai"
+
+
+def agent_form(credential, **overrides) -> dict:
+    return {
+        "name": "Helper",
+        "slug": "helper",
+        "description": "",
+        "credential": credential.pk,
+        "upstream_agent_id": "agent-1",
+        "options": "{}",
+        "enabled": "on",
+        **overrides,
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ('{"colour": "blue"}', "no option"),
+        ('{"stream": "no"}', "stream must be true or false"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_agent_options_are_checked_for_the_platform(admin_client, credential, options, problem):
+    response = admin_client.post(reverse("admin:agents_agent_add"), agent_form(credential, options=options))
+    assert response.status_code == 200
+    assert problem in response.content.decode()
+    assert not Agent.objects.exists()
+
+
+def test_valid_agent_options_are_saved(admin_client, credential):
+    response = admin_client.post(
+        reverse("admin:agents_agent_add"), agent_form(credential, options='{"stream": false}')
+    )
+    assert response.status_code == 302
+    assert Agent.objects.get().options == {"stream": False}
