@@ -5,10 +5,14 @@ to case (an older document used lower-case names) and keys are read in
 snake_case or camelCase (standard AG-UI).
 """
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents.providers.base import Provider, Turn, UpstreamError
+from django.conf import settings
+
+from agents.providers.base import Provider, Turn, UpstreamError, UserRef
 from agents.providers.events import (
     ReplyEvent,
     RunFinished,
@@ -19,6 +23,7 @@ from agents.providers.events import (
 )
 from agents.providers.http import iter_sse, open_stream, parse_json_object, request_json
 
+MAX_CONTACT_ID = 255
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
 
@@ -35,18 +40,41 @@ def as_text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def contact_id(mode: str, user: UserRef) -> str:
+    """The `contact_id` (at most 255 characters) that tells the platform which member is talking."""
+    if mode == "username":
+        value = user.username
+    elif mode == "email":
+        value = user.email
+    elif mode == "user_id":
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"contact:{user.id}".encode(), hashlib.sha256)
+        value = "member-" + digest.hexdigest()[:32]
+    else:
+        value = ""
+    return value[:MAX_CONTACT_ID]
+
+
 class SketricGenProvider(Provider):
     platform = "sketricgen"
     label = LABEL
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000
-    agent_options = {"stream": "false to ask for one JSON reply instead of a stream (default true)"}
+    agent_options = {
+        "stream": "false to ask for one JSON reply instead of a stream (default true)",
+        "contact_id": (
+            "how the platform tells team members apart: none (default), username, email, "
+            "or user_id (a stable id that reveals nothing)"
+        ),
+    }
+    contact_modes = ("none", "username", "email", "user_id")
 
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
         problems = super().agent_option_problems(options)
         if "stream" in options and not isinstance(options["stream"], bool):
             problems.append("stream must be true or false.")
+        if options.get("contact_id", "none") not in cls.contact_modes:
+            problems.append(f"contact_id must be one of: {', '.join(cls.contact_modes)}.")
         return problems
 
     @property
@@ -66,6 +94,9 @@ class SketricGenProvider(Provider):
         }
         if turn.upstream_conversation_id:
             body["conversation_id"] = turn.upstream_conversation_id
+        contact = contact_id(self.agent.options.get("contact_id", "none"), turn.user)
+        if contact:
+            body["contact_id"] = contact
         return body
 
     async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:

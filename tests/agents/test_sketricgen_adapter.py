@@ -5,9 +5,9 @@ import pytest
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, ToolFinished, ToolStarted
 from agents.providers.http import upstream_client
-from agents.providers.sketricgen import SketricGenProvider
+from agents.providers.sketricgen import SketricGenProvider, contact_id
 
-ALICE = UserRef(1, "alice", "a@x")
+ALICE = UserRef(1, "alice", "alice@example.com")
 AGENT = "agent_demo_helpdesk"
 
 
@@ -297,3 +297,34 @@ async def test_check_connection(sketricgen):
 async def test_check_connection_with_a_rejected_key(sketricgen):
     with pytest.raises(UpstreamError, match="rejected this credential"):
         await provider(sketricgen, key="wrong-key").check_connection()
+
+
+# --- Telling team members apart -------------------------------------------------------------
+
+
+def sent_contact(fake):
+    return next(r["body"] for r in fake.app.requests if r["path"].endswith("run-workflow")).get("contact_id")
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("none", None), ("username", "alice"), ("email", "alice@example.com")]
+)
+async def test_contact_id_names_the_member_as_the_agent_is_configured(sketricgen, mode, expected):
+    await reply(sketricgen, "hi", contact_id=mode)
+    assert sent_contact(sketricgen) == expected
+
+
+async def test_a_stable_contact_id_is_the_same_for_a_member_and_reveals_nothing(sketricgen):
+    await reply(sketricgen, "hi", contact_id="user_id")
+    await reply(sketricgen, "again", contact_id="user_id")
+    first, second = [
+        r["body"]["contact_id"] for r in sketricgen.app.requests if r["path"].endswith("run-workflow")
+    ]
+    assert first == second
+    assert "alice" not in first and len(first) <= 255
+    other = contact_id("user_id", UserRef(id=ALICE.id + 1, username="bob"))
+    assert other != first
+
+
+def test_contact_ids_are_cut_to_the_platforms_limit():
+    assert len(contact_id("email", UserRef(id=1, username="x", email="a" * 300 + "@example.com"))) == 255
