@@ -1,8 +1,12 @@
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.text import slugify
 
 from agents.models import Agent, Credential
 from agents.providers import PROVIDERS, UpstreamError, provider_class
@@ -86,6 +90,14 @@ class AgentForm(forms.ModelForm):
         return cleaned
 
 
+def unique_agent_slug(name: str) -> str:
+    base = slugify(name)[:90] or "agent"
+    slug, n = base, 2
+    while Agent.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
 class TestConnectionMixin:
     """The "Test connection" action, for models whose `provider()` gives their adapter."""
 
@@ -109,7 +121,62 @@ class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
     list_filter = ["platform"]
     search_fields = ["name", "base_url"]
     readonly_fields = ["masked_key", "created_at", "updated_at"]
-    actions = ["test_connection"]
+    actions = ["test_connection", "import_agents"]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/import-agents/",
+                self.admin_site.admin_view(self.import_agents_view),
+                name="agents_credential_import",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Import agents from the platform")
+    def import_agents(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one credential to import agents from.", messages.WARNING)
+            return None
+        return redirect("admin:agents_credential_import", queryset.get().pk)
+
+    def import_agents_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        credential = self.get_object(request, object_id)
+        if credential is None:
+            raise Http404("No such credential.")
+        if not (self.has_view_permission(request, credential) and request.user.has_perm("agents.add_agent")):
+            raise PermissionDenied
+        try:
+            upstream_agents = async_to_sync(credential.provider().list_agents)()
+        except (UpstreamError, ValueError) as exc:
+            self.message_user(request, f"{credential.name}: {exc}", messages.ERROR)
+            return redirect("admin:agents_credential_changelist")
+        existing = set(credential.agents.values_list("upstream_agent_id", flat=True))
+        if request.method == "POST":
+            chosen = set(request.POST.getlist("agent_id")) - existing
+            created = [
+                Agent.objects.create(
+                    name=found.name[:100],
+                    slug=unique_agent_slug(found.name),
+                    description=found.description,
+                    credential=credential,
+                    upstream_agent_id=found.id,
+                )
+                for found in upstream_agents
+                if found.id in chosen
+            ]
+            names = ", ".join(agent.name for agent in created) or "nothing"
+            self.message_user(request, f"Imported {names}.", messages.SUCCESS)
+            return redirect("admin:agents_agent_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Import agents from {credential.name}",
+            "credential": credential,
+            "upstream_agents": upstream_agents,
+            "existing": existing,
+        }
+        return render(request, "admin/agents/import_agents.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(agent_total=Count("agents"))

@@ -56,6 +56,15 @@ class UserRef:
 
 
 @dataclass(frozen=True)
+class UpstreamAgent:
+    """An agent as a platform's account lists it, for importing."""
+
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Turn:
     """One user message to send upstream."""
 
@@ -115,3 +124,9 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def check_connection(self) -> str:
         """Make a small real request; return what succeeded, in plain words."""
+
+    can_list_agents: ClassVar[bool] = False
+
+    async def list_agents(self) -> list[UpstreamAgent]:
+        """The agents the credential's account has, where the platform can list them."""
+        raise UpstreamError(f"{self.label} has no way to list an account's agents.")

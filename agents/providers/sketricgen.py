@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from agents.providers.base import Provider, Turn, UpstreamError, UserRef
+from agents.providers.base import Provider, Turn, UpstreamAgent, UpstreamError, UserRef
 from agents.providers.events import (
     ReplyEvent,
     RunFinished,
@@ -24,6 +24,7 @@ from agents.providers.events import (
 from agents.providers.http import iter_sse, open_stream, parse_json_object, request_json
 
 MAX_CONTACT_ID = 255
+MAX_AGENT_PAGES = 50
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
 
@@ -171,13 +172,40 @@ class SketricGenProvider(Provider):
                 # later) carries nothing to show and is dropped.
         raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
 
-    async def check_connection(self) -> str:
-        data = await request_json(
+    async def admin_get(self, path: str, **params: str) -> dict[str, Any]:
+        return await request_json(
             "GET",
-            self.admin_base_url + "/teamspaces",
+            self.admin_base_url + path,
             platform=LABEL,
+            params=params,
             headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
         )
+
+    can_list_agents = True
+
+    async def list_agents(self) -> list[UpstreamAgent]:
+        found: list[UpstreamAgent] = []
+        token = ""
+        for _ in range(MAX_AGENT_PAGES):
+            data = await self.admin_get("/agents", **({"next_token": token} if token else {}))
+            for item in data.get("agents") or []:
+                if isinstance(item, dict) and item.get("agent_id"):
+                    kind = " ".join(filter(None, [item.get("agent_type"), item.get("agent_status")]))
+                    draft = " (draft)" if item.get("is_draft") else ""
+                    found.append(
+                        UpstreamAgent(
+                            id=str(item["agent_id"]),
+                            name=str(item.get("name") or item["agent_id"]),
+                            description=f"{kind}{draft}".strip(),
+                        )
+                    )
+            token = as_text(data.get("next_token"))
+            if not token:
+                break
+        return found
+
+    async def check_connection(self) -> str:
+        data = await self.admin_get("/teamspaces")
         teamspaces = data.get("teamspaces") or []
         if not teamspaces or not isinstance(teamspaces[0], dict):
             raise UpstreamError(f"{LABEL} accepted the key but returned no teamspace.")

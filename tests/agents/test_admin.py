@@ -192,3 +192,36 @@ def test_valid_agent_options_are_saved(admin_client, credential):
     )
     assert response.status_code == 302
     assert Agent.objects.get().options == {"stream": False}
+
+
+def test_import_agents_lists_the_accounts_agents_across_pages_and_creates_the_chosen(
+    admin_client, credential
+):
+    response = admin_client.post(
+        reverse("admin:agents_credential_changelist"),
+        {"action": "import_agents", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Helpdesk" in page and "Sales analyst" in page
+    assert page.count('name="agent_id"') == 3  # the fake's three agents, over two pages
+
+    url = reverse("admin:agents_credential_import", args=[credential.pk])
+    response = admin_client.post(url, {"agent_id": ["agent_demo_helpdesk", "agent_demo_analyst"]})
+    assert response.status_code == 302
+    imported = {a.upstream_agent_id: a for a in Agent.objects.all()}
+    assert set(imported) == {"agent_demo_helpdesk", "agent_demo_analyst"}
+    assert imported["agent_demo_helpdesk"].slug == "helpdesk"
+    assert imported["agent_demo_helpdesk"].credential == credential
+
+    again = admin_client.get(url).content.decode()
+    assert again.count('name="agent_id"') == 1
+    assert again.count("already here") == 2
+
+
+def test_import_agents_reports_a_rejected_key(admin_client, credential, sketricgen):
+    sketricgen.app.api_keys = {"other"}
+    response = admin_client.get(reverse("admin:agents_credential_import", args=[credential.pk]), follow=True)
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("rejected this credential" in m for m in messages), messages
+    assert not Agent.objects.exists()
