@@ -1,0 +1,449 @@
+"""A local stand-in for AgentWeave chat via SSE (seed 004, PROTOCOLS.md D).
+
+`AgentWeaveFake` is a plain ASGI application serving
+`POST /api/v1/chat/agent/{agent_id}`. The key or token is the whole
+`Authorization` header (no "Bearer"). Replies are data-only SSE frames
+`{"action", "message", "agent_id", "result"}`: one `send_message.delta` per
+token, `send_message.heartbeat` frames (no `message`) whenever the agent is
+slower than `heartbeat_interval`, then `send_message.completed` whose content
+is the full output. Threads are ULIDs made by the platform; the reply says
+which turn of its thread it is.
+
+Behaviour can be changed on the instance (`api_keys`, `failure`,
+`token_delay`, `heartbeat_interval`, `reply_words`, `error_action`) or per
+message with directives in `content`, which the reply does not quote:
+
+- `[[words=N]]`            a reply of exactly N word-ish tokens
+- `[[delay=S]]`            S seconds between tokens (heartbeats fill long pauses)
+- `[[completed-differs]]`  the completed content is not the joined deltas
+                           (a correction appended, as a platform might post-process)
+- `[[fail:MODE]]`          one of FAILURE_MODES, `code=NNNNNN` (an error frame with
+                           that `result.code` mid-reply), or an HTTP status 400-599
+
+Nothing public lists AgentWeave's error codes, its HTTP error bodies, the
+action of an error frame or how it validates a request: those choices are
+marked [guess].
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+from ulid import ULID
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SUCCESS_CODE = 201000
+SUCCESS_MESSAGE = "Successfully."
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RECORDED_REQUESTS = 200
+MAX_THREADS = 10_000
+MAX_DIRECTIVE_WORDS = 100_000
+MAX_DIRECTIVE_DELAY = 30.0
+QUOTE_CHARS = 300
+HUGE_EVENT_BYTES = 2 * 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+CHAT_PATH = re.compile(r"^/api/v1/chat/agent/([^/]+)/?$")
+ULID_TEXT = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
+
+FAILURE_MODES = frozenset(
+    {
+        "drop",  # the body ends cleanly mid-reply, without send_message.completed
+        "reset",  # the connection is cut mid-reply (an unterminated chunked body)
+        "hang",  # a few tokens, then silence (no heartbeats) until the client goes away
+        "malformed",  # one frame whose data is not JSON, mid-reply
+        "unknown",  # a frame with an action nobody knows, carrying markup, mid-reply
+        "heartbeat",  # a heartbeat frame after every delta
+        "bom",  # the body starts with a UTF-8 byte order mark
+        "huge",  # one delta of 2 MiB
+    }
+)
+# [guess] Error codes follow the success code's pattern: an HTTP status and three digits.
+ERROR_CODES = {
+    400000: "Invalid request parameters.",
+    401000: "Invalid user access token or api key.",
+    402000: "Insufficient credits.",
+    403000: "No permission to use this agent.",
+    404000: "Agent not found.",
+    429000: "Too many requests, please try again later.",
+    500000: "Internal server error.",
+    503000: "The agent is temporarily unavailable.",
+}
+UNKNOWN_FRAME = {
+    "action": "send_message.something_new",
+    "message": {"content": "<script>alert('fake')</script>"},
+    "result": {"code": SUCCESS_CODE, "message": SUCCESS_MESSAGE},
+}
+COMPLETED_CORRECTION = "\n\n_(Edited after streaming: this line is only in the completed message.)_"
+DIRECTIVE = re.compile(
+    r"\[\[\s*(?:(completed-differs)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d|code\s*=\s*\d{1,9}))\s*\]\]",
+    re.IGNORECASE,
+)
+TOKEN = re.compile(r"\s*\S+")
+FILLER_TEXT = (
+    "agents answer in small pieces so the page can show each word as it arrives while the "
+    "platform keeps thinking about the rest of the reply and nothing here comes from a real model"
+)
+FILLER = FILLER_TEXT.split()
+
+
+def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
+    """`text` without its directives, and what they ask for."""
+    found: dict[str, Any] = {}
+
+    def take(match: re.Match) -> str:
+        differs, words, delay, fail = match.groups()
+        if differs:
+            found["completed_differs"] = True
+        elif words:
+            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
+        elif delay:
+            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
+        elif fail:
+            found["fail"] = re.sub(r"\s+", "", fail.lower())
+        return ""
+
+    stripped = DIRECTIVE.sub(take, text)
+    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+
+
+def reply_text(message: str, turn: int, thread_id: str, words: int | None) -> str:
+    """The whole reply: deterministic from the message, the turn, the thread and the length asked for."""
+    quote = " ".join(message.split())
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[: QUOTE_CHARS - 1] + "…"
+    chars, count = len(message), len(message.split())
+    text = (
+        f"This is a simulated AgentWeave agent, not a real model. This is turn {turn} of "
+        f"this thread. You said: “{quote}”\n\n"
+        "Here is some formatting to show off:\n\n"
+        f"- your message has {chars} characters and {count} words\n"
+        f"- this thread is `{thread_id}`\n"
+        "- nothing here came from a language model\n\n"
+        "```python\n"
+        "def reply(message: str) -> str:\n"
+        '    return f"You said: {message}"\n'
+        "```\n\n"
+        "| Turn | Characters | Words |\n"
+        "|-----:|-----------:|------:|\n"
+        f"| {turn} | {chars} | {count} |"
+    )
+    if words is None:
+        return text
+    tokens = TOKEN.findall(text)
+    if words <= len(tokens):
+        return "".join(tokens[:words])
+    extra = [FILLER[i % len(FILLER)] for i in range(words - len(tokens))]
+    return text + "\n\n" + " ".join(extra) + "."
+
+
+def envelope(code: int, message: str) -> dict[str, Any]:
+    # [guess] HTTP error bodies use the same `result` envelope as the frames.
+    return {"result": {"code": code, "message": message}}
+
+
+class Reply:
+    """One chat call: the ids its frames carry and how it should misbehave."""
+
+    def __init__(self, agent_id: str, body: dict[str, Any], thread_id: str, options: dict[str, Any]):
+        self.agent_id = agent_id
+        self.client_message_id = body.get("id") or str(uuid.uuid4())
+        self.output_type = body.get("type", "text")
+        self.thread_id = thread_id
+        self.output_id = str(uuid.uuid4())
+        self.failure: str | None = options.get("fail")
+        self.completed_differs = bool(options.get("completed_differs"))
+
+    def frame_data(self, action: str, content: str | None, code: int = SUCCESS_CODE, said: str = "") -> bytes:
+        data: dict[str, Any] = {"action": action}
+        if content is not None:
+            data["message"] = {
+                "agent_id": self.agent_id,
+                "client_message_id": self.client_message_id,
+                "content": content,
+                "speech_content": {},
+                "from": "assistant",
+                "id": self.output_id,
+                "thread_id": self.thread_id,
+                "timestamp": int(time.time() * 1000),
+                "type": self.output_type,
+                "user_id": self.agent_id,
+            }
+        data["agent_id"] = self.agent_id
+        data["result"] = {"code": code, "message": said or SUCCESS_MESSAGE}
+        return frame(data)
+
+
+def frame(data: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+
+
+class AgentWeaveFake:
+    """AgentWeave chat via SSE as an ASGI application. See the module docstring."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore every setting to its default and forget threads and requests."""
+        self.api_keys: set[str] = {"demo-key"}
+        self.token_delay: float = 0.02
+        self.heartbeat_interval: float = 5.0
+        self.reply_words: int | None = None
+        self.failure: str | None = None
+        # [guess] The action an error frame carries; clients should look at result.code only.
+        self.error_action = "send_message.error"
+        self.threads: dict[str, int] = {}
+        self.active_replies = 0
+        self.requests.clear()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        raw = await self._read_body(receive)
+        if raw is None:
+            await self._json(send, 413, envelope(413000, "Request body too large."))
+            return
+        body = self._record(scope, path, headers, raw)
+        match = CHAT_PATH.match(path)
+        if match is None:
+            await self._json(send, 404, envelope(404000, "Not found."))
+            return
+        if scope["method"] != "POST":
+            await self._json(send, 405, envelope(405000, "Method not allowed."), [(b"allow", b"POST")])
+            return
+        await self._chat(unquote(match.group(1)), headers, body, receive, send)
+
+    # ------------------------------------------------------------------
+    # Requests
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append({"method": scope["method"], "path": path, "headers": headers, "body": body})
+        if len(self.requests) > MAX_RECORDED_REQUESTS:
+            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
+        return body
+
+    @staticmethod
+    async def _json(
+        send: Send, status: int, data: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> None:
+        payload = json.dumps(data).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *extra_headers,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    def validation_problem(body: Any) -> str | None:
+        """[guess] What the platform would refuse in a body, following the document's field list."""
+        if not isinstance(body, dict):
+            return "The request body must be a JSON object."
+        content = body.get("content")
+        if not isinstance(content, str) or not content.strip():
+            return "content is required."
+        if body.get("type") not in ("text", "media"):
+            return "type must be text or media."
+        if "id" in body and not (isinstance(body["id"], str) and UUID_TEXT.match(body["id"])):
+            return "id must be a uuidv4."
+        thread_id = body.get("thread_id")
+        if thread_id not in (None, "") and not (isinstance(thread_id, str) and ULID_TEXT.match(thread_id)):
+            return "thread_id must be a ULID."
+        if body.get("org_id") and body.get("pay_account") not in ("Person", "Org"):
+            return "pay_account is required with org_id and must be Person or Org."
+        file = body.get("file")
+        if file is not None and not (isinstance(file, dict) and isinstance(file.get("file_url", ""), str)):
+            return "file must be an object with a file_url."
+        return None
+
+    async def _chat(
+        self, agent_id: str, headers: dict[str, str], body: Any, receive: Receive, send: Send
+    ) -> None:
+        if headers.get("authorization", "").strip() not in self.api_keys:
+            await self._json(send, 401, envelope(401000, ERROR_CODES[401000]))
+            return
+        problem = self.validation_problem(body)
+        if problem:
+            await self._json(send, 400, envelope(400000, problem))
+            return
+        if agent_id.startswith("missing"):
+            await self._json(send, 404, envelope(404000, ERROR_CODES[404000]))
+            return
+        message, options = parse_directives(body["content"])
+        options.setdefault("fail", self.failure)
+        failure = options["fail"]
+        if failure and failure.isdigit():
+            status = int(failure)
+            said = ERROR_CODES.get(status * 1000) or HTTPStatus(status).phrase
+            extra = [(b"retry-after", b"1")] if status == 429 else []
+            await self._json(send, status, envelope(status * 1000, said), extra)
+            return
+
+        thread_id = body.get("thread_id") or str(ULID())
+        turn = self.threads.pop(thread_id, 0) + 1
+        self.threads[thread_id] = turn
+        if len(self.threads) > MAX_THREADS:
+            del self.threads[next(iter(self.threads))]
+        words = options.get("words", self.reply_words)
+        text = reply_text(message or "(no text)", turn, thread_id, words)
+        reply = Reply(agent_id, body, thread_id, options)
+
+        disconnected = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_disconnect(receive, disconnected))
+        self.active_replies += 1
+        try:
+            await self._stream(reply, text, options.get("delay", self.token_delay), send, disconnected)
+        finally:
+            self.active_replies -= 1
+            watcher.cancel()
+
+    @staticmethod
+    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+                return
+
+    @staticmethod
+    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
+        """Sleep `seconds`; True when the client went away meanwhile."""
+        if seconds <= 0.25:
+            await asyncio.sleep(max(seconds, 0))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(disconnected.wait(), seconds)
+        return disconnected.is_set()
+
+    async def _pause(
+        self,
+        reply: Reply,
+        seconds: float,
+        emit: Callable[[bytes], Awaitable[None]],
+        disconnected: asyncio.Event,
+    ) -> bool:
+        """Wait `seconds`, sending a heartbeat after every `heartbeat_interval`; True on disconnect."""
+        interval = max(self.heartbeat_interval, 0.01)
+        while seconds > interval:
+            if await self._wait(disconnected, interval):
+                return True
+            await emit(reply.frame_data("send_message.heartbeat", None))
+            seconds -= interval
+        return await self._wait(disconnected, seconds)
+
+    async def _stream(
+        self, reply: Reply, text: str, delay: float, send: Send, disconnected: asyncio.Event
+    ) -> None:
+        async def emit(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async def end() -> None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        failure = reply.failure or ""
+        if failure == "bom":
+            await emit(UTF8_BOM)
+        tokens = TOKEN.findall(text)
+        middle = len(tokens) // 2
+        hang_after = min(3, len(tokens))
+        for index, token in enumerate(tokens):
+            if index == middle:
+                if failure in ("drop", "reset"):
+                    if failure == "drop":
+                        await end()
+                    return
+                if failure.startswith("code="):
+                    code = int(failure[5:])
+                    said = ERROR_CODES.get(code, "Simulated failure.")
+                    await emit(reply.frame_data(self.error_action, None, code, said))
+                    await end()
+                    return
+                if failure == "malformed":
+                    await emit(b'data: {"action": "send_message.delta", "message": oops\n\n')
+                elif failure == "unknown":
+                    await emit(frame(UNKNOWN_FRAME))
+                elif failure == "huge":
+                    await emit(reply.frame_data("send_message.delta", "x" * HUGE_EVENT_BYTES))
+            if index == hang_after and failure == "hang":
+                await disconnected.wait()
+                return
+            await emit(reply.frame_data("send_message.delta", token))
+            if failure == "heartbeat":
+                await emit(reply.frame_data("send_message.heartbeat", None))
+            if index + 1 < len(tokens) and await self._pause(reply, delay, emit, disconnected):
+                return
+        if failure == "hang":
+            await disconnected.wait()
+            return
+        completed = text + COMPLETED_CORRECTION if reply.completed_differs else text
+        await emit(reply.frame_data("send_message.completed", completed))
+        await end()

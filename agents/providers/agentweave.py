@@ -1,0 +1,261 @@
+"""AgentWeave chat via SSE (seed 004; PROTOCOLS.md D).
+
+One `POST {base}/api/v1/chat/agent/{agent_id}` per user message, answered with
+data-only SSE frames `{"action", "message", "agent_id", "result"}`:
+`send_message.delta` carries a new text segment, `send_message.completed` the
+full output (which replaces the segments), `send_message.heartbeat` nothing.
+A `result.code` other than 201000 is an error, in any frame.
+
+Where the document is silent the choice is marked [guess]; the fake
+(agents.fakes.agentweave) can be made to behave either way.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
+from agents.providers.http import (
+    error_detail,
+    http_error,
+    iter_sse,
+    parse_json_object,
+    transport_errors,
+    upstream_client,
+)
+
+LABEL = "AgentWeave"
+SUCCESS_CODE = 201000
+OUTPUT_TYPES = ("text", "media")
+PAY_ACCOUNTS = ("Person", "Org")
+DELTA = "send_message.delta"
+COMPLETED = "send_message.completed"
+HEARTBEAT = "send_message.heartbeat"
+CHECK_MESSAGE = "Reply with the single word OK."
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    """What is wrong with an agent's AgentWeave options, in words for the admin form.
+
+    `type` is "text" (the default) or "media"; `org_id` is optional and, when
+    set, needs `pay_account` "Person" or "Org" (the document makes it required
+    then).
+    """
+    problems = []
+    output_type = options.get("type", "text")
+    if output_type not in OUTPUT_TYPES:
+        problems.append(f"type must be “text” or “media”, not {output_type!r}.")
+    org_id = options.get("org_id") or ""
+    pay_account = options.get("pay_account") or ""
+    if not isinstance(org_id, str):
+        problems.append("org_id must be text.")
+    elif org_id.strip():
+        if not pay_account:
+            problems.append("pay_account is required when org_id is set: “Person” or “Org”.")
+        elif pay_account not in PAY_ACCOUNTS:
+            problems.append(f"pay_account must be “Person” or “Org”, not {pay_account!r}.")
+    elif pay_account:
+        problems.append("pay_account only applies together with org_id: set org_id or clear pay_account.")
+    return problems
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def frame_error(data: dict[str, Any], *, answering: bool = False) -> UpstreamError | None:
+    """The error a frame's `result` reports, or None when it reports success.
+
+    [guess] A frame without `result` (or without `result.code`) counts as
+    success: the document only says what 201000 means. The code looks like an
+    HTTP status followed by three digits (201000 = 201), so that status decides
+    whether sending again may help, and only while the agent is not yet
+    `answering` (a retry then could answer the message twice).
+    """
+    result = data.get("result")
+    if not isinstance(result, dict) or result.get("code") is None:
+        return None
+    code = result["code"]
+    try:
+        number = int(code)
+    except (TypeError, ValueError):
+        number = None
+    if number == SUCCESS_CODE:
+        return None
+    status = number // 1000 if number is not None and 100_000 <= number <= 599_999 else None
+    detail = as_text(result.get("message")).strip()[:300] or "no details were given"
+    return UpstreamError(
+        f"{LABEL} reported an error (code {code}): {detail}",
+        retryable=not answering and status in (429, 502, 503, 504),
+        status=status,
+    )
+
+
+def http_failure(response: httpx.Response) -> UpstreamError:
+    """`http_error`, plus the platform's words when they sit in a `result` envelope [guess]."""
+    error = http_error(response, LABEL)
+    body = parse_json_object(response.text) or {}
+    result = body.get("result")
+    detail = as_text(result.get("message")).strip()[:300] if isinstance(result, dict) else ""
+    if not detail or error_detail(response) or error.status == 401:
+        return error
+    return UpstreamError(
+        f"{error.message} The platform said: {detail}",
+        retryable=error.retryable,
+        status=error.status,
+        retry_after=error.retry_after,
+    )
+
+
+class AgentWeaveProvider(Provider):
+    platform = "agentweave"
+    label = LABEL
+    default_base_url = "https://chat.agentweave.ai"
+    # The document gives no limit on `content`.
+    max_input_chars = None
+
+    def chat_url(self, agent_id: str) -> str:
+        return f"{self.connection.base_url.rstrip('/')}/api/v1/chat/agent/{quote(agent_id, safe='')}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The document shows the token or key as the whole header value, without "Bearer".
+        return {"Authorization": self.connection.api_key, "Accept": "text/event-stream"}
+
+    def request_body(self, text: str, thread_id: str = "") -> dict[str, Any]:
+        options = self.agent.options if self.agent else {}
+        body: dict[str, Any] = {
+            "content": text,
+            "type": options.get("type") or "text",
+            # A fresh id per call: Turn carries no id of the user's message, so a
+            # retry of the same message is a new input to the platform.
+            "id": str(uuid.uuid4()),
+        }
+        if thread_id:
+            body["thread_id"] = thread_id
+        org_id = as_text(options.get("org_id")).strip()
+        if org_id:
+            body["org_id"] = org_id
+            body["pay_account"] = options["pay_account"]
+        return body
+
+    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        if self.agent is None:
+            raise UpstreamError(f"No {LABEL} agent is set for this conversation.")
+        problem = self.input_problem(turn.text)
+        if problem:
+            raise UpstreamError(problem)
+        problems = validate_options(self.agent.options)
+        if problems:
+            raise UpstreamError(
+                f"This agent's {LABEL} settings need fixing by an admin: " + " ".join(problems)
+            )
+        async for event in self._stream(
+            self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id)
+        ):
+            yield event
+
+    async def _stream(self, agent_id: str, body: dict[str, Any]) -> AsyncIterator[ReplyEvent]:
+        thread_id, answering = "", False
+        with transport_errors(LABEL):
+            async with upstream_client().stream(
+                "POST", self.chat_url(agent_id), json=body, headers=self.headers
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise http_failure(response)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # [guess] A refusal may come as a plain JSON envelope with a
+                    # 2xx status instead of a stream.
+                    await response.aread()
+                    data = parse_json_object(response.text) or {}
+                    raise frame_error(data) or UpstreamError(
+                        f"{LABEL} answered with JSON instead of an event stream."
+                    )
+                async for sse in iter_sse(response):
+                    # [guess] The document prints one frame as a pretty-printed object
+                    # literal; on the wire each frame is taken to be JSON in `data:`
+                    # lines (several `data:` lines are joined, so pretty-printed JSON works).
+                    data = parse_json_object(sse.data)
+                    if data is None:
+                        raise UpstreamError(
+                            f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                        )
+                    error = frame_error(data, answering=answering)
+                    if error is not None:
+                        raise error
+                    message = data.get("message")
+                    message = message if isinstance(message, dict) else {}
+                    # The document puts thread_id inside `message`; a top-level one is
+                    # accepted too [guess]. The first one seen is the thread to continue.
+                    frame_thread = as_text(message.get("thread_id")) or as_text(data.get("thread_id"))
+                    if frame_thread and not thread_id:
+                        thread_id = frame_thread
+                        yield RunStarted(conversation_id=thread_id)
+                    action = as_text(data.get("action"))
+                    # [guess] `content` is text for both output types; a non-text
+                    # content (a media object, say) is not shown.
+                    content = as_text(message.get("content"))
+                    if action == DELTA:
+                        if content:
+                            answering = True
+                            yield TextDelta(text=content)
+                    elif action == COMPLETED:
+                        # The completed frame holds the full output, which may differ
+                        # from the joined segments. [guess] An empty one keeps them.
+                        if content:
+                            yield TextReplace(text=content)
+                        yield RunFinished()
+                        return
+                    elif action == HEARTBEAT:
+                        # Only keeps the connection alive: every byte resets the read timeout.
+                        continue
+                    # Other actions carry nothing to show and are dropped.
+        raise UpstreamError(
+            f"{LABEL} closed the stream before the reply was completed; the reply is incomplete."
+        )
+
+    async def check_connection(self) -> str:
+        """With an agent, one short real chat turn (it may cost the account a few credits).
+
+        Without one (a credential on its own) there is nothing to chat with, so
+        an empty message is posted to a placeholder agent [guess]: the platform
+        checks the key first, so 401/403 means a bad key and any other refusal
+        means the key was accepted, with no credits spent.
+        """
+        if self.agent is None:
+            return await self._probe_key()
+        problems = validate_options(self.agent.options)
+        if problems:
+            raise UpstreamError(f"This agent's {LABEL} settings need fixing: " + " ".join(problems))
+        body = self.request_body(CHECK_MESSAGE)
+        thread_id, text = "", ""
+        async for event in self._stream(self.agent.upstream_id, body):
+            if isinstance(event, RunStarted):
+                thread_id = event.conversation_id
+            elif isinstance(event, TextDelta):
+                text += event.text
+            elif isinstance(event, TextReplace):
+                text = event.text
+        said = " ".join(text.split())
+        said = said[:80] + "…" if len(said) > 80 else said
+        return f"Connected to {LABEL}: the agent answered “{said}” in thread {thread_id or '(none given)'}."
+
+    async def _probe_key(self) -> str:
+        url = self.chat_url("connection-check")
+        with transport_errors(LABEL):
+            response = await upstream_client().post(
+                url, json={"content": "", "type": "text"}, headers=self.headers
+            )
+        if response.status_code in (401, 403):
+            raise http_failure(response)
+        if response.status_code >= 500:
+            raise http_failure(response)
+        return (
+            f"{LABEL} accepted the key (the empty probe message was refused with HTTP "
+            f"{response.status_code}, as expected). Test an agent to check a whole reply."
+        )
