@@ -1,0 +1,510 @@
+"""A local stand-in for the B3OS "Caddie" workflow chat stream (PROTOCOLS.md B, seed 002).
+
+`WorkflowChatFake` is a plain ASGI application serving
+`POST /v1/ai/workflow/chat/stream`. Replies are data-only SSE frames whose kind
+is in the JSON `type` (`thinking`, `tool_start`, `tool_result`, `node`, `chunk`,
+`done`, `error`, `mode_switch`, `sheet_data`); heartbeats are `:` comment lines.
+
+Replay [guess]: nothing public says how events are numbered. Every event here
+carries `id: <n>` and `"index": n`, counted from 1 within one `requestId`, and
+the whole reply of a request is kept, so a second POST with the same
+`requestId`, `lastEventIndex = N` and no `message` receives the events after N.
+
+Behaviour can be changed on the instance (`failure`, `token_delay`,
+`reply_words`, `api_keys`, `heartbeat_interval`, `heartbeat_pause`) or per
+message with directives, which the reply does not quote:
+
+- `[[tool]]`          a tool_start/tool_result pair before the text
+- `[[workflow]]`      mode_switch, node and sheet_data events, and a `done` carrying a workflow
+                      (with one incomplete field and one validation error) instead of a message
+- `[[named]]`         every frame also has an `event: <type>` line (the seed names the events)
+- `[[words=N]]`       a reply of exactly N word-ish tokens
+- `[[delay=S]]`       S seconds between streamed tokens
+- `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599;
+                      `drop@N` / `reset@N` break the connection right after event N
+
+Error bodies are text, as the seed's "400 Bad Request" suggests: plain text for
+4xx, an HTML page for 5xx (what a gateway in front of the platform sends).
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PATH = "/v1/ai/workflow/chat/stream"
+MAX_BODY_BYTES = 1024 * 1024
+MAX_RECORDED_REQUESTS = 200
+MAX_CONVERSATIONS = 10_000
+MAX_SESSIONS = 2_000
+MAX_DIRECTIVE_WORDS = 100_000
+MAX_DIRECTIVE_DELAY = 30.0
+QUOTE_CHARS = 300
+
+PREFERRED_MODES = ("planning", "building", "repair", "conversation")
+AGENT_VERSIONS = ("v1", "v2", "both")
+TEMPLATE_SEARCH_MODES = ("lightweight", "hybrid")
+
+FAILURE_MODES = frozenset(
+    {
+        "drop",  # the body ends cleanly mid-reply without `done`, once; a replay completes it
+        "reset",  # the connection is cut mid-reply (an unterminated chunked body), once
+        "drop_always",  # like drop, and every replay of the request ends at once with nothing new
+        "hang",  # a few events, then silence until the client goes away
+        "malformed",  # one frame whose data is not JSON, mid-reply
+        "error",  # an `error` frame mid-reply, then the stream ends
+        "heartbeat",  # mid-reply, `heartbeat_pause` seconds of `: heartbeat` comments only
+        "unknown",  # an event of a type nobody knows, carrying markup, mid-reply
+    }
+)
+ERROR_MESSAGE = "Simulated failure: the workflow model did not answer."
+UNKNOWN_EVENT = {"type": "something_new", "secret": "<script>alert('fake')</script>"}
+TEXT_ERRORS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    429: "Too Many Requests",
+}
+HTML_ERROR = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+DIRECTIVE = re.compile(
+    r"\[\[\s*(?:(tool|workflow|named)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*((?:drop|reset)@\d{1,6}|"
+    + "|".join(sorted(FAILURE_MODES, key=len, reverse=True))
+    + r"|[45]\d\d))"
+    r"\s*\]\]",
+    re.IGNORECASE,
+)
+TOKEN = re.compile(r"\s*\S+")
+FILLER_TEXT = (
+    "workflows grow one node at a time while the assistant explains each step in small pieces so the "
+    "page can show every word as it arrives and nothing here comes from a real model"
+)
+FILLER = FILLER_TEXT.split()
+
+
+def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
+    """`text` without its directives, and what they ask for."""
+    found: dict[str, Any] = {}
+
+    def take(match: re.Match) -> str:
+        flag, words, delay, fail = match.groups()
+        if flag:
+            found[flag.lower()] = True
+        elif words:
+            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
+        elif delay:
+            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
+        elif fail:
+            found["fail"] = fail.lower()
+        return ""
+
+    stripped = DIRECTIVE.sub(take, text)
+    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+
+
+def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
+    """The whole reply: deterministic from the message, the turn and the length asked for."""
+    quote = " ".join(message.split())
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[: QUOTE_CHARS - 1] + "…"
+    chars, count = len(message), len(message.split())
+    text = (
+        f"This is a simulated Workflow chat (B3OS Caddie) agent, not a real model. This is turn "
+        f"{turn} of this conversation. You said: “{quote}”\n\n"
+        "A workflow could look like this:\n\n"
+        "- a `manual` root node starts it\n"
+        f"- this conversation is `{conversation_id}`\n"
+        "- nothing here came from a language model\n\n"
+        "```json\n"
+        '{"nodes": {"root": {"type": "manual", "children": ["notify"]}}}\n'
+        "```\n\n"
+        "| Turn | Characters | Words |\n"
+        "|-----:|-----------:|------:|\n"
+        f"| {turn} | {chars} | {count} |"
+    )
+    if words is None:
+        return text
+    tokens = TOKEN.findall(text)
+    if words <= len(tokens):
+        return "".join(tokens[:words])
+    start = zlib.crc32(message.encode()) % len(FILLER)
+    extra = [FILLER[(start + i) % len(FILLER)] for i in range(words - len(tokens))]
+    return text + "\n\n" + " ".join(extra) + "."
+
+
+def sample_workflow(message: str) -> dict[str, Any]:
+    return {
+        "name": "Price alert",
+        "description": f"Built from: {message[:80]}",
+        "definition": {
+            "nodes": {
+                "root": {"type": "manual", "name": "Start manually", "children": ["fetch_price"]},
+                "fetch_price": {
+                    "type": "http_request",
+                    "name": "Fetch the ETH price",
+                    "children": ["notify"],
+                },
+                "notify": {"type": "send_telegram", "name": "Send a Telegram message", "children": []},
+            }
+        },
+    }
+
+
+class Session:
+    """One `requestId`: every event of its reply, numbered from 1, and how it fails."""
+
+    def __init__(self, events: list[dict[str, Any]], options: dict[str, Any], delay: float):
+        self.events = events
+        self.failure: str | None = options.get("fail")
+        self.named = bool(options.get("named"))
+        self.delay = delay
+        self.broken = False
+        # Before the event of this index come `heartbeat_pause` seconds of heartbeats only.
+        self.pause_before: int | None = None
+        self.break_after: int | None = None
+        failure = self.failure or ""
+        if failure.startswith(("drop", "reset")):
+            mode, _, at = failure.partition("@")
+            self.failure = mode
+            self.break_after = int(at) if at else max(1, len(events) // 2)
+
+    def frame(self, index: int) -> bytes:
+        data = self.events[index - 1]
+        head = f"event: {data['type']}\n" if self.named else ""
+        return f"{head}id: {index}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class WorkflowChatFake:
+    """The workflow chat stream as an ASGI application. See the module docstring."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.active_streams = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore every setting to its default and forget conversations, sessions and requests."""
+        self.api_keys: set[str] = {"demo-key"}
+        self.token_delay: float = 0.02
+        self.reply_words: int | None = None
+        self.failure: str | None = None
+        self.heartbeat_interval: float = 0.2
+        self.heartbeat_pause: float = 1.0
+        self.conversations: dict[str, int] = {}
+        self.sessions: dict[str, Session] = {}
+        self.requests.clear()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
+            return
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        raw = await self._read_body(receive)
+        if raw is None:
+            await self._text(send, 413, "Request body too large")
+            return
+        body = self._record(scope, path, headers, raw)
+        if path != PATH:
+            await self._text(send, 404, "404 page not found")
+            return
+        if scope["method"] != "POST":
+            await self._text(send, 405, "Method Not Allowed", [(b"allow", b"POST")])
+            return
+        await self._chat(headers, body, receive, send)
+
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _read_body(receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        self.requests.append({"method": scope["method"], "path": path, "headers": headers, "body": body})
+        if len(self.requests) > MAX_RECORDED_REQUESTS:
+            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
+        return body
+
+    @staticmethod
+    async def _text(
+        send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        payload = text.encode()
+        content_type = b"text/html" if text.lstrip().startswith("<") else b"text/plain; charset=utf-8"
+        headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _status(self, send: Send, status: int, detail: str = "") -> None:
+        """An error status: plain text for 4xx, a gateway's HTML page for 5xx."""
+        if status >= 500:
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = "Error"
+            await self._text(send, status, HTML_ERROR.format(status=status, phrase=phrase))
+            return
+        extra = [(b"retry-after", b"1")] if status == 429 else []
+        await self._text(send, status, detail or TEXT_ERRORS.get(status, "Error"), extra)
+
+    @staticmethod
+    def validation_problem(body: Any) -> str | None:
+        """Why the body is a bad request, in the words a Go handler would use [guess]."""
+        if not isinstance(body, dict):
+            return "invalid request body"
+        for name in ("message", "conversationId", "requestId", "timezone", "workflowId", "sessionId"):
+            if name in body and not isinstance(body[name], str):
+                return f"{name} must be a string"
+        enums = {
+            "preferredMode": PREFERRED_MODES,
+            "agentVersion": AGENT_VERSIONS,
+            "templateSearchMode": TEMPLATE_SEARCH_MODES,
+        }
+        for name, allowed in enums.items():
+            if name in body and body[name] not in allowed:
+                return f"{name} must be one of: {', '.join(allowed)}"
+        if "lastEventIndex" in body and (
+            not isinstance(body["lastEventIndex"], int) or body["lastEventIndex"] < 0
+        ):
+            return "lastEventIndex must be a non-negative integer"
+        if "definition" in body:
+            definition = body["definition"]
+            nodes = definition.get("nodes") if isinstance(definition, dict) else None
+            if not isinstance(nodes, dict):
+                return "definition.nodes is required"
+            root = nodes.get("root")
+            if not isinstance(root, dict) or root.get("type") != "manual":
+                return 'definition must contain a "root" node with type "manual"'
+        return None
+
+    async def _chat(self, headers: dict[str, str], body: Any, receive: Receive, send: Send) -> None:
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or key.strip() not in self.api_keys:
+            await self._status(send, 401)
+            return
+        problem = self.validation_problem(body)
+        if problem:
+            await self._status(send, 400, problem)
+            return
+        request_id = body.get("requestId") or ""
+        message = body.get("message") or ""
+        session = self.sessions.get(request_id) if request_id else None
+        if not message.strip():
+            if session is None:
+                if request_id and "lastEventIndex" in body:
+                    await self._status(send, 404, "no session for this requestId")
+                else:
+                    await self._status(send, 400, "message is required for new sessions")
+                return
+            start = int(body.get("lastEventIndex") or 0)
+        else:
+            text, options = parse_directives(message)
+            options.setdefault("fail", self.failure)
+            failure = options["fail"]
+            if failure and failure.isdigit():
+                await self._status(send, int(failure))
+                return
+            session = self._new_session(body, text, options)
+            if request_id:
+                self.sessions[request_id] = session
+                if len(self.sessions) > MAX_SESSIONS:
+                    del self.sessions[next(iter(self.sessions))]
+            start = 0
+
+        disconnected = asyncio.Event()
+        watcher = asyncio.create_task(self._watch_disconnect(receive, disconnected))
+        self.active_streams += 1
+        try:
+            await self._stream(session, start, send, disconnected)
+        finally:
+            self.active_streams -= 1
+            watcher.cancel()
+
+    def _new_session(self, body: dict[str, Any], text: str, options: dict[str, Any]) -> Session:
+        # [guess] A conversation without a client id still gets one, so the fake keeps counting turns.
+        conversation_id = body.get("conversationId") or f"anon-{uuid.uuid4()}"
+        turn = self.conversations.pop(conversation_id, 0) + 1
+        self.conversations[conversation_id] = turn
+        if len(self.conversations) > MAX_CONVERSATIONS:
+            del self.conversations[next(iter(self.conversations))]
+        words = options.get("words", self.reply_words)
+        reply = reply_text(text or "(an empty message)", turn, conversation_id, words)
+        tokens = TOKEN.findall(reply)
+        workflow = bool(options.get("workflow"))
+        failure = options.get("fail")
+
+        events: list[dict[str, Any]] = []
+        pause_at: int | None = None
+        if workflow:
+            events.append({"type": "mode_switch", "mode": "building"})
+        events.append({"type": "thinking", "message": "Reading your message"})
+        if options.get("tool"):
+            events.append({"type": "tool_start", "toolName": "search_templates"})
+            events.append({"type": "tool_result", "toolName": "search_templates", "result": {"matches": 2}})
+        middle = len(tokens) // 2
+        for position, token in enumerate(tokens):
+            if position == middle:
+                if failure == "malformed":
+                    events.append({"type": "raw", "raw": '{"type": "chunk", "data": oops'})
+                elif failure == "unknown":
+                    events.append(dict(UNKNOWN_EVENT))
+                elif failure == "error":
+                    events.append({"type": "error", "error": ERROR_MESSAGE})
+                elif failure == "heartbeat":
+                    pause_at = len(events) + 1
+            events.append({"type": "chunk", "data": token})
+        if workflow:
+            result = sample_workflow(text)
+            for node_id, node in result["definition"]["nodes"].items():
+                events.append(
+                    {"type": "node", "nodeId": node_id, "nodeType": node["type"], "name": node["name"]}
+                )
+            events.append({"type": "sheet_data", "rows": [["node", "type"]]})
+            data: dict[str, Any] = {
+                "type": "workflow",
+                "workflow": result,
+                "incompleteFields": [{"nodeId": "notify", "field": "chatId"}],
+                "validationErrors": ["notify: chatId is required"],
+            }
+        else:
+            data = {"type": "message", "message": reply}
+        events.append(
+            {
+                "type": "done",
+                "data": data,
+                "usage": {"inputTokens": len(text.split()), "outputTokens": len(tokens)},
+                "toolUtilization": {"search_templates": 1 if options.get("tool") else 0},
+            }
+        )
+        for index, event in enumerate(events, start=1):
+            event["index"] = index
+        session = Session(events, options, options.get("delay", self.token_delay))
+        session.pause_before = pause_at
+        return session
+
+    @staticmethod
+    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected.set()
+                return
+
+    @staticmethod
+    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
+        """Sleep `seconds`; True when the client went away meanwhile."""
+        if seconds <= 0.25:
+            await asyncio.sleep(max(seconds, 0))
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(disconnected.wait(), seconds)
+        return disconnected.is_set()
+
+    async def _stream(self, session: Session, start: int, send: Send, disconnected: asyncio.Event) -> None:
+        async def emit(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        async def finish() -> None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        failure = session.failure
+        if start > 0 and failure == "drop_always":
+            await finish()
+            return
+        hang_after = 3
+        for index in range(start + 1, len(session.events) + 1):
+            event = session.events[index - 1]
+            if failure == "hang" and index > hang_after:
+                await disconnected.wait()
+                return
+            if index == session.pause_before and await self._heartbeats(emit, disconnected):
+                return
+            if event["type"] == "raw":
+                await emit(f"id: {index}\ndata: {event['raw']}\n\n".encode())
+            else:
+                await emit(session.frame(index))
+            if event["type"] == "error":
+                await finish()
+                return
+            if session.break_after == index and (not session.broken or failure == "drop_always"):
+                session.broken = True
+                if failure != "reset":
+                    await finish()
+                # An unanswered `more_body` leaves the chunked body unterminated: a reset.
+                return
+            if event["type"] == "chunk" and await self._wait(disconnected, session.delay):
+                return
+        await finish()
+
+    async def _heartbeats(
+        self, emit: Callable[[bytes], Awaitable[None]], disconnected: asyncio.Event
+    ) -> bool:
+        """Only `: heartbeat` comments for `heartbeat_pause` seconds; True when the client left."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.heartbeat_pause
+        while loop.time() < until:
+            await emit(b": heartbeat\n\n")
+            if await self._wait(disconnected, min(self.heartbeat_interval, max(0, until - loop.time()))):
+                return True
+        return False

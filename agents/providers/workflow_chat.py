@@ -1,0 +1,435 @@
+"""The B3OS "Caddie" workflow chat stream (seed 002; PROTOCOLS.md B).
+
+`POST {base}/v1/ai/workflow/chat/stream` with a Bearer key. The client names
+the conversation (`conversationId`, a UUID4 made on the first turn) and each
+turn (`requestId`, a new UUID4). The reply is SSE: data-only frames whose kind
+is in the JSON `type` (a named `event:` line is accepted too); heartbeats are
+`:` comments, which keep the read timeout from firing and are otherwise
+ignored.
+
+When the connection breaks mid-reply, the same `requestId` is posted again
+with `lastEventIndex` and no `message`, and the reply continues where it
+stopped (see `WorkflowChatProvider.replay_attempts`).
+"""
+
+import asyncio
+import json
+import random
+import uuid
+import zoneinfo
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent
+
+from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.events import (
+    Activity,
+    ReplyEvent,
+    Retrying,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    TextReplace,
+    ToolFinished,
+    ToolStarted,
+)
+from agents.providers.http import (
+    http_error,
+    iter_sse,
+    open_stream,
+    transport_errors,
+    upstream_client,
+)
+
+LABEL = "Workflow chat"
+PATH = "/v1/ai/workflow/chat/stream"
+PREFERRED_MODES = ("planning", "building", "repair", "conversation")
+AGENT_VERSIONS = ("v1", "v2", "both")
+TEMPLATE_SEARCH_MODES = ("lightweight", "hybrid")
+ACTIVITY_CHARS = 200
+SUMMARY_ITEMS = 30
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def short(text: str, limit: int = ACTIVITY_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def node_items(nodes: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(id, node) pairs from `nodes` as an object keyed by id, or a list of nodes with an `id`."""
+    if isinstance(nodes, dict):
+        return [(str(key), node) for key, node in nodes.items() if isinstance(node, dict)]
+    if isinstance(nodes, list):
+        return [(as_text(node.get("id")), node) for node in nodes if isinstance(node, dict)]
+    return []
+
+
+def validate_definition(value: Any) -> list[str]:
+    """Problems with a workflow `definition`, for the agent's admin form (empty: fine or unset).
+
+    The seed: the graph must hold `nodes`, with a "root" node of type "manual",
+    and every node named in a `children` array must be present. `value` may be
+    the JSON text an admin typed.
+    """
+    if value is None or value == "" or value == {}:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return ["The definition is not valid JSON."]
+    if not isinstance(value, dict):
+        return ["The definition must be a JSON object."]
+    nodes = value.get("nodes")
+    if not isinstance(nodes, dict | list) or not nodes:
+        return ["The definition must hold “nodes”, with a “root” node of type “manual”."]
+    items = dict(node_items(nodes))
+    problems = []
+    root = items.get("root")
+    if root is None:
+        problems.append("The definition has no “root” node.")
+    elif root.get("type") != "manual":
+        problems.append(f"The “root” node must be of type “manual”, not “{as_text(root.get('type'))}”.")
+    for node_id, node in items.items():
+        children = node.get("children") or []
+        if not isinstance(children, list):
+            problems.append(f"The “children” of node “{node_id}” must be a list.")
+            continue
+        for child in children:
+            if not isinstance(child, str) or child not in items:
+                problems.append(f"Node “{node_id}” names a child “{child}” that is not in “nodes”.")
+    return problems
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    """Problems with an agent's options (see `WorkflowChatProvider`), for the admin form."""
+    problems = []
+    enums = {
+        "preferredMode": PREFERRED_MODES,
+        "agentVersion": AGENT_VERSIONS,
+        "templateSearchMode": TEMPLATE_SEARCH_MODES,
+    }
+    for name, allowed in enums.items():
+        value = options.get(name)
+        if value not in (None, "") and value not in allowed:
+            problems.append(f"“{name}” must be one of {', '.join(allowed)}, not “{value}”.")
+    timezone = options.get("timezone")
+    if timezone not in (None, ""):
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+            problems.append(f"“timezone” must be an IANA time zone such as Europe/Berlin, not “{timezone}”.")
+    workflow_id = options.get("workflowId")
+    if workflow_id not in (None, "") and not isinstance(workflow_id, str):
+        problems.append("“workflowId” must be text.")
+    problems.extend(validate_definition(options.get("definition")))
+    return problems
+
+
+def describe(item: Any) -> str:
+    """One incomplete field or validation error, as a line of text."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        message = as_text(item.get("message")) or as_text(item.get("error"))
+        where = ".".join(
+            as_text(item.get(key)) for key in ("nodeId", "node", "field", "path") if as_text(item.get(key))
+        )
+        if message and where:
+            return f"{where}: {message}"
+        return message or where or json.dumps(item)[:200]
+    return json.dumps(item)[:200]
+
+
+def code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def workflow_summary(result: dict[str, Any]) -> str:
+    """A readable Markdown block for a `done` event carrying a workflow."""
+    workflow = result.get("workflow") if isinstance(result.get("workflow"), dict) else {}
+    definition = workflow.get("definition") if isinstance(workflow.get("definition"), dict) else workflow
+    nodes = node_items(definition.get("nodes"))
+    name = short(as_text(workflow.get("name")), 120) or "Untitled workflow"
+    lines = [f"**Workflow: {name}**"]
+    description = short(as_text(workflow.get("description")), 300)
+    if description:
+        lines += ["", description]
+    if nodes:
+        lines += ["", f"Nodes ({len(nodes)}):"]
+        for node_id, node in nodes[:SUMMARY_ITEMS]:
+            kind = as_text(node.get("type")) or "node"
+            title = short(as_text(node.get("name")) or as_text(node.get("label")), 120)
+            lines.append(f"- {code(node_id or '?')} ({kind})" + (f": {title}" if title else ""))
+        if len(nodes) > SUMMARY_ITEMS:
+            lines.append(f"- … and {len(nodes) - SUMMARY_ITEMS} more")
+    for key, heading in (
+        ("incompleteFields", "Fields still to fill in"),
+        ("validationErrors", "Validation errors"),
+    ):
+        items = result.get(key)
+        if isinstance(items, list) and items:
+            lines += ["", f"{heading}:"]
+            lines += [f"- {short(describe(item), 300)}" for item in items[:SUMMARY_ITEMS]]
+    if not result.get("validationErrors"):
+        lines += ["", "No validation errors."]
+    return "\n".join(lines)
+
+
+def node_activity(data: dict[str, Any]) -> str:
+    """A short description of a `node` event; its shape is undocumented [guess], so read widely."""
+    node = data.get("node") if isinstance(data.get("node"), dict) else data.get("data")
+    node = node if isinstance(node, dict) else data
+    node_id = as_text(node.get("nodeId")) or as_text(node.get("id"))
+    kind = as_text(node.get("nodeType")) or (as_text(node.get("type")) if node is not data else "")
+    name = as_text(node.get("name")) or as_text(node.get("label")) or node_id
+    if not name:
+        return "Working on the workflow"
+    return short(f"Workflow node: {name}" + (f" ({kind})" if kind else ""))
+
+
+class Dropped(Exception):
+    """The connection broke mid-reply in a way a replay can repair."""
+
+
+@dataclass
+class ReplyState:
+    """What one turn has received so far, across replays."""
+
+    request_id: str
+    received: int = 0
+    text: str = ""
+    tools_started: int = 0
+    open_tools: list[tuple[str, str]] = field(default_factory=list)
+    finished: bool = False
+
+
+class WorkflowChatProvider(Provider):
+    """Agent options (all optional; `validate_options` checks them):
+
+    - `preferredMode`: planning | building | repair | conversation
+    - `agentVersion`: v1 | v2 | both
+    - `templateSearchMode`: lightweight | hybrid
+    - `timezone`: an IANA zone name
+    - `workflowId`: the workflow a conversation is about
+    - `definition`: a workflow graph (object, or its JSON text), see `validate_definition`
+    """
+
+    platform = "workflow_chat"
+    label = LABEL
+    default_base_url = "https://api.b3os.org"
+    max_input_chars = None  # the seed gives no limit
+
+    # Replay after a broken connection: attempts in a row without a new event,
+    # and the first backoff in seconds (doubled each attempt, with jitter).
+    replay_attempts = 3
+    replay_max_total = 10
+    replay_base_delay = 0.5
+
+    @property
+    def stream_url(self) -> str:
+        return self.connection.base_url.rstrip("/") + PATH
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.connection.api_key}", "Accept": "text/event-stream"}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.agent.options if self.agent else {}
+
+    def request_body(self, turn: Turn, conversation_id: str, request_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "message": turn.text,
+            "conversationId": conversation_id,
+            "requestId": request_id,
+        }
+        for name in ("preferredMode", "agentVersion", "templateSearchMode", "timezone", "workflowId"):
+            value = self.options.get(name)
+            if value:
+                body[name] = value
+        definition = self.options.get("definition")
+        if isinstance(definition, str) and definition.strip():
+            definition = json.loads(definition)
+        if definition:
+            body["definition"] = definition
+        return body
+
+    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        problem = self.input_problem(turn.text)
+        if problem:
+            raise UpstreamError(problem)
+        problems = validate_options(self.options)
+        if problems:
+            raise UpstreamError("This agent's settings need fixing by an admin: " + " ".join(problems))
+        conversation_id = turn.upstream_conversation_id or str(uuid.uuid4())
+        state = ReplyState(request_id=str(uuid.uuid4()))
+        yield RunStarted(conversation_id=conversation_id, run_id=state.request_id)
+
+        body = self.request_body(turn, conversation_id, state.request_id)
+        failures = 0  # broken connections in a row that brought no new event
+        reconnects = 0
+        while True:
+            received_before = state.received
+            try:
+                async for event in self._read(body, state, replay=reconnects > 0):
+                    yield event
+                if state.finished:
+                    return
+                reason = "The stream ended before the reply was finished"
+            except Dropped as exc:
+                reason = str(exc)
+            failures = 1 if state.received > received_before else failures + 1
+            reconnects += 1
+            if failures > self.replay_attempts or reconnects > self.replay_max_total:
+                # Not retryable: sending the turn again would repeat what already arrived.
+                raise UpstreamError(
+                    f"The connection to {LABEL} broke off and could not be resumed; the reply is incomplete."
+                )
+            # Full jitter could mean no pause at all; half to all of the doubled delay keeps some.
+            delay = self.replay_base_delay * 2 ** (failures - 1) * random.uniform(0.5, 1.0)  # noqa: S311
+            yield Retrying(attempt=failures, delay=round(delay, 3), reason=f"{reason}; resuming the reply.")
+            await asyncio.sleep(delay)
+            body = {
+                "conversationId": conversation_id,
+                "requestId": state.request_id,
+                "lastEventIndex": state.received,
+            }
+
+    async def _read(
+        self, body: dict[str, Any], state: ReplyState, *, replay: bool
+    ) -> AsyncIterator[ReplyEvent]:
+        """One connection's events; Dropped when it broke in a way a replay can repair."""
+        answered = False
+        try:
+            async with open_stream(
+                "POST", self.stream_url, platform=LABEL, json=body, headers=self.headers
+            ) as response:
+                answered = True
+                async for sse in iter_sse(response):
+                    data = self._frame(sse)
+                    index = data.get("index")
+                    # [guess] Indexes count from 1 within a request, so after N events a replay
+                    # starts at N + 1; a server that repeats events is tolerated.
+                    if replay and type(index) is int and index <= state.received:
+                        continue
+                    state.received += 1
+                    for event in self._translate(data, state):
+                        yield event
+                    if state.finished:
+                        return
+        except UpstreamError as exc:
+            cause = exc.__cause__
+            # A read timeout is the platform going quiet, not a broken connection: no replay.
+            broken = isinstance(cause, httpx.TransportError) and not isinstance(cause, httpx.ReadTimeout)
+            # A first request that never got an answer may not have arrived: nothing to replay.
+            if broken and (answered or replay):
+                raise Dropped("The connection broke off") from exc
+            if replay and exc.status is not None and exc.retryable:
+                raise Dropped(f"{LABEL} answered HTTP {exc.status}") from exc
+            if replay and (exc.status is not None or cause is not None):
+                # Part of the reply has arrived, so the turn must not be sent again.
+                raise UpstreamError(
+                    f"The connection to {LABEL} broke off and resuming the reply failed; "
+                    f"the reply is incomplete. {exc.message}",
+                    status=exc.status,
+                ) from exc
+            raise
+
+    @staticmethod
+    def _frame(sse: ServerSentEvent) -> dict[str, Any]:
+        """The frame as a JSON object with its kind in `type`."""
+        try:
+            value = json.loads(sse.data)
+        except ValueError:
+            value = None
+        named = sse.event if sse.event and sse.event != "message" else ""
+        if isinstance(value, str) and named == "chunk":
+            # [guess] A named chunk event might carry its text as a bare JSON string.
+            return {"type": "chunk", "data": value}
+        if not isinstance(value, dict):
+            raise UpstreamError(f"{LABEL} sent an event that is not valid JSON; the reply was cut off there.")
+        if not as_text(value.get("type")) and named:
+            value = {**value, "type": named}
+        return value
+
+    def _translate(self, data: dict[str, Any], state: ReplyState) -> Iterator[ReplyEvent]:
+        kind = as_text(data.get("type")).lower()
+        if kind == "chunk":
+            text = as_text(data.get("data")) or as_text(data.get("content")) or as_text(data.get("text"))
+            if text:
+                state.text += text
+                yield TextDelta(text=text)
+        elif kind == "thinking":
+            yield Activity(text=short(as_text(data.get("message"))) or "Thinking…")
+        elif kind == "tool_start":
+            name = short(as_text(data.get("toolName")), 80) or "tool"
+            state.tools_started += 1
+            tool_id = f"{state.request_id[:8]}-tool-{state.tools_started}"
+            state.open_tools.append((tool_id, name))
+            yield ToolStarted(id=tool_id, name=name)
+        elif kind == "tool_result":
+            # [guess] Results name their tool when they can; otherwise the latest open tool ended.
+            name = as_text(data.get("toolName"))
+            matches = [i for i, (_, open_name) in enumerate(state.open_tools) if open_name == name]
+            if state.open_tools:
+                tool_id, _ = state.open_tools.pop(matches[0] if matches else -1)
+                yield ToolFinished(id=tool_id)
+        elif kind == "node":
+            yield Activity(text=node_activity(data))
+        elif kind == "mode_switch":
+            mode = as_text(data.get("mode")) or as_text(data.get("data"))
+            if mode:
+                yield Activity(text=short(f"Switched to {mode} mode"))
+        elif kind == "error":
+            error = data.get("error")
+            message = as_text(error) or (as_text(error.get("message")) if isinstance(error, dict) else "")
+            raise UpstreamError(f"{LABEL} reported an error: {short(message, 500) or 'the run failed.'}")
+        elif kind == "done":
+            yield from self._done(data, state)
+        # Anything else (sheet_data, types added later) carries nothing to show and is dropped.
+
+    @staticmethod
+    def _done(data: dict[str, Any], state: ReplyState) -> Iterator[ReplyEvent]:
+        for tool_id, _ in state.open_tools:
+            yield ToolFinished(id=tool_id)
+        state.open_tools.clear()
+        result = data.get("data") if isinstance(data.get("data"), dict) else {}
+        if as_text(result.get("type")) == "workflow":
+            summary = workflow_summary(result)
+            yield TextDelta(text=("\n\n" if state.text else "") + summary)
+        else:
+            message = as_text(result.get("message"))
+            # [guess] The final message is the whole reply; it only adds something when it differs
+            # from what the chunks already said.
+            if message and not state.text:
+                yield TextDelta(text=message)
+            elif message and message.strip() != state.text.strip():
+                yield TextReplace(text=message)
+        state.finished = True
+        yield RunFinished()
+
+    async def check_connection(self) -> str:
+        # No read-only endpoint is documented. The seed's own example posts `{}`: with a good key
+        # that is refused as a bad request (no message) before anything runs [guess].
+        with transport_errors(LABEL):
+            async with upstream_client().stream(
+                "POST", self.stream_url, json={}, headers=self.headers
+            ) as response:
+                status = response.status_code
+                if status < 300:
+                    return f"Connected to {LABEL}: the key was accepted."
+                await response.aread()
+        if status in (400, 422):
+            return (
+                f"Connected to {LABEL}: the key was accepted "
+                "(an empty test request was refused, as expected)."
+            )
+        raise http_error(response, LABEL)
