@@ -1,0 +1,359 @@
+"""Agent Chat API by slug, Fifth Element AI (seed 003; PROTOCOLS.md C).
+
+`POST {base}/v1/api/chat/{slug}` with a Bearer key and `{message, stream,
+conversationId}`. A JSON reply is `{"data": {"response", "conversationId",
+"metadata"}, "error": null}`; a streamed reply is `data: {"chunk": "..."}`
+frames ending with `data: [DONE]`. Errors come in the same envelope,
+`{"data": null, "error": {"name", "message", "details"}}`.
+
+The document does not say how a stream carries the conversation id or an
+error [guess]: the id is read from an `X-Conversation-Id` response header and
+from any frame with a `conversationId` key (a first frame
+`{"conversationId": ...}` most likely), and a frame `{"error": {...}}` is the
+platform's error. When a new conversation's stream names no id, the next turn
+cannot continue it: the reply says so with one Activity before it finishes.
+
+Agent options (`Agent.options`):
+- `stream` (bool, default true): false asks for the JSON reply.
+- `user_identifier` ("off" | "username" | "email", default "off"): sends the
+  chatting user's username or email in `x-user-identifier`, which the document
+  allows for workspace keys so the platform keeps one history per user.
+"""
+
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.events import Activity, ReplyEvent, RunFinished, RunStarted, TextDelta
+from agents.providers.http import (
+    http_error,
+    iter_sse,
+    parse_json_object,
+    transport_errors,
+    upstream_client,
+    upstream_timeout,
+)
+
+LABEL = "Agent Chat API"
+DONE = "[DONE]"
+USER_IDENTIFIER_CHOICES = ("off", "username", "email")
+# A slug no agent has, for checking a credential that has no agent yet.
+PROBE_SLUG = "chatsite-connection-check"
+NO_CONVERSATION_ID = (
+    f"{LABEL} did not say which conversation this reply belongs to, so the next message "
+    "starts a new conversation there and the agent will not remember this one."
+)
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def option_value_problems(options: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the values of the agent options this adapter reads."""
+    problems = []
+    if "stream" in options and not isinstance(options["stream"], bool):
+        problems.append("stream must be true or false.")
+    if options.get("user_identifier", "off") not in USER_IDENTIFIER_CHOICES:
+        problems.append(f"user_identifier must be one of: {', '.join(USER_IDENTIFIER_CHOICES)}.")
+    return problems
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """How long the platform asks to wait before the next request, or None when it does not say.
+
+    `Retry-After` is seconds or an HTTP date. `X-RateLimit-Reset` is not
+    documented [guess]: a small number is read as seconds to wait, a large one
+    as the Unix time (seconds, or milliseconds) when the window resets.
+    """
+    headers = response.headers
+    value = headers.get("retry-after", "").strip()
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - time.time())
+    value = headers.get("x-ratelimit-reset", "").strip()
+    try:
+        reset = float(value)
+    except ValueError:
+        return None
+    if reset > 1e12:
+        reset /= 1000
+    if reset > 1e9:
+        reset -= time.time()
+    return max(0.0, reset)
+
+
+ERROR_KINDS = {
+    "ValidationError": 400,
+    "BadRequestError": 400,
+    "UnauthorizedError": 401,
+    "AuthenticationError": 401,
+    "ForbiddenError": 403,
+    "NotFoundError": 404,
+    "RateLimitError": 429,
+    "TooManyRequests": 429,
+    "TooManyRequestsError": 429,
+    "InternalServerError": 500,
+}
+
+
+def platform_error(
+    status: int | None, error: Any, *, slug: str, retry_after: float | None = None
+) -> UpstreamError | None:
+    """The UpstreamError for the platform's `error` object, or None when it is not one.
+
+    The error's `name` says what went wrong, else the HTTP status does.
+    `status` is None for an error inside a reply (a stream frame, or a JSON
+    reply that came with 200).
+    """
+    if isinstance(error, str) and error.strip():
+        error = {"message": error}
+    if not isinstance(error, dict):
+        return None
+    kind = ERROR_KINDS.get(as_text(error.get("name"))) or status
+    said = as_text(error.get("message")).strip()[:300]
+    said_part = f" The platform said: {said}" if said else ""
+    code = f" (HTTP {status})" if status else ""
+    if kind == 400:
+        return UpstreamError(f"{LABEL} did not accept the message{code}.{said_part}", status=status)
+    if kind == 401:
+        message = f"{LABEL} rejected this credential{code}. An admin needs to check its API key.{said_part}"
+        return UpstreamError(message, status=status)
+    if kind == 403:
+        message = f"{LABEL} refused this request with this credential{code}.{said_part}"
+        return UpstreamError(message, status=status)
+    if kind == 404:
+        message = (
+            f"{LABEL} does not know the agent “{slug}” or this address{code}. "
+            f"An admin needs to check the agent slug and the base URL.{said_part}"
+        )
+        return UpstreamError(message, status=status)
+    if kind == 429:
+        wait = f" Try again in {max(1, round(retry_after))} s." if retry_after else " Try again in a moment."
+        message = f"{LABEL} is rate limiting this account{code}.{wait}{said_part}"
+        return UpstreamError(message, retryable=True, status=status)
+    # The document lists 500 among the transient errors worth retrying.
+    if kind == 500 or status is None:
+        what = "had a server error" if status else "reported an error while answering"
+        message = f"{LABEL} {what}{code}. Try again in a moment.{said_part}"
+        return UpstreamError(message, retryable=True, status=status)
+    return None
+
+
+def response_error(response: httpx.Response, slug: str) -> UpstreamError:
+    """The UpstreamError for a failed HTTP response: the platform's envelope, else by status alone."""
+    status = response.status_code
+    retry_after = retry_after_seconds(response)
+    body = parse_json_object(response.text)
+    error = platform_error(status, body.get("error") if body else None, slug=slug, retry_after=retry_after)
+    if error is None:
+        error = http_error(response, LABEL)
+        if status == 500:
+            error.retryable = True
+    error.retry_after = retry_after  # type: ignore[attr-defined]
+    return error
+
+
+def frames_of(data: str) -> list[str]:
+    """The frames in one SSE event's data.
+
+    The document shows frames on consecutive lines without the blank line
+    between events; a standard SSE reader then joins them into one event,
+    separated by newlines. A data that is not one JSON value is split back.
+    """
+    data = data.strip()
+    if data == DONE or "\n" not in data or parse_json_object(data) is not None:
+        return [data]
+    return [line.removeprefix("data:").strip() for line in data.splitlines() if line.strip()]
+
+
+class SlugChatProvider(Provider):
+    platform = "slug_chat"
+    label = LABEL
+    # The document only shows the placeholder host `PLATFORM-URL-PLACEHOLDER`:
+    # every credential has to name the real one.
+    default_base_url = "https://PLATFORM-URL-PLACEHOLDER"
+    max_input_chars = None
+    agent_options = {
+        "stream": "false to ask for one JSON reply instead of a stream (default true)",
+        "user_identifier": (
+            "which member is talking, sent as x-user-identifier (workspace keys only): "
+            "off (default), username or email"
+        ),
+    }
+
+    @classmethod
+    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
+        return super().agent_option_problems(options) + option_value_problems(options)
+
+    @property
+    def slug(self) -> str:
+        return self.agent.upstream_id if self.agent else PROBE_SLUG
+
+    def chat_url(self, slug: str) -> str:
+        return f"{self.connection.base_url.rstrip('/')}/v1/api/chat/{quote(slug, safe='')}"
+
+    def headers(self, turn: Turn | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.connection.api_key}"}
+        if turn is not None and self.agent is not None:
+            identifier = self.user_identifier(turn)
+            if identifier:
+                headers["x-user-identifier"] = identifier
+        return headers
+
+    def user_identifier(self, turn: Turn) -> str:
+        """The `x-user-identifier` value for this turn's user, or "" to send none.
+
+        A user without an email sends none. Header values must be ASCII: other
+        characters are percent-encoded (UTF-8) [guess].
+        """
+        assert self.agent is not None
+        choice = self.agent.options.get("user_identifier", "off")
+        if choice == "email":
+            value = turn.user.email
+        elif choice == "username":
+            value = turn.user.username
+        else:
+            return ""
+        if not value or (value.isascii() and value.isprintable()):
+            return value
+        return quote(value, safe="@.+-_~!$&'*,;=:")
+
+    def request_body(self, turn: Turn, *, stream: bool) -> dict[str, Any]:
+        return {
+            "message": turn.text,
+            "stream": stream,
+            "conversationId": turn.upstream_conversation_id or None,
+        }
+
+    @asynccontextmanager
+    async def _post(self, turn: Turn, *, stream: bool) -> AsyncIterator[httpx.Response]:
+        headers = self.headers(turn)
+        headers["Accept"] = "text/event-stream" if stream else "application/json"
+        with transport_errors(LABEL):
+            async with upstream_client().stream(
+                "POST", self.chat_url(self.slug), json=self.request_body(turn, stream=stream), headers=headers
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise response_error(response, self.slug)
+                yield response
+
+    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        problem = self.input_problem(turn.text)
+        if problem is None and self.agent is not None:
+            problems = option_value_problems(self.agent.options)
+            if problems:
+                problem = f"This agent is set up wrongly: {' '.join(problems)} An admin needs to fix it."
+        if problem:
+            raise UpstreamError(problem)
+        stream = self.agent is None or self.agent.options.get("stream", True) is not False
+        async with self._post(turn, stream=stream) as response:
+            if not stream or "json" in response.headers.get("content-type", "").lower():
+                # A JSON reply is read whichever was asked for: a platform may
+                # ignore `stream: true` for some agents [guess].
+                await response.aread()
+                for event in self._json_events(response, turn):
+                    yield event
+                return
+            async for event in self._stream_events(response, turn):
+                yield event
+
+    def _json_events(self, response: httpx.Response, turn: Turn) -> list[ReplyEvent]:
+        body = parse_json_object(response.text)
+        if body is None:
+            raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
+        if body.get("error"):
+            error = platform_error(None, body["error"], slug=self.slug)
+            raise error or UpstreamError(f"{LABEL} reported an error while answering.")
+        data = body.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("response"), str):
+            raise UpstreamError(f"{LABEL} sent a reply without a response text.")
+        conversation_id = as_text(data.get("conversationId")) or response.headers.get("x-conversation-id", "")
+        events: list[ReplyEvent] = [RunStarted(conversation_id=conversation_id.strip())]
+        if data["response"]:
+            events.append(TextDelta(text=data["response"]))
+        if not conversation_id.strip() and not turn.upstream_conversation_id:
+            events.append(Activity(text=NO_CONVERSATION_ID))
+        events.append(RunFinished())
+        return events
+
+    async def _stream_events(self, response: httpx.Response, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        # Where the platform names no id for a turn that sent one, the thread
+        # sent is assumed to go on.
+        known = response.headers.get("x-conversation-id", "").strip()
+        if known:
+            yield RunStarted(conversation_id=known)
+        started = bool(known)
+        async for sse in iter_sse(response):
+            for data in frames_of(sse.data):
+                if data == DONE:
+                    if not started:
+                        yield RunStarted(conversation_id=turn.upstream_conversation_id)
+                    if not known and not turn.upstream_conversation_id:
+                        yield Activity(text=NO_CONVERSATION_ID)
+                    yield RunFinished()
+                    return
+                frame = parse_json_object(data)
+                if frame is None:
+                    raise UpstreamError(
+                        f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                    )
+                if frame.get("error"):
+                    error = platform_error(None, frame["error"], slug=self.slug)
+                    raise error or UpstreamError(f"{LABEL} reported an error while answering.")
+                conversation_id = as_text(frame.get("conversationId")).strip()
+                if conversation_id and conversation_id != known:
+                    known = conversation_id
+                    started = True
+                    yield RunStarted(conversation_id=conversation_id)
+                chunk = as_text(frame.get("chunk"))
+                if chunk:
+                    if not started:
+                        started = True
+                        yield RunStarted(conversation_id=turn.upstream_conversation_id)
+                    yield TextDelta(text=chunk)
+                # Frames with neither a chunk, an id nor an error carry nothing
+                # to show and are dropped.
+        raise UpstreamError(f"{LABEL} closed the stream before the reply finished; the reply is incomplete.")
+
+    async def check_connection(self) -> str:
+        """Send an empty message, which the platform refuses without starting a conversation.
+
+        Nothing public says in which order the platform checks a request
+        [guess]: the key first (401), then the slug (404), then the body (400),
+        so a 400 means the key and the agent were both accepted.
+        """
+        url = self.chat_url(self.slug)
+        with transport_errors(LABEL):
+            response = await upstream_client().post(
+                url,
+                json={"message": "", "stream": False, "conversationId": None},
+                headers={**self.headers(), "Accept": "application/json"},
+                timeout=upstream_timeout(read=30),
+            )
+        status = response.status_code
+        body = parse_json_object(response.text) or {}
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        name = ERROR_KINDS.get(as_text(error.get("name")))
+        if status == 404 and name == 404 and self.agent is None:
+            return f"Connected to {LABEL}: the key was accepted."
+        if (status == 200 and isinstance(body.get("data"), dict)) or (status == 400 and name == 400):
+            if self.agent is None:
+                return f"Connected to {LABEL}: the key was accepted."
+            return f"Connected to {LABEL}: the key was accepted and the agent “{self.slug}” answers."
+        raise response_error(response, self.slug)
