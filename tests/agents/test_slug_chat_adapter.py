@@ -342,6 +342,45 @@ async def test_error_in_json_mode(slug_chat):
     assert "Simulated failure" in error.message
 
 
+async def test_fake_sends_rate_limit_headers_and_the_envelope(slug_chat):
+    slug_chat.app.rate_limit = 1
+    url = slug_chat.url + "/v1/api/chat/support-agent"
+    auth = {"Authorization": "Bearer demo-key"}
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(url, headers=auth, json={"message": "hi [[words=1]]"})
+        limited = await client.post(url, headers=auth, json={"message": "hi"})
+        wrong_method = await client.get(url, headers=auth)
+
+    assert ok.status_code == 200
+    assert ok.headers["x-ratelimit-limit"] == "1"
+    assert ok.headers["x-ratelimit-remaining"] == "0"
+    assert int(ok.headers["x-ratelimit-reset"]) > time.time()
+    assert ok.json()["error"] is None
+    assert ok.json()["data"]["metadata"]["model"]
+    assert limited.status_code == 429
+    assert limited.json()["data"] is None
+    assert limited.json()["error"]["name"] == "RateLimitError"
+    assert 1 <= retry_after_seconds(limited) <= 60
+    assert wrong_method.status_code == 405
+
+
+async def test_json_reply_cut_off(slug_chat):
+    _, error = await failed_reply(slug_chat, "[[fail:drop]]", stream=False)
+
+    assert "not JSON" in error.message
+
+
+async def test_error_envelope_with_status_200(raw):
+    raw.app.content_type = b"application/json"
+    raw.app.body = (
+        b'{"data": null, "error": {"name": "RateLimitError", "message": "Slow down", "details": {}}}'
+    )
+    _, error = await failed_reply(raw, "Hello", stream=False)
+
+    assert error.retryable
+    assert "rate limiting this account. Try again in a moment. The platform said: Slow down" in error.message
+
+
 # --- Retry-After and X-RateLimit-Reset -------------------------------------------------------
 
 
