@@ -20,6 +20,10 @@ message with directives in `content`, which the reply does not quote:
 - `[[fail:MODE]]`          one of FAILURE_MODES, `code=NNNNNN` (an error frame with
                            that `result.code` mid-reply), or an HTTP status 400-599
 
+Uploads (PROTOCOLS.md D): `POST /upload_file` returns where to `PUT /uploads/{id}`
+the bytes and the public URL `GET /files/{id}/{name}`; a chat whose
+`file.file_url` names such a file says so in its reply.
+
 Nothing public lists AgentWeave's error codes, its HTTP error bodies, the
 action of an error frame or how it validates a request: those choices are
 marked [guess].
@@ -27,6 +31,7 @@ marked [guess].
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import re
 import time
@@ -48,12 +53,16 @@ SUCCESS_MESSAGE = "Successfully."
 MAX_BODY_BYTES = 1024 * 1024
 MAX_RECORDED_REQUESTS = 200
 MAX_THREADS = 10_000
+MAX_FILES = 100
 MAX_DIRECTIVE_WORDS = 100_000
 MAX_DIRECTIVE_DELAY = 30.0
 QUOTE_CHARS = 300
 HUGE_EVENT_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 CHAT_PATH = re.compile(r"^/api/v1/chat/agent/([^/]+)/?$")
+UPLOAD_TARGET_PATH = re.compile(r"^/uploads/([0-9a-f]{32})$")
+PUBLIC_FILE_PATH = re.compile(r"^/files/([0-9a-f]{32})/[^/]+$")
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 ULID_TEXT = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 UUID_TEXT = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
 
@@ -119,7 +128,7 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
     return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
 
 
-def reply_text(message: str, turn: int, thread_id: str, words: int | None) -> str:
+def reply_text(message: str, turn: int, thread_id: str, words: int | None, attachment: str = "") -> str:
     """The whole reply: deterministic from the message, the turn, the thread and the length asked for."""
     quote = " ".join(message.split())
     if len(quote) > QUOTE_CHARS:
@@ -131,7 +140,8 @@ def reply_text(message: str, turn: int, thread_id: str, words: int | None) -> st
         "Here is some formatting to show off:\n\n"
         f"- your message has {chars} characters and {count} words\n"
         f"- this thread is `{thread_id}`\n"
-        "- nothing here came from a language model\n\n"
+        + (f"- you attached {attachment}\n" if attachment else "")
+        + "- nothing here came from a language model\n\n"
         "```python\n"
         "def reply(message: str) -> str:\n"
         '    return f"You said: {message}"\n'
@@ -207,6 +217,8 @@ class AgentWeaveFake:
         # [guess] The action an error frame carries; clients should look at result.code only.
         self.error_action = "send_message.error"
         self.threads: dict[str, int] = {}
+        # Uploaded files by id: name, type, declared size and hash, and the bytes once PUT.
+        self.files: dict[str, dict[str, Any]] = {}
         self.active_replies = 0
         self.requests.clear()
 
@@ -230,6 +242,21 @@ class AgentWeaveFake:
             await self._json(send, 413, envelope(413000, "Request body too large."))
             return
         body = self._record(scope, path, headers, raw)
+        method = scope["method"]
+        if path == "/upload_file" and method == "POST":
+            await self._upload_request(scope, headers, body, send)
+            return
+        target = UPLOAD_TARGET_PATH.match(path)
+        if target and method == "PUT":
+            await self._upload_bytes(target.group(1), headers, raw, send)
+            return
+        public = PUBLIC_FILE_PATH.match(path)
+        if public and method == "GET" and self.files.get(public.group(1), {}).get("data") is not None:
+            found = self.files[public.group(1)]
+            extra = [(b"content-type", found["file_type"].encode("latin-1"))]
+            await send({"type": "http.response.start", "status": 200, "headers": extra})
+            await send({"type": "http.response.body", "body": found["data"]})
+            return
         match = CHAT_PATH.match(path)
         if match is None:
             await self._json(send, 404, envelope(404000, "Not found."))
@@ -343,7 +370,7 @@ class AgentWeaveFake:
         if len(self.threads) > MAX_THREADS:
             del self.threads[next(iter(self.threads))]
         words = options.get("words", self.reply_words)
-        text = reply_text(message or "(no text)", turn, thread_id, words)
+        text = reply_text(message or "(no text)", turn, thread_id, words, self.attachment(body))
         reply = Reply(agent_id, body, thread_id, options)
 
         disconnected = asyncio.Event()
@@ -354,6 +381,72 @@ class AgentWeaveFake:
         finally:
             self.active_replies -= 1
             watcher.cancel()
+
+    def attachment(self, body: dict[str, Any]) -> str:
+        """How the reply names the file in `file.file_url`, if the chat has one."""
+        url = (body.get("file") or {}).get("file_url") or ""
+        if not url:
+            return ""
+        for file_id, found in self.files.items():
+            if f"/files/{file_id}/" in url and found.get("data") is not None:
+                return f"“{found['file_name']}” ({len(found['data'])} bytes)"
+        return f"a file at {url} that could not be fetched"
+
+    # ------------------------------------------------------------------
+    # Uploads [guess: the shapes beyond PROTOCOLS.md D are ours]
+    # ------------------------------------------------------------------
+
+    async def _upload_request(self, scope: Scope, headers: dict[str, str], body: Any, send: Send) -> None:
+        if headers.get("authorization", "").strip() not in self.api_keys:
+            await self._json(send, 401, envelope(401000, ERROR_CODES[401000]))
+            return
+        data = body.get("request_data") if isinstance(body, dict) else None
+        problem = None
+        if not isinstance(data, dict) or body.get("request_type") != "upload_file":
+            problem = "request_type must be upload_file, with request_data."
+        elif not all(
+            isinstance(data.get(key), str) and data[key] for key in ("agent_id", "file_name", "file_type")
+        ):
+            problem = "agent_id, file_name and file_type are required."
+        elif not isinstance(data.get("file_size"), int) or not 0 < data["file_size"] <= MAX_BODY_BYTES:
+            problem = f"file_size must be between 1 and {MAX_BODY_BYTES} bytes."
+        elif not isinstance(data.get("hash"), str) or not SHA256_HEX.match(data["hash"]):
+            problem = "hash must be the file's sha256 in hex."
+        elif data.get("category") != "chat":
+            problem = "category must be chat."
+        if problem:
+            await self._json(send, 400, envelope(400000, problem))
+            return
+        file_id = uuid.uuid4().hex
+        self.files[file_id] = {key: data[key] for key in ("file_name", "file_type", "file_size", "hash")}
+        self.files[file_id]["data"] = None
+        if len(self.files) > MAX_FILES:
+            del self.files[next(iter(self.files))]
+        host = headers.get("host", "127.0.0.1")
+        base = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}"
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", data["file_name"])
+        answer = {
+            "id": file_id,
+            "upload": f"{base}/uploads/{file_id}",
+            "public": f"{base}/files/{file_id}/{name}",
+            "thread_id": data.get("thread_id") or str(ULID()),
+        }
+        await self._json(send, 200, {"data": answer, **envelope(SUCCESS_CODE, SUCCESS_MESSAGE)})
+
+    async def _upload_bytes(self, file_id: str, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        found = self.files.get(file_id)
+        if found is None:
+            await self._json(send, 404, envelope(404000, "No such upload."))
+            return
+        if headers.get("content-type") != found["file_type"]:
+            await self._json(send, 400, envelope(400000, "Content-Type does not match file_type."))
+            return
+        if len(raw) != found["file_size"] or hashlib.sha256(raw).hexdigest() != found["hash"]:
+            await self._json(send, 400, envelope(400000, "The bytes do not match file_size and hash."))
+            return
+        found["data"] = raw
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
     async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:

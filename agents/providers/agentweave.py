@@ -10,8 +10,10 @@ Where the document is silent the choice is marked [guess]; the fake
 (agents.fakes.agentweave) can be made to behave either way.
 """
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +38,15 @@ DELTA = "send_message.delta"
 COMPLETED = "send_message.completed"
 HEARTBEAT = "send_message.heartbeat"
 CHECK_MESSAGE = "Reply with the single word OK."
+DEFAULT_UPLOAD_URL = "https://rest.agentweave.ai/upload_file"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file the platform holds: `file_url` goes into the chat call as `file.file_url`."""
+
+    file_url: str
+    thread_id: str = ""
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
@@ -126,7 +137,12 @@ class AgentWeaveProvider(Provider):
         # The document shows the token or key as the whole header value, without "Bearer".
         return {"Authorization": self.connection.api_key, "Accept": "text/event-stream"}
 
-    def request_body(self, text: str, thread_id: str = "") -> dict[str, Any]:
+    @property
+    def upload_url(self) -> str:
+        # The upload endpoint lives on another host than the chat: a credential option.
+        return self.connection.options.get("upload_url") or DEFAULT_UPLOAD_URL
+
+    def request_body(self, text: str, thread_id: str = "", file_url: str = "") -> dict[str, Any]:
         options = self.agent.options if self.agent else {}
         body: dict[str, Any] = {
             "content": text,
@@ -137,13 +153,16 @@ class AgentWeaveProvider(Provider):
         }
         if thread_id:
             body["thread_id"] = thread_id
+        if file_url:
+            body["file"] = {"file_url": file_url}
         org_id = as_text(options.get("org_id")).strip()
         if org_id:
             body["org_id"] = org_id
             body["pay_account"] = options["pay_account"]
         return body
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+    async def stream_reply(self, turn: Turn, *, file_url: str = "") -> AsyncIterator[ReplyEvent]:
+        """The base contract, plus `file_url`: a file from `upload_file` to send with the turn."""
         if self.agent is None:
             raise UpstreamError(f"No {LABEL} agent is set for this conversation.")
         problem = self.input_problem(turn.text)
@@ -155,7 +174,7 @@ class AgentWeaveProvider(Provider):
                 f"This agent's {LABEL} settings need fixing by an admin: " + " ".join(problems)
             )
         async for event in self._stream(
-            self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id)
+            self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id, file_url)
         ):
             yield event
 
@@ -218,6 +237,57 @@ class AgentWeaveProvider(Provider):
         raise UpstreamError(
             f"{LABEL} closed the stream before the reply was completed; the reply is incomplete."
         )
+
+    async def upload_file(
+        self, file_name: str, data: bytes, content_type: str, thread_id: str = ""
+    ) -> UploadedFile:
+        """Upload `data` for this agent's chat (PROTOCOLS.md D); uploading costs no credits.
+
+        Two steps: ask `upload_url` for a place to put the file, then PUT the
+        bytes there. [guess] The first request takes the same `Authorization`
+        header as the chat and answers `{"data": {id, upload, public,
+        thread_id}}`, possibly with a `result` envelope like the frames.
+        """
+        if self.agent is None:
+            raise UpstreamError(f"Files are uploaded to a {LABEL} agent; none is set.")
+        request_data: dict[str, Any] = {
+            "agent_id": self.agent.upstream_id,
+            "file_name": file_name,
+            "file_type": content_type,
+            "file_size": len(data),
+            "hash": hashlib.sha256(data).hexdigest(),
+            "category": "chat",
+        }
+        if thread_id:
+            request_data["thread_id"] = thread_id
+        with transport_errors(LABEL):
+            response = await upstream_client().post(
+                self.upload_url,
+                json={"request_type": "upload_file", "request_data": request_data},
+                headers={"Authorization": self.connection.api_key, "Accept": "application/json"},
+            )
+        if response.status_code >= 400:
+            raise http_failure(response)
+        answer = parse_json_object(response.text)
+        if answer is None:
+            raise UpstreamError(f"{LABEL} answered the upload with something other than a JSON object.")
+        error = frame_error(answer)
+        # [guess] The REST host may use another success code (200000, say): only a
+        # code whose status part is an error fails the upload.
+        if error is not None and not (error.status and error.status < 400):
+            raise error
+        place = answer.get("data")
+        place = place if isinstance(place, dict) else {}
+        upload, public = as_text(place.get("upload")), as_text(place.get("public"))
+        if not upload.startswith(("https://", "http://")) or not public:
+            raise UpstreamError(f"{LABEL} did not say where to upload the file.")
+        with transport_errors(LABEL):
+            response = await upstream_client().put(
+                upload, content=data, headers={"Content-Type": content_type}
+            )
+        if response.status_code >= 400:
+            raise http_failure(response)
+        return UploadedFile(file_url=public, thread_id=as_text(place.get("thread_id")) or thread_id)
 
     async def check_connection(self) -> str:
         """With an agent, one short real chat turn (it may cost the account a few credits).

@@ -1,6 +1,7 @@
 """The AgentWeave adapter over real HTTP against the fake platform."""
 
 import asyncio
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -506,3 +507,64 @@ async def test_the_fake_notices_a_client_going_away(agentweave):
             break
         await asyncio.sleep(0.02)
     assert agentweave.app.active_replies == 0
+
+
+# --- Uploading a file ------------------------------------------------------------------------
+
+
+def uploading_provider(fake, key="demo-key") -> AgentWeaveProvider:
+    connection = Connection(fake.url, key, {"upload_url": fake.url + "/upload_file"})
+    return AgentWeaveProvider(connection, AgentSpec(AGENT))
+
+
+async def test_upload_a_file_and_send_it_with_a_turn(agentweave):
+    data = b"name,amount\nalice,3\n"
+    uploaded = await uploading_provider(agentweave).upload_file("sales.csv", data, "text/csv")
+
+    asked = agentweave.app.requests[-2]
+    assert asked["path"] == "/upload_file"
+    assert asked["headers"]["authorization"] == "demo-key"
+    assert asked["body"] == {
+        "request_type": "upload_file",
+        "request_data": {
+            "agent_id": AGENT,
+            "file_name": "sales.csv",
+            "file_type": "text/csv",
+            "file_size": len(data),
+            "hash": hashlib.sha256(data).hexdigest(),
+            "category": "chat",
+        },
+    }
+    put = agentweave.app.requests[-1]
+    assert put["method"] == "PUT"
+    assert "authorization" not in put["headers"], "the key stays with the platform, not the storage"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(uploaded.file_url)).content == data
+    assert ULID.match(uploaded.thread_id)
+
+    turn = Turn("what is in it?", user=ALICE, upstream_conversation_id=uploaded.thread_id)
+    events = [e async for e in uploading_provider(agentweave).stream_reply(turn, file_url=uploaded.file_url)]
+
+    assert agentweave.app.requests[-1]["body"]["file"] == {"file_url": uploaded.file_url}
+    assert events[0] == RunStarted(conversation_id=uploaded.thread_id)
+    assert f"- you attached “sales.csv” ({len(data)} bytes)" in final_text(events)
+
+
+async def test_upload_into_an_existing_thread(agentweave):
+    thread_id = (await reply(agentweave, "hello [[words=2]]"))[0].conversation_id
+    uploaded = await uploading_provider(agentweave).upload_file("a.txt", b"x", "text/plain", thread_id)
+
+    assert agentweave.app.requests[-2]["body"]["request_data"]["thread_id"] == thread_id
+    assert uploaded.thread_id == thread_id
+
+
+async def test_upload_with_a_rejected_key(agentweave):
+    with pytest.raises(UpstreamError, match="rejected this credential"):
+        await uploading_provider(agentweave, key="wrong-key").upload_file("a.txt", b"x", "text/plain")
+
+
+async def test_upload_refused_by_the_platform(agentweave):
+    with pytest.raises(UpstreamError, match="did not accept the request") as info:
+        await uploading_provider(agentweave).upload_file("empty.txt", b"", "text/plain")
+
+    assert "file_size must be between 1 and" in info.value.message
