@@ -39,8 +39,11 @@ class CredentialForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("base_url") and cleaned.get("platform"):
-            cleaned["base_url"] = provider_class(cleaned["platform"]).default_base_url
-            self.instance.base_url = cleaned["base_url"]
+            default = provider_class(cleaned["platform"]).default_base_url
+            if default:
+                cleaned["base_url"] = self.instance.base_url = default
+            else:
+                self.add_error("base_url", "This platform has no usual address: enter its base URL.")
         new_key = cleaned.get("api_key")
         if self.instance.pk and not new_key:
             if "base_url" in self.changed_data:

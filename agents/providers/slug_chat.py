@@ -184,9 +184,9 @@ def frames_of(data: str) -> list[str]:
 class SlugChatProvider(Provider):
     platform = "slug_chat"
     label = LABEL
-    # The document only shows the placeholder host `PLATFORM-URL-PLACEHOLDER`:
-    # every credential has to name the real one.
-    default_base_url = "https://PLATFORM-URL-PLACEHOLDER"
+    # The document names no host (its examples use a stand-in), so every
+    # credential names its platform's address.
+    default_base_url = ""
     max_input_chars = None
     agent_options = {
         "stream": "false to ask for one JSON reply instead of a stream (default true)",
