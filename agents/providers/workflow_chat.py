@@ -18,6 +18,7 @@ import random
 import uuid
 import zoneinfo
 from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +256,10 @@ class WorkflowChatProvider(Provider):
             value = self.options.get(name)
             if value:
                 body[name] = value
+        # The user's own zone, once a turn carries it, wins over the agent's.
+        timezone = getattr(turn, "timezone", "")
+        if timezone:
+            body["timezone"] = timezone
         definition = self.options.get("definition")
         if isinstance(definition, str) and definition.strip():
             definition = json.loads(definition)
@@ -279,8 +284,9 @@ class WorkflowChatProvider(Provider):
         while True:
             received_before = state.received
             try:
-                async for event in self._read(body, state, replay=reconnects > 0):
-                    yield event
+                async with aclosing(self._read(body, state, replay=reconnects > 0)) as events:
+                    async for event in events:
+                        yield event
                 if state.finished:
                     return
                 reason = "The stream ended before the reply was finished"

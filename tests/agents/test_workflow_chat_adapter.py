@@ -1,5 +1,6 @@
 """The workflow chat (B3OS Caddie) adapter over real HTTP against its fake platform."""
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -212,6 +213,22 @@ async def test_named_event_lines(workflow_chat):
         *[TextDelta] * 5,
         RunFinished,
     ]
+
+
+async def test_stopping_the_reply_closes_the_upstream_stream(workflow_chat):
+    events = provider(workflow_chat).stream_reply(Turn("slowly [[words=50]] [[delay=0.05]]", ALICE))
+    deltas = 0
+    async for event in events:
+        deltas += isinstance(event, TextDelta)
+        if deltas == 3:
+            break
+    await events.aclose()
+
+    for _ in range(100):
+        if workflow_chat.app.active_streams == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert workflow_chat.app.active_streams == 0
 
 
 # --- Replay after a broken connection --------------------------------------------------------
