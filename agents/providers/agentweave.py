@@ -128,6 +128,15 @@ class AgentWeaveProvider(Provider):
     default_base_url = "https://chat.agentweave.ai"
     # The document gives no limit on `content`.
     max_input_chars = None
+    agent_options = {
+        "type": "the agent's output type: text (default) or media",
+        "org_id": "the organisation whose credits pay for the chat (leave empty for the user's own)",
+        "pay_account": "with org_id, who pays: Person or Org",
+    }
+
+    @classmethod
+    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
+        return super().agent_option_problems(options) + validate_options(options)
 
     def chat_url(self, agent_id: str) -> str:
         return f"{self.connection.base_url.rstrip('/')}/api/v1/chat/agent/{quote(agent_id, safe='')}"

@@ -568,3 +568,13 @@ async def test_upload_refused_by_the_platform(agentweave):
         await uploading_provider(agentweave).upload_file("empty.txt", b"", "text/plain")
 
     assert "file_size must be between 1 and" in info.value.message
+
+
+def test_agent_option_problems_for_the_admin_form():
+    assert (
+        AgentWeaveProvider.agent_option_problems({"type": "media", "org_id": "o", "pay_account": "Org"}) == []
+    )
+    problems = AgentWeaveProvider.agent_option_problems({"org_id": "o", "colour": "red"})
+
+    assert problems[0].startswith("AgentWeave agents have no option 'colour'")
+    assert problems[1] == "pay_account is required when org_id is set: “Person” or “Org”."
