@@ -11,6 +11,9 @@ http_url = URLValidator(schemes=["http", "https"])
 
 class Platform(models.TextChoices):
     SKETRICGEN = "sketricgen", "SketricGen"
+    WORKFLOW_CHAT = "workflow_chat", "Workflow chat stream (B3OS)"
+    SLUG_CHAT = "slug_chat", "Agent Chat API (by slug)"
+    AGENTWEAVE = "agentweave", "AgentWeave"
 
 
 class Credential(models.Model):

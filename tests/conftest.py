@@ -49,3 +49,14 @@ def sketricgen_credential(sketricgen, db):
     credential.set_api_key("demo-key")
     credential.save()
     return credential
+
+
+@pytest.fixture(scope="session")
+def served_fakes():
+    """Every fake platform (agents.fakes.FAKES) over HTTP: name -> ServedApp."""
+    from agents.fakes import FAKES
+
+    servers = {name: ServedApp(app).start() for name, app in FAKES.items()}
+    yield servers
+    for server in servers.values():
+        server.stop()

@@ -8,7 +8,10 @@ module in this package plus one line there. `mount_fakes` puts them under
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agents.fakes.agentweave import AgentWeaveFake
 from agents.fakes.sketricgen import SketricGenFake
+from agents.fakes.slug_chat import SlugChatFake
+from agents.fakes.workflow_chat import WorkflowChatFake
 
 ASGIApp = Callable[
     [dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
@@ -16,6 +19,9 @@ ASGIApp = Callable[
 
 FAKES: dict[str, ASGIApp] = {
     "sketricgen": SketricGenFake(),
+    "workflow_chat": WorkflowChatFake(),
+    "slug_chat": SlugChatFake(),
+    "agentweave": AgentWeaveFake(),
 }
 
 
@@ -43,4 +49,4 @@ def mount_fakes(app: ASGIApp, prefix: str = "/fake") -> ASGIApp:
     return route
 
 
-__all__ = ["FAKES", "SketricGenFake", "mount_fakes"]
+__all__ = ["FAKES", "AgentWeaveFake", "SketricGenFake", "SlugChatFake", "WorkflowChatFake", "mount_fakes"]

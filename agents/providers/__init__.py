@@ -9,6 +9,9 @@ from agents.providers.base import AgentSpec, Connection, Provider, Turn, Upstrea
 
 PROVIDERS: dict[str, str] = {
     "sketricgen": "agents.providers.sketricgen.SketricGenProvider",
+    "workflow_chat": "agents.providers.workflow_chat.WorkflowChatProvider",
+    "slug_chat": "agents.providers.slug_chat.SlugChatProvider",
+    "agentweave": "agents.providers.agentweave.AgentWeaveProvider",
 }
 
 

@@ -213,20 +213,22 @@ class ReplyState:
 
 
 class WorkflowChatProvider(Provider):
-    """Agent options (all optional; `validate_options` checks them):
-
-    - `preferredMode`: planning | building | repair | conversation
-    - `agentVersion`: v1 | v2 | both
-    - `templateSearchMode`: lightweight | hybrid
-    - `timezone`: an IANA zone name
-    - `workflowId`: the workflow a conversation is about
-    - `definition`: a workflow graph (object, or its JSON text), see `validate_definition`
-    """
-
     platform = "workflow_chat"
     label = LABEL
     default_base_url = "https://api.b3os.org"
     max_input_chars = None  # the seed gives no limit
+    agent_options = {
+        "preferredMode": "planning, building, repair or conversation",
+        "agentVersion": "v1, v2 or both",
+        "templateSearchMode": "lightweight or hybrid",
+        "timezone": "an IANA zone used when the browser does not say (e.g. Europe/Berlin)",
+        "workflowId": "the workflow a conversation is about",
+        "definition": "a workflow graph (JSON object) with a root node of type manual",
+    }
+
+    @classmethod
+    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
+        return super().agent_option_problems(options) + validate_options(options)
 
     # Replay after a broken connection: attempts in a row without a new event,
     # and the first backoff in seconds (doubled each attempt, with jitter).
