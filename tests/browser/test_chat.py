@@ -156,3 +156,36 @@ def test_hostile_markdown_in_a_reply_stays_inert_live_and_in_history(signed_in, 
         page.reload()
         expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     assert dialogs == []
+
+
+def test_every_platform_has_a_demo_agent_to_pick(signed_in, live_site):
+    page = signed_in
+    page.goto(f"{live_site.url}/")
+    for name in ("SketricGen demo", "Workflow chat demo", "Agent Chat API demo", "AgentWeave demo"):
+        expect(page.get_by_role("link", name=name)).to_be_visible()
+    screenshot(page, "home-all-platforms")
+
+
+def test_agentweaves_completed_text_replaces_what_streamed(signed_in, live_site):
+    page = signed_in
+    page.goto(f"{live_site.url}/agents/agentweave-demo/new/")
+    send(page, "Tell me [[completed-differs]] [[delay=0.02]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    body = reply.locator(".msg-body")
+    expect(body).to_contain_text("this line is only in the completed message")
+    assert body.inner_text().count("This is a simulated AgentWeave agent") == 1
+    page.reload()
+    expect(page.locator(LAST_REPLY).locator(".msg-body")).to_contain_text("only in the completed message")
+    screenshot(page, "agentweave-completed")
+
+
+def test_a_workflow_reply_resumes_after_the_platform_drops_the_connection(signed_in, live_site):
+    page = signed_in
+    page.goto(f"{live_site.url}/agents/workflow-demo/new/")
+    send(page, "Plan it [[fail:drop@5]] [[delay=0.02]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    body = reply.locator(".msg-body").inner_text()
+    assert body.count("simulated") == 1
+    assert "Plan it" in body
