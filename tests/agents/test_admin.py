@@ -225,3 +225,32 @@ def test_import_agents_reports_a_rejected_key(admin_client, credential, sketricg
     messages = [str(m) for m in response.context["messages"]]
     assert any("rejected this credential" in m for m in messages), messages
     assert not Agent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("platform", "upstream_id"),
+    [
+        ("sketricgen", "agent-demo"),
+        ("workflow_chat", "caddie"),
+        ("slug_chat", "support-agent"),
+        ("agentweave", "a1"),
+    ],
+)
+def test_test_connection_works_for_every_platform(admin_client, served_fakes, platform, upstream_id):
+    server = served_fakes[platform]
+    server.app.reset()
+    credential = Credential(platform=platform, name=platform, base_url=server.url)
+    credential.options = {"admin_base_url": f"{server.url}/admin/v1"} if platform == "sketricgen" else {}
+    credential.set_api_key("demo-key")
+    credential.save()
+    agent = Agent.objects.create(
+        name=platform, slug=platform, credential=credential, upstream_agent_id=upstream_id
+    )
+    for model, obj in (("credential", credential), ("agent", agent)):
+        response = admin_client.post(
+            reverse(f"admin:agents_{model}_changelist"),
+            {"action": "test_connection", "_selected_action": [obj.pk]},
+            follow=True,
+        )
+        messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
+        assert [level for level, _ in messages] == ["success"], messages
