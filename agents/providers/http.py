@@ -109,13 +109,9 @@ async def iter_sse(
     except SSEError as exc:
         raise UpstreamError("The platform answered with something other than an event stream.") from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamError(
-            "The platform stopped sending for too long; the reply is incomplete."
-        ) from exc
+        raise UpstreamError("The platform stopped sending for too long; the reply is incomplete.") from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(
-            "The connection to the platform broke off; the reply is incomplete."
-        ) from exc
+        raise UpstreamError("The connection to the platform broke off; the reply is incomplete.") from exc
 
 
 def parse_json_object(data: str) -> dict[str, Any] | None:
