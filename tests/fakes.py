@@ -67,3 +67,19 @@ class FakePlatform:
 
     def __repr__(self) -> str:
         return f"<FakePlatform {type(self.app).__name__} at {self.url}>"
+
+
+def verbatim_app(body: bytes, content_type: bytes = b"text/event-stream", status: int = 200):
+    """An ASGI app answering every request with `body` as it is (golden transcripts, odd wire formats)."""
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app

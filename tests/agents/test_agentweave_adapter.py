@@ -14,7 +14,7 @@ from agents.providers.agentweave import AgentWeaveProvider, validate_options
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import upstream_client
-from tests.fakes import FakePlatform, ServedApp
+from tests.fakes import FakePlatform, ServedApp, verbatim_app
 
 ALICE = UserRef(1, "alice", "a@x")
 AGENT = "agent_demo_weaver"
@@ -353,22 +353,6 @@ async def test_huge_frame_fails_the_reply(agentweave):
 
 def frame(data) -> bytes:
     return b"data: " + json.dumps(data).encode() + b"\n\n"
-
-
-def verbatim_app(body: bytes, content_type: bytes = b"text/event-stream", status: int = 200):
-    """An ASGI app answering every request with `body` as it is."""
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
-        await send(
-            {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
-        )
-        await send({"type": "http.response.body", "body": body})
-
-    return app
 
 
 async def replay(body: bytes, **kwargs):
