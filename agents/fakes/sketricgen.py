@@ -17,6 +17,10 @@ Behaviour can be changed on the instance (`failure`, `token_delay`,
 - `[[lower]]`         lower-case event types (an older version of the document)
 - `[[stamp]]`         each text delta starts with its send time, `time.time_ns()` and a
                       space (for benchmarks: latency = receive time - stamp)
+- `[[hitl]]`          with `enable_hitl`, the run pauses halfway (RUN_PAUSED_HITL, or
+                      `run_paused_hitl` + `hitl_request` in JSON) for decisions on two
+                      actions; `hitl_resume` with those decisions finishes it. [guess] The
+                      stream event carries the request as `hitl_request`, as JSON does.
 - `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599
 
 Where nothing public says what the platform does (failures in JSON mode, the
@@ -79,7 +83,7 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(tool|camel|lower|stamp)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(tool|camel|lower|stamp|hitl)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -215,6 +219,42 @@ def reply_text(message: str, turn: int, conversation_id: str, words: int | None)
     return text + "\n\n" + " ".join(filler_words(message, words - len(tokens)))
 
 
+def hitl_request(conversation_id: str, run_id: str) -> dict[str, Any]:
+    """A paused run's request for decisions, shaped as the SDK's HitlRequest."""
+    return {
+        "schema_version": 1,
+        "request_id": new_id("hitl"),
+        "thread_id": conversation_id,
+        "run_id": run_id,
+        "interrupt_ids": [new_id("int"), new_id("int")],
+        "action_requests": [
+            {
+                "name": "send_email",
+                "args": {"to": "team@example.com", "subject": "Weekly summary", "body": "Numbers are up 4%."},
+            },
+            {"name": "create_ticket", "args": {"title": "Follow up on the summary", "priority": "high"}},
+        ],
+        "review_configs": [
+            {"allowed_decisions": ["approve", "reject", "respond"]},
+            {"allowed_decisions": ["approve", "reject"]},
+        ],
+        "paused_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "status": "pending",
+    }
+
+
+def resumed_text(request: dict[str, Any], decisions: list[dict[str, Any]]) -> str:
+    """What the user's message "was" for a resumed run: the decisions, in words."""
+    said = {"approve": "approved", "reject": "rejected", "respond": "answered"}
+    parts = []
+    for action, decision in zip(request["action_requests"], decisions, strict=True):
+        words = f"{action['name']} {said[decision['type']]}"
+        if decision["type"] == "respond":
+            words += f" with {decision['message']!r}"
+        parts.append(words)
+    return "Resumed after your decisions: " + "; ".join(parts)
+
+
 class Run:
     """One run-workflow call: the options it was given and how its events are spelled."""
 
@@ -225,6 +265,7 @@ class Run:
         self.lower = bool(options.get("lower"))
         self.tool = bool(options.get("tool"))
         self.stamp = bool(options.get("stamp"))
+        self.hitl_request: dict[str, Any] | None = None
         self.failure: str | None = options.get("fail")
         self.delay = delay
 
@@ -261,6 +302,7 @@ class SketricGenFake:
         self.projects: list[dict[str, Any]] = deepcopy(DEFAULT_PROJECTS)
         self.agents: list[dict[str, Any]] = deepcopy(DEFAULT_AGENTS)
         self.agents_page_size = 2
+        self.pending_hitl: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, int] = {}
         self.requests.clear()
 
@@ -475,6 +517,13 @@ class SketricGenFake:
             return
 
         conversation_id = body.get("conversation_id") or new_id("conv")
+        resume = body.get("hitl_resume")
+        if resume is not None:
+            problem = self.resume_problem(conversation_id, resume)
+            if problem:
+                await self._json(send, 422, {"detail": problem})
+                return
+            message = resumed_text(self.pending_hitl.pop(conversation_id), resume["decisions"])
         turn = self.conversations.pop(conversation_id, 0) + 1
         self.conversations[conversation_id] = turn
         if len(self.conversations) > MAX_CONVERSATIONS:
@@ -482,6 +531,8 @@ class SketricGenFake:
         words = options.get("words", self.reply_words)
         text = reply_text(message or "(no text, only attachments)", turn, conversation_id, words)
         run = Run(conversation_id, options, options.get("delay", self.token_delay))
+        if options.get("hitl") and body.get("enable_hitl") and resume is None:
+            run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)
 
         disconnected = asyncio.Event()
         watcher = asyncio.create_task(self._watch_disconnect(receive, disconnected))
@@ -494,6 +545,25 @@ class SketricGenFake:
         finally:
             self.active_runs -= 1
             watcher.cancel()
+
+    def resume_problem(self, conversation_id: str, resume: Any) -> str:
+        """Why `hitl_resume` cannot resume the conversation's paused run ("" when it can)."""
+        pending = self.pending_hitl.get(conversation_id)
+        if (
+            pending is None
+            or not isinstance(resume, dict)
+            or resume.get("request_id") != pending["request_id"]
+        ):
+            return "No paused run with this request_id in this conversation."
+        decisions = resume.get("decisions")
+        if not isinstance(decisions, list) or len(decisions) != len(pending["action_requests"]):
+            return "Give exactly one decision per action, in order."
+        for decision, config in zip(decisions, pending["review_configs"], strict=True):
+            if not isinstance(decision, dict) or decision.get("type") not in config["allowed_decisions"]:
+                return f"Allowed decisions here: {', '.join(config['allowed_decisions'])}."
+            if decision["type"] == "respond" and not str(decision.get("message") or "").strip():
+                return "A respond decision needs a message."
+        return ""
 
     @staticmethod
     async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
@@ -554,8 +624,8 @@ class SketricGenFake:
             "owner": self.owner,
             "error": failure == "run_error",
             "assets": [],
-            "run_paused_hitl": False,
-            "hitl_request": None,
+            "run_paused_hitl": run.hitl_request is not None,
+            "hitl_request": run.hitl_request,
             "run_halted_out_of_credits": False,
             "web_search_citations": None,
         }
@@ -602,6 +672,17 @@ class SketricGenFake:
         hang_after = min(3, len(tokens))
         for index, token in enumerate(tokens):
             if index == middle:
+                if run.hitl_request is not None:
+                    await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
+                    paused = run.event(
+                        "RUN_PAUSED_HITL",
+                        thread_id=run.conversation_id,
+                        run_id=run.run_id,
+                        hitl_request=run.hitl_request,
+                    )
+                    await emit(run.frame(paused))
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
                 if failure in ("drop", "reset", "run_error"):
                     if failure == "run_error":
                         await emit(

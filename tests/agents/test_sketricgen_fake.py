@@ -311,7 +311,9 @@ def test_empty_input_is_accepted_with_assets_or_hitl_resume(sketricgen):
     )
 
     assert with_assets.status_code == 201
-    assert with_resume.status_code == 201
+    # The empty input passes validation; only the unknown paused run is refused.
+    assert with_resume.status_code == 422
+    assert "No paused run" in with_resume.json()["detail"]
 
 
 def test_unknown_paths_and_methods(sketricgen):
@@ -631,3 +633,56 @@ def test_mount_fakes_routes_the_prefix_to_the_shared_fake():
     assert fake.requests[-1]["path"] == "/api/v1/run-workflow"
     assert other.text == "inner /chat/"
     assert bare.text == "inner /fake/sketricgen"
+
+
+# --- Human in the loop, through the official SDK ----------------------------------------------
+
+
+async def test_the_sdk_pauses_for_decisions_and_resumes(sketricgen):
+    from sketricgen.models.requests import HitlDecision, HitlResume
+
+    sketricgen.app.token_delay = 0
+    client = SketricGenClient(api_key="demo-key")
+    client._config.base_url = sketricgen.url
+    paused = await client.run_workflow(
+        agent_id="agent-demo", user_input="mail the team [[hitl]]", enable_hitl=True
+    )
+    assert paused.run_paused_hitl
+    request = paused.hitl_request
+    assert [a.name for a in request.action_requests] == ["send_email", "create_ticket"]
+    assert request.review_configs[1].allowed_decisions == ["approve", "reject"]
+
+    events = [
+        json.loads(event.data)
+        async for event in await client.run_workflow(
+            agent_id="agent-demo",
+            conversation_id=paused.conversation_id,
+            enable_hitl=True,
+            stream=True,
+            hitl_resume=HitlResume(
+                request_id=request.request_id,
+                decisions=[HitlDecision(type="respond", message="Say 5%"), HitlDecision(type="reject")],
+            ),
+        )
+    ]
+    text = "".join(e.get("delta", "") for e in events)
+    assert events[-1]["type"] == "RUN_FINISHED"
+    assert "send_email answered with 'Say 5%'; create_ticket rejected" in text
+
+
+async def test_a_stream_pauses_with_the_request_and_a_wrong_resume_is_refused(sketricgen):
+    sketricgen.app.token_delay = 0
+    async with httpx.AsyncClient(base_url=sketricgen.url, headers={"api-key": "demo-key"}) as client:
+        body = {"agent_id": "a", "user_input": "go [[hitl]]", "stream": True, "enable_hitl": True}
+        raw = (await client.post("/api/v1/run-workflow", json=body)).text
+        events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
+        assert events[-1]["type"] == "RUN_PAUSED_HITL"
+        request = events[-1]["hitl_request"]
+        wrong = {
+            "agent_id": "a",
+            "user_input": "",
+            "conversation_id": request["thread_id"],
+            "enable_hitl": True,
+            "hitl_resume": {"request_id": request["request_id"], "decisions": [{"type": "approve"}]},
+        }
+        assert (await client.post("/api/v1/run-workflow", json=wrong)).status_code == 422
