@@ -72,6 +72,8 @@ class Turn:
     user: UserRef
     upstream_conversation_id: str = ""
     timezone: str = ""  # the user's IANA time zone, as their browser reports it
+    # Decisions that resume a paused run: {"request_id", "decisions": [{"type", "message"?}]}.
+    approval: dict[str, Any] | None = None
 
 
 class Provider(abc.ABC):

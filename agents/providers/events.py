@@ -72,3 +72,17 @@ class Retrying(ReplyEvent):
 @dataclass(frozen=True, slots=True)
 class RunFinished(ReplyEvent):
     kind: ClassVar[str] = "run_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested(ReplyEvent):
+    """The run paused until the user decides on each action.
+
+    `actions` holds `{"name", "args", "allowed"}` per action, `allowed` being
+    some of "approve", "reject", "respond". The reply continues after a turn
+    whose `Turn.approval` carries the decisions.
+    """
+
+    kind: ClassVar[str] = "approval_requested"
+    request_id: str
+    actions: list[dict[str, Any]]

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from agents.providers.base import Provider, Turn, UpstreamAgent, UpstreamError, UserRef
 from agents.providers.events import (
+    ApprovalRequested,
     ReplyEvent,
     RunFinished,
     RunStarted,
@@ -24,6 +25,7 @@ from agents.providers.events import (
 from agents.providers.http import iter_sse, open_stream, parse_json_object, request_json
 
 MAX_CONTACT_ID = 255
+DECISIONS = ("approve", "reject", "respond")
 MAX_AGENT_PAGES = 50
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
@@ -55,6 +57,27 @@ def contact_id(mode: str, user: UserRef) -> str:
     return value[:MAX_CONTACT_ID]
 
 
+def approval_requested(request: dict[str, Any]) -> ApprovalRequested:
+    """The platform's `hitl_request` as the normalised event; actions pair with review configs in order."""
+    actions = field(request, "action_requests") or []
+    configs = field(request, "review_configs") or []
+    normalised = []
+    for index, action in enumerate(a for a in actions if isinstance(a, dict)):
+        config = configs[index] if index < len(configs) and isinstance(configs[index], dict) else {}
+        allowed = field(config, "allowed_decisions") or ["approve", "reject"]
+        normalised.append(
+            {
+                "name": as_text(action.get("name")) or "action",
+                "args": action.get("args") if isinstance(action.get("args"), dict) else {},
+                "allowed": [d for d in allowed if d in DECISIONS],
+            }
+        )
+    request_id = as_text(field(request, "request_id"))
+    if not request_id or not normalised:
+        raise UpstreamError(f"{LABEL} paused the run for approval but the request was incomplete.")
+    return ApprovalRequested(request_id=request_id, actions=normalised)
+
+
 class SketricGenProvider(Provider):
     platform = "sketricgen"
     label = LABEL
@@ -62,6 +85,7 @@ class SketricGenProvider(Provider):
     max_input_chars = 10_000
     agent_options = {
         "stream": "false to ask for one JSON reply instead of a stream (default true)",
+        "enable_hitl": "true to let the agent pause for the user's approval of its actions",
         "contact_id": (
             "how the platform tells team members apart: none (default), username, email, "
             "or user_id (a stable id that reveals nothing)"
@@ -72,8 +96,9 @@ class SketricGenProvider(Provider):
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
         problems = super().agent_option_problems(options)
-        if "stream" in options and not isinstance(options["stream"], bool):
-            problems.append("stream must be true or false.")
+        for flag in ("stream", "enable_hitl"):
+            if flag in options and not isinstance(options[flag], bool):
+                problems.append(f"{flag} must be true or false.")
         if options.get("contact_id", "none") not in cls.contact_modes:
             problems.append(f"contact_id must be one of: {', '.join(cls.contact_modes)}.")
         return problems
@@ -98,10 +123,16 @@ class SketricGenProvider(Provider):
         contact = contact_id(self.agent.options.get("contact_id", "none"), turn.user)
         if contact:
             body["contact_id"] = contact
+        if turn.approval is not None:
+            body["user_input"] = ""
+            body["hitl_resume"] = turn.approval
+            body["enable_hitl"] = True
+        elif self.agent.options.get("enable_hitl"):
+            body["enable_hitl"] = True
         return body
 
     async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = self.input_problem(turn.text)
+        problem = None if turn.approval is not None else self.input_problem(turn.text)
         if problem:
             raise UpstreamError(problem)
         headers = {"api-key": self.connection.api_key}
@@ -128,6 +159,9 @@ class SketricGenProvider(Provider):
         if data.get("error"):
             raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
         yield TextDelta(text=as_text(data.get("response")))
+        if data.get("run_paused_hitl") and isinstance(data.get("hitl_request"), dict):
+            yield approval_requested(data["hitl_request"])
+            return
         yield RunFinished()
 
     async def _streamed_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
@@ -165,6 +199,14 @@ class SketricGenProvider(Provider):
                 elif kind == "RUN_ERROR":
                     message = as_text(field(data, "message")) or "The agent's run failed."
                     raise UpstreamError(f"{LABEL} reported an error: {message}")
+                elif kind == "RUN_PAUSED_HITL":
+                    request = field(data, "hitl_request")
+                    if not isinstance(request, dict):
+                        raise UpstreamError(
+                            f"{LABEL} paused the run for approval but sent nothing to approve."
+                        )
+                    yield approval_requested(request)
+                    return
                 elif kind == "RUN_FINISHED":
                     yield RunFinished()
                     return

@@ -3,7 +3,14 @@
 import pytest
 
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
-from agents.providers.events import RunFinished, RunStarted, TextDelta, ToolFinished, ToolStarted
+from agents.providers.events import (
+    ApprovalRequested,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    ToolFinished,
+    ToolStarted,
+)
 from agents.providers.http import upstream_client
 from agents.providers.sketricgen import SketricGenProvider, contact_id
 
@@ -328,3 +335,35 @@ async def test_a_stable_contact_id_is_the_same_for_a_member_and_reveals_nothing(
 
 def test_contact_ids_are_cut_to_the_platforms_limit():
     assert len(contact_id("email", UserRef(id=1, username="x", email="a" * 300 + "@example.com"))) == 255
+
+
+# --- Human in the loop ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_paused_run_asks_for_decisions_and_resumes_with_them(sketricgen, stream):
+    options = {"enable_hitl": True, **({} if stream else {"stream": False})}
+    paused = await reply(sketricgen, "mail the team [[hitl]]", **options)
+    request = paused[-1]
+    assert isinstance(request, ApprovalRequested)
+    assert not any(isinstance(e, RunFinished) for e in paused)
+    assert [(a["name"], a["allowed"]) for a in request.actions] == [
+        ("send_email", ["approve", "reject", "respond"]),
+        ("create_ticket", ["approve", "reject"]),
+    ]
+    assert request.actions[0]["args"]["to"] == "team@example.com"
+
+    approval = {"request_id": request.request_id, "decisions": [{"type": "approve"}, {"type": "reject"}]}
+    turn = Turn("", user=ALICE, upstream_conversation_id=paused[0].conversation_id, approval=approval)
+    resumed = [event async for event in provider(sketricgen, **options).stream_reply(turn)]
+    assert isinstance(resumed[-1], RunFinished)
+    assert "send_email approved; create_ticket rejected" in text_of(resumed)
+    sent = [r["body"] for r in sketricgen.app.requests if r["path"].endswith("run-workflow")]
+    assert sent[0]["enable_hitl"] is True
+    assert sent[1]["hitl_resume"] == approval and sent[1]["user_input"] == ""
+
+
+async def test_without_the_option_the_platform_is_not_asked_to_pause(sketricgen):
+    events = await reply(sketricgen, "mail the team [[hitl]]")
+    assert isinstance(events[-1], RunFinished)
+    assert "enable_hitl" not in sketricgen.app.requests[-1]["body"]
