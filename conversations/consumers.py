@@ -101,6 +101,13 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await relay.start_reply(self.conversation_id, self.user_id, text, client_id, timezone_name)
             elif kind == "stop":
                 await relay.stop_reply(self.conversation_id, message_id_of(request))
+            elif kind == "decide":
+                message_id = message_id_of(request)
+                if message_id is None:
+                    raise relay.TurnRefused("BAD_FRAME", "decide needs a message_id.")
+                await relay.continue_after_approval(
+                    self.conversation_id, self.user_id, message_id, request.get("decisions")
+                )
             elif kind == "retry":
                 message_id = message_id_of(request)
                 if message_id is None:

@@ -55,6 +55,8 @@ class Message(models.Model):
         STOPPED = "stopped"
         ERROR = "error"
         INTERRUPTED = "interrupted"
+        # Waiting for the user's decisions (`approval`); the reply then continues.
+        PAUSED = "paused"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -62,6 +64,8 @@ class Message(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
+    # A run's request for decisions: {"request_id", "actions", "status", "decisions"}.
+    approval = models.JSONField(default=dict, blank=True)
     upstream_message_id = models.CharField(max_length=255, blank=True)
     upstream_run_id = models.CharField(max_length=255, blank=True)
     # Sequence number of the last reply event reflected in `content`.

@@ -16,7 +16,7 @@ import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from django.utils import timezone
 from agents.providers import Provider, Turn, UpstreamError, UserRef
 from agents.providers.events import (
     Activity,
+    ApprovalRequested,
     ReplyEvent,
     Retrying,
     RunFinished,
@@ -53,6 +54,8 @@ REMOTE_BATCH_SECONDS = 0.05
 # A streaming reply whose row has not been touched for this long belongs to a
 # process that died; it is marked interrupted.
 ALIVE_SECONDS = 90
+
+MAX_RESPONSE_CHARS = 10_000
 
 INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
 
@@ -85,6 +88,7 @@ class ReplyRun:
     finished: bool = False
     stop_requested: bool = False
     task: asyncio.Task | None = None
+    approval: dict[str, Any] = field(default_factory=dict)
     remote_watchers: set[str] = field(default_factory=set)
     outbox: list[str] = field(default_factory=list)
     flusher: asyncio.Task | None = None
@@ -131,7 +135,9 @@ class ReplyRun:
         elif isinstance(event, RunFinished):
             self.finished = True
             return None
-        elif not isinstance(event, Activity | Retrying):
+        elif isinstance(event, ApprovalRequested):
+            self.approval = {"request_id": event.request_id, "actions": event.actions, "status": "pending"}
+        elif not isinstance(event, Activity | Retrying | ApprovalRequested):
             return None
         self.seq += 1
         payload = event.to_dict()
@@ -328,6 +334,47 @@ def save_retry(
     return reply, provider, turn_for(conversation, last_two[1].content)
 
 
+@database_sync_to_async
+def save_decisions(
+    conversation_id: str, user_id: int, message_id: int, decisions: Any, relay_channel: str
+) -> tuple[Message, Provider, Turn]:
+    with transaction.atomic():
+        conversation = locked_conversation(conversation_id, user_id)
+        reply = conversation.messages.filter(pk=message_id, status=Message.Status.PAUSED).first()
+        if reply is None or reply.approval.get("status") != "pending":
+            raise TurnRefused("NOT_FOUND", "This reply is not waiting for a decision.")
+        problem = decisions_problem(reply.approval["actions"], decisions)
+        if problem:
+            raise TurnRefused("INVALID_INPUT", problem)
+        provider = ready_provider(conversation)
+        chosen = [
+            {"type": d["type"], **({"message": d["message"]} if d["type"] == "respond" else {})}
+            for d in decisions
+        ]
+        reply.approval = {**reply.approval, "status": "resolved", "decisions": chosen}
+        reply.status, reply.relay_channel = Message.Status.STREAMING, relay_channel
+        reply.save(update_fields=["approval", "status", "relay_channel", "updated_at"])
+    turn = replace(
+        turn_for(conversation, ""), approval={"request_id": reply.approval["request_id"], "decisions": chosen}
+    )
+    return reply, provider, turn
+
+
+def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
+    """Why `decisions` do not answer `actions` (one each, in order, as allowed); "" when they do."""
+    if not isinstance(decisions, list) or len(decisions) != len(actions):
+        return f"Decide on each of the {len(actions)} actions."
+    for action, decision in zip(actions, decisions, strict=True):
+        kind = decision.get("type") if isinstance(decision, dict) else None
+        if kind not in action["allowed"]:
+            return f"For {action['name']}, choose one of: {', '.join(action['allowed'])}."
+        if kind == "respond":
+            message = decision.get("message")
+            if not isinstance(message, str) or not message.strip() or len(message) > MAX_RESPONSE_CHARS:
+                return f"For {action['name']}, write a response of at most {MAX_RESPONSE_CHARS:,} characters."
+    return ""
+
+
 def locked_conversation(conversation_id: str, user_id: int) -> Conversation:
     """The user's conversation, locked until the transaction ends so two turns cannot start at once."""
     return (
@@ -398,6 +445,7 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
         content=run.markdown.text,
         seq=run.seq,
         tool_calls=run.tool_calls,
+        approval=run.approval,
         status=status,
         error=error,
         upstream_run_id=run.upstream_run_id,
@@ -439,6 +487,15 @@ async def start_reply(
     return await launch(conversation_id, reply, provider, turn, replaces=None)
 
 
+async def continue_after_approval(
+    conversation_id: str, user_id: int, message_id: int, decisions: Any
+) -> ReplyRun:
+    """Resume a paused reply with the user's decision on each of its actions."""
+    channel = await hub.ensure_channel()
+    reply, provider, turn = await save_decisions(conversation_id, user_id, message_id, decisions, channel)
+    return await launch(conversation_id, reply, provider, turn, replaces=None)
+
+
 async def retry_reply(conversation_id: str, user_id: int, message_id: int) -> ReplyRun:
     channel = await hub.ensure_channel()
     reply, provider, turn = await save_retry(conversation_id, user_id, message_id, channel)
@@ -449,11 +506,15 @@ async def launch(
     conversation_id: str, reply: Message, provider: Provider, turn: Turn, replaces: int | None
 ) -> ReplyRun:
     run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
+    if turn.approval is None:
+        started = {"type": "reply.started", "message_id": run.message_id, "seq": 0, "replaces": replaces}
+    else:  # the paused reply continues where it stopped
+        run.markdown.replace(reply.content)
+        run.tool_calls, run.approval = reply.tool_calls, reply.approval
+        run.seq = reply.seq + 1
+        started = run.snapshot()
     hub.runs[run.message_id] = run
-    await hub.broadcast(
-        conversation_id,
-        frame({"type": "reply.started", "message_id": run.message_id, "seq": 0, "replaces": replaces}),
-    )
+    await hub.broadcast(conversation_id, frame(started))
     run.task = asyncio.create_task(relay_reply(run, provider, turn), name=f"reply-{run.message_id}")
     hub.ensure_checkpointer()
     return run
@@ -468,7 +529,9 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
                 payload = run.apply(event)
                 if payload is not None:
                     await run.hub.publish(run, frame(payload))
-        if not run.finished:
+        if run.approval.get("status") == "pending":
+            status = Message.Status.PAUSED
+        elif not run.finished:
             status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
     except UpstreamError as exc:
         status, error = Message.Status.ERROR, exc.message
@@ -530,6 +593,7 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
             "html": render_markdown(run.markdown.text),
             "error": error,
             "tool_calls": run.tool_calls,
+            "approval": run.approval,
         }
         await run.hub.publish(run, frame(ended))
         await run.hub.flush(run)
@@ -581,6 +645,7 @@ def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
         "tail": "",
         "error": message.error,
         "tool_calls": message.tool_calls,
+        "approval": message.approval,
     }
 
 
