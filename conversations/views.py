@@ -1,5 +1,6 @@
 """The chat pages. Replies stream over the websocket (docs/websocket.md); these views render history."""
 
+import json
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +104,7 @@ def message_view(message: Message, is_last: bool) -> dict[str, Any]:
         "seq": message.seq,
         "content": message.content,
         "html": services.message_html(message) if message.role == Message.Role.ASSISTANT else "",
+        "approval_json": json.dumps(message.approval) if message.approval else "",
         "error": message.error or DEFAULT_ERRORS.get(message.status, ""),
         "tool_calls": [
             {

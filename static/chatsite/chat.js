@@ -1,5 +1,6 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
+import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -105,6 +106,12 @@ function updateSendButton() {
   sendButton.disabled = !running && (creating || input.value.trim() === "");
 }
 
+list.addEventListener("change", (event) => {
+  if (event.target instanceof HTMLInputElement && event.target.closest(".approval-choices")) {
+    choiceChanged(event.target);
+  }
+});
+
 list.addEventListener("click", async (event) => {
   const target = event.target instanceof Element ? event.target : null;
   if (!target) return;
@@ -118,6 +125,14 @@ list.addEventListener("click", async (event) => {
   if (codeCopy) {
     const code = codeCopy.closest(".codeblock")?.querySelector("pre");
     if (code) await copyWithFeedback(codeCopy, code.textContent);
+    return;
+  }
+  const decide = target.closest(".approval-send");
+  if (decide) {
+    const panel = decide.closest(".approval");
+    const { decisions, problem } = chosenDecisions(panel);
+    if (problem) showApprovalProblem(panel, problem);
+    else thread.decide(Number(decide.closest(".msg")?.dataset.messageId), decisions);
     return;
   }
   const retry = target.closest(".retry-btn");
@@ -191,7 +206,10 @@ function onErrorFrame(frame) {
     thread.resumeRefused(Number(clientId.slice("resume:".length)));
     return;
   }
-  if (clientId.startsWith("retry:")) {
+  if (clientId.startsWith("decide:")) {
+    const panel = document.getElementById(`m-${Number(clientId.slice("decide:".length))}`)?.querySelector(".approval");
+    if (panel) showApprovalProblem(panel, message);
+  } else if (clientId.startsWith("retry:")) {
     thread.retryRefused(Number(clientId.slice("retry:".length)));
   } else if (pending.has(clientId)) {
     restore(clientId);

@@ -3,6 +3,7 @@
 // `html` fields are produced and sanitised by the server and are inserted as HTML;
 // `text`, `tail`, names, errors and everything else only ever as text.
 
+import { renderApproval } from "./approval.js";
 import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
 
 const DEFAULT_ERRORS = {
@@ -39,6 +40,8 @@ export class Thread {
       const id = Number(element.dataset.messageId);
       this.seqs.set(id, Number(element.dataset.seq) || 0);
       if (element.dataset.status === "streaming") this.running = id;
+      const panel = element.querySelector(".approval[data-approval]");
+      if (panel) renderApproval(panel, JSON.parse(panel.dataset.approval), id);
     }
   }
 
@@ -58,6 +61,7 @@ export class Thread {
       case "tool_finished":
       case "activity":
       case "retrying":
+      case "approval_requested":
         return this.replyEvent(frame);
       default:
         // Frame types this page does not know are dropped.
@@ -190,6 +194,7 @@ export class Thread {
     element.dataset.seq = String(frame.seq);
     this.setBody(element, frame.html, frame.tail);
     this.setTools(element, frame.tool_calls);
+    this.setApproval(element, frame.approval);
     this.streamed.set(id, typeof frame.text === "string" ? [frame.text] : null);
     const status = typeof frame.status === "string" ? frame.status : "streaming";
     setStatus(element, status);
@@ -210,6 +215,7 @@ export class Thread {
     const status = typeof frame.status === "string" ? frame.status : "complete";
     this.setBody(reply, frame.html, "");
     this.setTools(reply, frame.tool_calls);
+    this.setApproval(reply, frame.approval);
     this.setActivity(reply, "");
     reply.querySelector(".msg-error-text").textContent =
       (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
@@ -256,6 +262,9 @@ export class Thread {
         break;
       case "retrying":
         this.setActivity(element, retryingText(frame));
+        break;
+      case "approval_requested":
+        this.setApproval(element, { request_id: frame.request_id, actions: frame.actions, status: "pending" });
         break;
     }
     this.onChange(false);
@@ -319,7 +328,19 @@ export class Thread {
     this.resumeAsked.delete(id);
   }
 
+  decide(id, decisions) {
+    const panel = this.element(id)?.querySelector(".approval");
+    if (!panel) return;
+    panel.querySelector(".approval-send").disabled = true;
+    this.send({ type: "decide", message_id: id, decisions, client_id: `decide:${id}` });
+  }
+
   // Parts of a reply.
+
+  setApproval(element, approval) {
+    const panel = element.querySelector(".approval");
+    if (panel) renderApproval(panel, approval, element.dataset.messageId);
+  }
 
   setBody(element, html, tail) {
     element.querySelector(".md").replaceChildren(sanitizedFragment(html));

@@ -189,3 +189,36 @@ def test_a_workflow_reply_resumes_after_the_platform_drops_the_connection(signed
     body = reply.locator(".msg-body").inner_text()
     assert body.count("simulated") == 1
     assert "Plan it" in body
+
+
+def test_a_paused_run_is_approved_in_the_browser_and_continues_in_place(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    send(page, "Please mail the team [[hitl]] [[delay=0.01]]")
+    panel = page.locator(LAST_REPLY).locator(".approval")
+    expect(panel).to_have_attribute("data-state", "pending")
+    expect(panel.locator(".approval-name")).to_have_text(["send_email", "create_ticket"])
+    expect(panel.locator(".approval-args").first).to_contain_text('"to": "team@example.com"')
+    expect(panel.locator(".approval-action").nth(1).get_by_label("Respond")).to_have_count(0)
+
+    page.reload()  # the request survives a reload
+    panel = page.locator(LAST_REPLY).locator(".approval")
+    expect(panel).to_have_attribute("data-state", "pending")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "paused")
+    screenshot(page, "approval-pending")
+
+    panel.get_by_role("button", name="Send decisions").click()
+    expect(panel.locator(".approval-error")).to_contain_text("Choose what to do about send_email")
+    first, second = panel.locator(".approval-action").all()
+    first.get_by_label("Respond").check()
+    first.get_by_label("Your answer about send_email").fill("Say 5% instead")
+    second.get_by_label("Reject").check()
+    panel.get_by_role("button", name="Send decisions").click()
+
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply.locator(".msg-body")).to_contain_text("send_email answered with 'Say 5% instead'")
+    expect(reply.locator(".approval")).to_have_attribute("data-state", "resolved")
+    expect(reply.locator(".approval-decision")).to_have_text(["answered: Say 5% instead", "rejected"])
+    assert page.locator("article.msg-assistant").count() == 1, "the reply continued in place"
+    screenshot(page, "approval-resolved")

@@ -17,6 +17,7 @@ class DemoAgent:
     upstream_id: str
     description: str
     credential_options: dict[str, str] = field(default_factory=dict)
+    agent_options: dict = field(default_factory=dict)
 
 
 TRY = "Try [[fail:500]] in a message to see an error, [[words=300]] for a long reply."
@@ -26,8 +27,10 @@ DEMO_AGENTS = [
         "sketricgen-demo",
         "SketricGen demo",
         "agent-demo",
-        f"A simulated SketricGen agent. Add [[tool]] to a message to see a tool call. {TRY}",
+        "A simulated SketricGen agent. Add [[tool]] to a message to see a tool call, "
+        f"[[hitl]] to be asked to approve its actions. {TRY}",
         {"admin_base_url": "{fake}/admin/v1"},
+        {"enable_hitl": True},
     ),
     DemoAgent(
         Platform.WORKFLOW_CHAT,
@@ -88,6 +91,7 @@ class Command(BaseCommand):
                     "description": demo.description,
                     "credential": credential,
                     "upstream_agent_id": demo.upstream_id,
+                    "options": demo.agent_options,
                     "enabled": True,
                 },
             )

@@ -1,0 +1,105 @@
+// A paused reply's request for decisions (docs/websocket.md, `approval`): one
+// block per action with its arguments and only the decisions the platform allows.
+// Everything from the platform is set as text.
+
+const LABELS = { approve: "Approve", reject: "Reject", respond: "Respond" };
+const DONE = { approve: "approved", reject: "rejected", respond: "answered" };
+
+function make(tag, className, text) {
+  const element = document.createElement(tag);
+  if (className) element.className = className;
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+function readableArgs(args) {
+  try {
+    return JSON.stringify(args ?? {}, null, 2);
+  } catch {
+    return String(args);
+  }
+}
+
+/** Show `approval` in `panel` (the reply's `.approval` element); an empty one hides it. */
+export function renderApproval(panel, approval, messageId) {
+  panel.replaceChildren();
+  const actions = approval && Array.isArray(approval.actions) ? approval.actions : [];
+  panel.hidden = actions.length === 0;
+  if (panel.hidden) return;
+  const pending = approval.status === "pending";
+  const decisions = Array.isArray(approval.decisions) ? approval.decisions : [];
+  panel.dataset.state = pending ? "pending" : "resolved";
+  panel.append(
+    make("p", "approval-title", pending ? "The agent is waiting for your decision." : "Your decisions"),
+  );
+  const list = make("ol", "approval-actions");
+  actions.forEach((action, index) => {
+    const item = make("li", "approval-action");
+    item.append(make("p", "approval-name", String(action?.name || "action")));
+    item.append(make("pre", "approval-args", readableArgs(action?.args)));
+    if (pending) {
+      const choices = make("div", "approval-choices");
+      choices.setAttribute("role", "radiogroup");
+      choices.setAttribute("aria-label", `Decision on ${action?.name || "this action"}`);
+      for (const kind of Array.isArray(action?.allowed) ? action.allowed : []) {
+        if (!LABELS[kind]) continue;
+        const label = make("label", `approval-choice approval-${kind}`);
+        const radio = make("input");
+        radio.type = "radio";
+        radio.name = `decision-${messageId}-${index}`;
+        radio.value = kind;
+        label.append(radio, document.createTextNode(LABELS[kind]));
+        choices.append(label);
+      }
+      const response = make("textarea", "approval-response");
+      response.rows = 2;
+      response.placeholder = "Your answer to the agent";
+      response.setAttribute("aria-label", `Your answer about ${action?.name || "this action"}`);
+      response.hidden = true;
+      item.append(choices, response);
+    } else {
+      const decision = decisions[index] || {};
+      const said = DONE[decision.type] || "decided";
+      item.append(make("p", "approval-decision", decision.message ? `${said}: ${decision.message}` : said));
+    }
+    list.append(item);
+  });
+  panel.append(list);
+  if (pending) {
+    const send = make("button", "btn btn-primary btn-small approval-send", "Send decisions");
+    send.type = "button";
+    panel.append(send, make("p", "approval-error"));
+  }
+}
+
+/** Show the answer box of an action whose chosen decision is "respond". */
+export function choiceChanged(radio) {
+  const response = radio.closest(".approval-action")?.querySelector(".approval-response");
+  if (response) response.hidden = radio.value !== "respond";
+  if (radio.value === "respond") response?.focus();
+}
+
+/** The decisions chosen in `panel`, in order, or a sentence saying what is missing. */
+export function chosenDecisions(panel) {
+  const decisions = [];
+  for (const item of panel.querySelectorAll(".approval-action")) {
+    const name = item.querySelector(".approval-name").textContent;
+    const chosen = item.querySelector("input[type=radio]:checked");
+    if (!chosen) return { problem: `Choose what to do about ${name}.` };
+    if (chosen.value === "respond") {
+      const message = item.querySelector(".approval-response").value.trim();
+      if (!message) return { problem: `Write your answer about ${name}.` };
+      decisions.push({ type: "respond", message });
+    } else {
+      decisions.push({ type: chosen.value });
+    }
+  }
+  return { decisions };
+}
+
+export function showApprovalProblem(panel, text) {
+  const error = panel.querySelector(".approval-error");
+  if (error) error.textContent = text;
+  const send = panel.querySelector(".approval-send");
+  if (send) send.disabled = false;
+}
