@@ -513,6 +513,7 @@ async def launch(
         run.tool_calls, run.approval = reply.tool_calls, reply.approval
         run.seq = reply.seq + 1
         started = run.snapshot()
+    run.saved_seq = run.seq  # the checkpointer saves what comes after this
     hub.runs[run.message_id] = run
     await hub.broadcast(conversation_id, frame(started))
     run.task = asyncio.create_task(relay_reply(run, provider, turn), name=f"reply-{run.message_id}")
