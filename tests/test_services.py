@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
 
@@ -19,9 +20,13 @@ def test_the_database_is_postgresql():
     assert connection.vendor == "postgresql"
 
 
-async def test_the_channel_layer_is_redis_and_carries_messages():
+def test_the_channel_layer_is_redis_and_carries_messages():
     layer = get_channel_layer()
     assert type(layer).__module__ == "channels_redis.core"
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "ping", "n": 1})
-    assert await layer.receive(channel) == {"type": "ping", "n": 1}
+
+    async def round_trip() -> dict:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "ping", "n": 1})
+        return await layer.receive(channel)
+
+    assert async_to_sync(round_trip)() == {"type": "ping", "n": 1}
