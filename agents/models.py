@@ -1,3 +1,4 @@
+from django.contrib.auth.models import Group
 from django.core.validators import URLValidator
 from django.db import models
 from django.urls import reverse
@@ -65,6 +66,14 @@ class AgentQuerySet(models.QuerySet):
     def enabled(self) -> "AgentQuerySet":
         return self.filter(enabled=True)
 
+    def usable_by(self, user) -> "AgentQuerySet":
+        """Enabled agents `user` may chat with: an agent limited to groups is for their members only."""
+        if not getattr(user, "is_active", False):
+            return self.none()
+        open_to_all = models.Q(groups__isnull=True)
+        in_group = models.Q(groups__in=user.groups.all())
+        return self.enabled().filter(open_to_all | in_group).distinct()
+
 
 class Agent(models.Model):
     """An agent that lives on an upstream platform, as the team sees it."""
@@ -76,6 +85,12 @@ class Agent(models.Model):
     upstream_agent_id = models.CharField(max_length=255, help_text=_("The agent's id on its platform."))
     options = models.JSONField(default=dict, blank=True, help_text=_("Platform options for this agent."))
     enabled = models.BooleanField(default=True)
+    groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="agents",
+        help_text=_("Only members of these groups may use the agent. None chosen: every member."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -84,3 +84,67 @@ class Message(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
+
+
+def attachment_path(attachment: "Attachment", filename: str) -> str:
+    """Stored under a generated name; the user's file name is kept only in `name`."""
+    return f"attachments/{attachment.conversation_id}/{attachment.id}"
+
+
+class Attachment(models.Model):
+    """A file a user attached. Pending (no message) from upload until the message it goes with is saved."""
+
+    id = models.CharField(primary_key=True, max_length=26, default=new_public_id, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments", null=True, blank=True
+    )
+    file = models.FileField(upload_to=attachment_path, max_length=255)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+class ShareLink(models.Model):
+    """A link that shows a conversation as it was when the link was made or last updated.
+
+    The URL token is `key` + `secret`: `key` finds the row, `secret` is compared in constant time.
+    """
+
+    class Access(models.TextChoices):
+        PUBLIC = "public", "Anyone with the link"
+        MEMBERS = "members", "Signed-in members only"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_links"
+    )
+    key = models.CharField(max_length=16, unique=True, editable=False)
+    secret = models.CharField(max_length=64, editable=False)
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.MEMBERS)
+    # Members-only links may be live: viewers watch new messages and running replies.
+    live = models.BooleanField(default=False)
+    # The newest message the snapshot shows (messages are shown up to and including it).
+    last_message_id = models.BigIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title or f"Share of {self.conversation_id}"
