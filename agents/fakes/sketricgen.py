@@ -21,6 +21,11 @@ Behaviour can be changed on the instance (`failure`, `token_delay`,
                       `run_paused_hitl` + `hitl_request` in JSON) for decisions on two
                       actions; `hitl_resume` with those decisions finishes it. [guess] The
                       stream event carries the request as `hitl_request`, as JSON does.
+- `[[cite]]`          the reply cites two web sources (`web_search_citations`)
+- `[[asset]]`         the run returns a file (`assets`)
+- `[[credits]]`       the run halts halfway, out of credits (`run_halted_out_of_credits`)
+                      [guess] Streams carry these three as AG-UI CUSTOM events
+                      `{name: <JSON field>, value}` just before RUN_FINISHED.
 - `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599
 
 Where nothing public says what the platform does (failures in JSON mode, the
@@ -83,7 +88,7 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(tool|camel|lower|stamp|hitl)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(tool|camel|lower|stamp|hitl|cite|asset|credits)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -255,6 +260,24 @@ def resumed_text(request: dict[str, Any], decisions: list[dict[str, Any]]) -> st
     return "Resumed after your decisions: " + "; ".join(parts)
 
 
+CITATIONS = [
+    {
+        "title": "Server-sent events - HTML Living Standard",
+        "url": "https://html.spec.whatwg.org/multipage/server-sent-events.html",
+    },
+    {"title": "AG-UI protocol: events", "url": "https://docs.ag-ui.com/concepts/events"},
+]
+
+
+def returned_asset(run_id: str) -> dict[str, Any]:
+    file_id = f"file_{run_id.removeprefix('run_')}"
+    return {
+        "file_id": file_id,
+        "url": f"https://assets.sketricgen.example/{file_id}/summary.pdf",
+        "content_type": "application/pdf",
+    }
+
+
 class Run:
     """One run-workflow call: the options it was given and how its events are spelled."""
 
@@ -268,6 +291,17 @@ class Run:
         self.hitl_request: dict[str, Any] | None = None
         self.failure: str | None = options.get("fail")
         self.delay = delay
+        self.out_of_credits = bool(options.get("credits"))
+        self.citations = CITATIONS if options.get("cite") else None
+        self.assets = [returned_asset(self.run_id)] if options.get("asset") else []
+
+    def results(self) -> dict[str, Any]:
+        """What the run produced beyond its text, as the JSON reply's fields."""
+        return {
+            "assets": self.assets,
+            "run_halted_out_of_credits": self.out_of_credits,
+            "web_search_citations": self.citations,
+        }
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         data: dict[str, Any] = {"type": kind.lower() if self.lower else kind, "timestamp": int(time.time())}
@@ -613,6 +647,8 @@ class SketricGenFake:
             return
         if failure == "huge":
             text = "x" * HUGE_EVENT_BYTES
+        if run.out_of_credits:
+            text = "".join(TOKEN.findall(text)[: len(TOKEN.findall(text)) // 2])
         if await self._wait(disconnected, min(run.delay * len(TOKEN.findall(text)), 5.0)):
             return
         data = {
@@ -623,11 +659,9 @@ class SketricGenFake:
             "response": RUN_ERROR_MESSAGE if failure == "run_error" else text,
             "owner": self.owner,
             "error": failure == "run_error",
-            "assets": [],
             "run_paused_hitl": run.hitl_request is not None,
             "hitl_request": run.hitl_request,
-            "run_halted_out_of_credits": False,
-            "web_search_citations": None,
+            **run.results(),
         }
         payload = json.dumps(data).encode()
         if failure == "malformed":
@@ -672,6 +706,8 @@ class SketricGenFake:
         hang_after = min(3, len(tokens))
         for index, token in enumerate(tokens):
             if index == middle:
+                if run.out_of_credits:
+                    break
                 if run.hitl_request is not None:
                     await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
                     paused = run.event(
@@ -722,6 +758,9 @@ class SketricGenFake:
             await disconnected.wait()
             return
         await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
+        for name, value in run.results().items():
+            if value:
+                await emit(run.frame(run.event("CUSTOM", name=name, value=value)))
         await emit(run.frame(run.event("RUN_FINISHED", thread_id=run.conversation_id, run_id=run.run_id)))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -7,8 +7,10 @@ snake_case or camelCase (standard AG-UI).
 
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
@@ -29,6 +31,17 @@ DECISIONS = ("approve", "reject", "respond")
 MAX_AGENT_PAGES = 50
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 LABEL = "SketricGen"
+OUT_OF_CREDITS = (
+    f"{LABEL} halted the run: the agent's account is out of credits. "
+    "An admin needs to top up the account before the agent can answer again."
+)
+# The run's results beyond its text: in JSON replies as fields [sdk]; in streams
+# [guess] as AG-UI CUSTOM events named after those fields, or on RUN_FINISHED.
+EXTRA_FIELDS = ("web_search_citations", "assets", "run_halted_out_of_credits")
+MAX_LISTED = 20
+# Characters left as they are in a link target; parentheses and spaces are encoded.
+URL_SAFE = ":/?#@!$&'*+,;=%~"
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
 
 
 def field(data: dict[str, Any], snake: str) -> Any:
@@ -57,6 +70,40 @@ def contact_id(mode: str, user: UserRef) -> str:
     return value[:MAX_CONTACT_ID]
 
 
+def link(label: str, url: Any) -> str:
+    """A Markdown link to an http(s) URL, or just the label (escaped) when the URL is unusable."""
+    label = MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(label.split())[:200])
+    if not isinstance(url, str) or urlsplit(url.strip()).scheme.lower() not in ("http", "https"):
+        return label
+    return f"[{label}]({quote(url.strip(), safe=URL_SAFE)})"
+
+
+def run_results(fields: dict[str, Any]) -> str:
+    """Markdown for the sources a web search cited and the files the run returned ("" for none)."""
+    blocks = []
+    citations = fields.get("web_search_citations")
+    if isinstance(citations, list):
+        items = [c for c in citations if isinstance(c, dict) and c.get("url")][:MAX_LISTED]
+        if items:
+            lines = [
+                f"{n}. {link(as_text(c.get('title')) or as_text(c.get('url')), c.get('url'))}"
+                for n, c in enumerate(items, 1)
+            ]
+            blocks.append("**Sources**\n\n" + "\n".join(lines))
+    assets = fields.get("assets")
+    if isinstance(assets, list):
+        items = [a for a in assets if isinstance(a, dict) and a.get("url")][:MAX_LISTED]
+        if items:
+            lines = []
+            for asset in items:
+                url = as_text(asset.get("url"))
+                name = as_text(asset.get("file_name")) or urlsplit(url).path.rsplit("/", 1)[-1] or "file"
+                kind = as_text(asset.get("content_type"))
+                lines.append(f"- {link(name, url)}" + (f" ({kind})" if kind else ""))
+            blocks.append("**Files**\n\n" + "\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def approval_requested(request: dict[str, Any]) -> ApprovalRequested:
     """The platform's `hitl_request` as the normalised event; actions pair with review configs in order."""
     actions = field(request, "action_requests") or []
@@ -76,6 +123,14 @@ def approval_requested(request: dict[str, Any]) -> ApprovalRequested:
     if not request_id or not normalised:
         raise UpstreamError(f"{LABEL} paused the run for approval but the request was incomplete.")
     return ApprovalRequested(request_id=request_id, actions=normalised)
+
+
+def finished(results: dict[str, Any]) -> list[ReplyEvent]:
+    """The end of a run: its sources and files as text, then the end; or the out-of-credits halt."""
+    if results.get("run_halted_out_of_credits"):
+        raise UpstreamError(OUT_OF_CREDITS)
+    text = run_results(results)
+    return [TextDelta(text="\n\n" + text), RunFinished()] if text else [RunFinished()]
 
 
 class SketricGenProvider(Provider):
@@ -162,7 +217,8 @@ class SketricGenProvider(Provider):
         if data.get("run_paused_hitl") and isinstance(data.get("hitl_request"), dict):
             yield approval_requested(data["hitl_request"])
             return
-        yield RunFinished()
+        for event in finished(data):
+            yield event
 
     async def _streamed_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
         headers = {**headers, "Accept": "text/event-stream"}
@@ -173,6 +229,7 @@ class SketricGenProvider(Provider):
             json=self.request_body(turn, stream=True),
             headers=headers,
         ) as response:
+            results: dict[str, Any] = {}
             async for sse in iter_sse(response):
                 data = parse_json_object(sse.data)
                 if data is None:
@@ -207,8 +264,14 @@ class SketricGenProvider(Provider):
                         )
                     yield approval_requested(request)
                     return
+                elif kind == "CUSTOM" and as_text(data.get("name")) in EXTRA_FIELDS:
+                    results[data["name"]] = data.get("value")
                 elif kind == "RUN_FINISHED":
-                    yield RunFinished()
+                    result = field(data, "result")
+                    for source in (data, result if isinstance(result, dict) else {}):
+                        results.update({k: source[k] for k in EXTRA_FIELDS if source.get(k) is not None})
+                    for event in finished(results):
+                        yield event
                     return
                 # Anything else (TEXT_MESSAGE_START/END, CUSTOM, types added
                 # later) carries nothing to show and is dropped.

@@ -367,3 +367,67 @@ async def test_without_the_option_the_platform_is_not_asked_to_pause(sketricgen)
     events = await reply(sketricgen, "mail the team [[hitl]]")
     assert isinstance(events[-1], RunFinished)
     assert "enable_hitl" not in sketricgen.app.requests[-1]["body"]
+
+
+# --- What a run returns beyond its text -------------------------------------------------------
+
+
+@pytest.mark.parametrize("directive", ["", "[[camel]] "], ids=["snake", "camel"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_cited_sources_end_the_reply_as_a_list_of_links(sketricgen, stream, directive):
+    events = await reply(sketricgen, f"{directive}[[cite]] search the web", stream=stream)
+
+    assert isinstance(events[-1], RunFinished)
+    text = text_of(events)
+    body, sources = text.split("\n\n**Sources**\n\n")
+    assert "search the web" in body
+    assert sources.splitlines() == [
+        "1. [Server-sent events - HTML Living Standard]"
+        "(https://html.spec.whatwg.org/multipage/server-sent-events.html)",
+        "2. [AG-UI protocol: events](https://docs.ag-ui.com/concepts/events)",
+    ]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_returned_files_are_listed_as_links(sketricgen, stream):
+    events = await reply(sketricgen, "[[asset]] make me a report", stream=stream)
+
+    files = text_of(events).split("\n\n**Files**\n\n")[1]
+    assert files.startswith("- [summary.pdf](https://assets.sketricgen.example/file_")
+    assert files.endswith("/summary.pdf) (application/pdf)")
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_out_of_credits_keeps_the_partial_reply_and_says_why_it_stopped(sketricgen, stream):
+    events, error = await failed_reply(sketricgen, "[[credits]] [[words=10]] go", stream=stream)
+
+    assert len(text_of(events).split()) == 5
+    assert "out of credits" in error.message
+    assert not error.retryable
+
+
+def test_result_links_keep_only_web_addresses_and_escape_labels():
+    from agents.providers.sketricgen import run_results
+
+    text = run_results(
+        {
+            "web_search_citations": [
+                {"title": "[evil](javascript:alert(1))", "url": "javascript:alert(1)"},
+                {"title": "A (b) c", "url": "https://example.org/a (b)"},
+                {"title": "no url"},
+                "junk",
+            ],
+            "assets": [{"url": "data:text/html,<script>"}, {"file_id": "x"}],
+        }
+    )
+
+    assert text.splitlines() == [
+        "**Sources**",
+        "",
+        r"1. \[evil\](javascript:alert(1))",
+        "2. [A (b) c](https://example.org/a%20%28b%29)",
+        "",
+        "**Files**",
+        "",
+        r"- html,\<script\>",
+    ]
