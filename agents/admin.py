@@ -1,5 +1,6 @@
+from collections.abc import Callable
+
 from asgiref.sync import async_to_sync
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
@@ -8,89 +9,9 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.text import slugify
 
+from agents.forms import PlatformOptionsForm, agent_form_for, credential_form_for
 from agents.models import Agent, Credential
-from agents.providers import PROVIDERS, UpstreamError, provider_class
-
-
-class CredentialForm(forms.ModelForm):
-    api_key = forms.CharField(
-        label="API key",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
-    )
-
-    class Meta:
-        model = Credential
-        fields = ["name", "platform", "base_url", "api_key", "options"]
-        help_texts = {"base_url": "Leave empty for the platform's usual address."}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.api_key_last4:
-            self.fields["api_key"].help_text = (
-                f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
-            )
-        if not self.instance.pk:
-            self.fields["api_key"].required = True
-        self.fields["base_url"].required = False
-
-    def clean(self):
-        cleaned = super().clean()
-        if not cleaned.get("base_url") and cleaned.get("platform"):
-            default = provider_class(cleaned["platform"]).default_base_url
-            if default:
-                cleaned["base_url"] = self.instance.base_url = default
-            else:
-                self.add_error("base_url", "This platform has no usual address: enter its base URL.")
-        new_key = cleaned.get("api_key")
-        if self.instance.pk and not new_key:
-            if "base_url" in self.changed_data:
-                self.add_error(
-                    "api_key",
-                    "The base URL changed: enter the API key again, so that a key is only "
-                    "ever sent to the host it was entered for.",
-                )
-            if "platform" in self.changed_data:
-                self.add_error("api_key", "The platform changed: enter the API key for the new platform.")
-        return cleaned
-
-    def save(self, commit=True):
-        credential = super().save(commit=False)
-        if self.cleaned_data.get("api_key"):
-            credential.set_api_key(self.cleaned_data["api_key"])
-        if commit:
-            credential.save()
-        return credential
-
-
-class AgentForm(forms.ModelForm):
-    class Meta:
-        model = Agent
-        fields = ["name", "slug", "description", "credential", "upstream_agent_id", "options", "enabled"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        lines = [
-            f"{provider_class(platform).label}: "
-            + (
-                "; ".join(f"{name} ({help})" for name, help in provider_class(platform).agent_options.items())
-                or "none"
-            )
-            for platform in PROVIDERS
-        ]
-        self.fields["options"].help_text = "A JSON object. Options by platform: " + " | ".join(lines)
-
-    def clean(self):
-        cleaned = super().clean()
-        credential, options = cleaned.get("credential"), cleaned.get("options")
-        if credential is not None and isinstance(options, dict):
-            for problem in provider_class(credential.platform).agent_option_problems(options):
-                self.add_error("options", problem)
-        elif options is not None and not isinstance(options, dict):
-            self.add_error("options", "Options must be a JSON object.")
-        return cleaned
+from agents.providers import UpstreamError, provider_class
 
 
 def unique_agent_slug(name: str) -> str:
@@ -99,6 +20,60 @@ def unique_agent_slug(name: str) -> str:
     while Agent.objects.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
     return slug
+
+
+class PlatformOptionsMixin:
+    """Shows the settings of the object's platform as their own fields (agents.forms)."""
+
+    base_fields: list[str]
+    form_for: Callable[[str | None], type[PlatformOptionsForm]]
+
+    def platform_for(self, request: HttpRequest, obj) -> str | None:
+        raise NotImplementedError
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        kwargs["form"] = type(self).form_for(self.platform_for(request, obj))
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        platform = self.platform_for(request, obj)
+        form = type(self).form_for(platform)
+        if platform:
+            label = provider_class(platform).label
+            options = {
+                "fields": form.option_field_names(),
+                "description": f"The settings {label} reads."
+                if form.declared()
+                else f"{label} takes no further settings.",
+            }
+        else:
+            options = {
+                "fields": [],
+                "description": "Choose the platform and save: its settings appear here.",
+            }
+        return [(None, {"fields": [*self.base_fields, "options_platform"]}), ("Platform settings", options)]
+
+    def save_form(self, request: HttpRequest, form, change: bool):
+        if form.options_reset:
+            self.message_user(
+                request,
+                f"{provider_class(form.platform).label} settings start at their defaults: review them below.",
+                messages.INFO,
+            )
+            request.options_reset = True
+        return super().save_form(request, form, change)
+
+    def response_add(self, request: HttpRequest, obj, post_url_continue=None):
+        if getattr(request, "options_reset", False):
+            request.POST = request.POST.copy()
+            request.POST["_continue"] = "1"
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj):
+        if getattr(request, "options_reset", False):
+            request.POST = request.POST.copy()
+            request.POST["_continue"] = "1"
+        return super().response_change(request, obj)
 
 
 class TestConnectionMixin:
@@ -118,8 +93,9 @@ class TestConnectionMixin:
 
 
 @admin.register(Credential)
-class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
-    form = CredentialForm
+class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
+    form_for = staticmethod(credential_form_for)
+    base_fields = ["name", "platform", "base_url", "api_key", "masked_key"]
     list_display = ["name", "platform", "base_url", "masked_key", "agent_count", "updated_at"]
     list_filter = ["platform"]
     search_fields = ["name", "base_url"]
@@ -181,6 +157,10 @@ class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
         }
         return render(request, "admin/agents/import_agents.html", context)
 
+    def platform_for(self, request: HttpRequest, credential: Credential | None) -> str | None:
+        chosen = request.POST.get("platform") or request.GET.get("platform")
+        return chosen or (credential.platform if credential else None)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(agent_total=Count("agents"))
 
@@ -194,8 +174,9 @@ class CredentialAdmin(TestConnectionMixin, admin.ModelAdmin):
 
 
 @admin.register(Agent)
-class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
-    form = AgentForm
+class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
+    form_for = staticmethod(agent_form_for)
+    base_fields = ["name", "slug", "description", "credential", "upstream_agent_id", "groups", "enabled"]
     list_display = [
         "name",
         "slug",
@@ -210,7 +191,14 @@ class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
     list_select_related = ["credential"]
     search_fields = ["name", "slug", "description", "upstream_agent_id"]
     prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["groups"]
     actions = ["test_connection"]
+
+    def platform_for(self, request: HttpRequest, agent: Agent | None) -> str | None:
+        chosen = request.POST.get("credential") or request.GET.get("credential")
+        if chosen:
+            return Credential.objects.filter(pk=chosen).values_list("platform", flat=True).first()
+        return agent.platform if agent else None
 
     @admin.display(description="Platform", ordering="credential__platform")
     def platform_name(self, agent: Agent) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.base import Option, Provider, Turn, UpstreamError
 from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import (
     error_detail,
@@ -129,9 +129,12 @@ class AgentWeaveProvider(Provider):
     # The document gives no limit on `content`.
     max_input_chars = None
     agent_options = {
-        "type": "the agent's output type: text (default) or media",
-        "org_id": "the organisation whose credits pay for the chat (leave empty for the user's own)",
-        "pay_account": "with org_id, who pays: Person or Org",
+        "type": Option("The agent's output type.", "choice", OUTPUT_TYPES),
+        "org_id": Option("The organisation whose credits pay for the chat (empty: the key owner's own)."),
+        "pay_account": Option("With an organisation, who pays.", "choice", PAY_ACCOUNTS),
+    }
+    credential_options = {
+        "upload_url": Option(f"Where files are uploaded (default {DEFAULT_UPLOAD_URL}).", "url"),
     }
 
     @classmethod

@@ -34,6 +34,21 @@ class UpstreamError(Exception):
 
 
 @dataclass(frozen=True)
+class Option:
+    """One setting a platform reads, as the admin form offers it.
+
+    `kind` is "text", "url", "flag" (true/false), "choice" (one of `choices`;
+    empty means the platform's default) or "json" (an object).
+    """
+
+    help: str
+    kind: str = "text"
+    choices: tuple[str, ...] = ()
+    default: Any = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Connection:
     """A credential as an adapter sees it: where to call and with which key."""
 
@@ -89,8 +104,9 @@ class Provider(abc.ABC):
     label: ClassVar[str]
     default_base_url: ClassVar[str]
     max_input_chars: ClassVar[int | None] = None
-    # The agent options this platform reads, by name: a line of help each.
-    agent_options: ClassVar[dict[str, str]] = {}
+    # The settings this platform reads, by name: per agent, and per credential.
+    agent_options: ClassVar[dict[str, Option]] = {}
+    credential_options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, connection: Connection, agent: AgentSpec | None = None):
         self.connection = connection

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
-from agents.providers.base import Provider, Turn, UpstreamAgent, UpstreamError, UserRef
+from agents.providers.base import Option, Provider, Turn, UpstreamAgent, UpstreamError, UserRef
 from agents.providers.events import (
     ApprovalRequested,
     ReplyEvent,
@@ -138,15 +138,24 @@ class SketricGenProvider(Provider):
     label = LABEL
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000
+    contact_modes = ("none", "username", "email", "user_id")
     agent_options = {
-        "stream": "false to ask for one JSON reply instead of a stream (default true)",
-        "enable_hitl": "true to let the agent pause for the user's approval of its actions",
-        "contact_id": (
-            "how the platform tells team members apart: none (default), username, email, "
-            "or user_id (a stable id that reveals nothing)"
+        "stream": Option("Stream the reply as it is written (off: one JSON reply).", "flag", default=True),
+        "enable_hitl": Option(
+            "The agent may pause a run until the user approves its actions.", "flag", label="Allow approvals"
+        ),
+        "contact_id": Option(
+            "How the platform tells team members apart: none, the username, the email, "
+            "or user_id (a stable id that reveals nothing).",
+            "choice",
+            contact_modes,
         ),
     }
-    contact_modes = ("none", "username", "email", "user_id")
+    credential_options = {
+        "admin_base_url": Option(
+            f"Admin API address, for importing agents (default {DEFAULT_ADMIN_BASE_URL}).", "url"
+        ),
+    }
 
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.base import Option, Provider, Turn, UpstreamError
 from agents.providers.events import Activity, ReplyEvent, RunFinished, RunStarted, TextDelta
 from agents.providers.http import (
     http_error,
@@ -189,10 +189,11 @@ class SlugChatProvider(Provider):
     default_base_url = ""
     max_input_chars = None
     agent_options = {
-        "stream": "false to ask for one JSON reply instead of a stream (default true)",
-        "user_identifier": (
-            "which member is talking, sent as x-user-identifier (workspace keys only): "
-            "off (default), username or email"
+        "stream": Option("Stream the reply as it is written (off: one JSON reply).", "flag", default=True),
+        "user_identifier": Option(
+            "Which member is talking, sent as x-user-identifier (workspace keys only).",
+            "choice",
+            USER_IDENTIFIER_CHOICES,
         ),
     }
 

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from agents.providers.base import Provider, Turn, UpstreamError
+from agents.providers.base import Option, Provider, Turn, UpstreamError
 from agents.providers.events import (
     Activity,
     ReplyEvent,
@@ -218,12 +218,12 @@ class WorkflowChatProvider(Provider):
     default_base_url = "https://api.b3os.org"
     max_input_chars = None  # the seed gives no limit
     agent_options = {
-        "preferredMode": "planning, building, repair or conversation",
-        "agentVersion": "v1, v2 or both",
-        "templateSearchMode": "lightweight or hybrid",
-        "timezone": "an IANA zone used when the browser does not say (e.g. Europe/Berlin)",
-        "workflowId": "the workflow a conversation is about",
-        "definition": "a workflow graph (JSON object) with a root node of type manual",
+        "preferredMode": Option("What the agent should do.", "choice", PREFERRED_MODES),
+        "agentVersion": Option("Which agent version answers.", "choice", AGENT_VERSIONS),
+        "templateSearchMode": Option("How workflow templates are searched.", "choice", TEMPLATE_SEARCH_MODES),
+        "timezone": Option("An IANA time zone used when the browser does not say (e.g. Europe/Berlin)."),
+        "workflowId": Option("The workflow the conversations are about."),
+        "definition": Option("A workflow graph (JSON object) with a root node of type manual.", "json"),
     }
 
     @classmethod

@@ -22,7 +22,6 @@ def credential_form(**overrides) -> dict:
         "platform": "sketricgen",
         "base_url": "https://chat-v2.sketricgen.ai",
         "api_key": SECRET,
-        "options": "{}",
         **overrides,
     }
 
@@ -165,33 +164,132 @@ def agent_form(credential, **overrides) -> dict:
         "description": "",
         "credential": credential.pk,
         "upstream_agent_id": "agent-1",
-        "options": "{}",
         "enabled": "on",
         **overrides,
     }
 
 
+def platform_credential(platform: str) -> Credential:
+    credential = Credential(platform=platform, name=platform, base_url="https://platform.example")
+    credential.set_api_key("demo-key")
+    credential.save()
+    return credential
+
+
+def option_fields(response) -> set[str]:
+    form = response.context["adminform"].form
+    return {name.removeprefix("option_") for name in form.fields if name.startswith("option_")}
+
+
 @pytest.mark.parametrize(
-    ("options", "problem"),
+    ("platform", "fields"),
     [
-        ('{"colour": "blue"}', "no option"),
-        ('{"stream": "no"}', "stream must be true or false"),
-        ("[1, 2]", "must be a JSON object"),
+        ("sketricgen", {"stream", "enable_hitl", "contact_id"}),
+        (
+            "workflow_chat",
+            {"preferredMode", "agentVersion", "templateSearchMode", "timezone", "workflowId", "definition"},
+        ),
+        ("slug_chat", {"stream", "user_identifier"}),
+        ("agentweave", {"type", "org_id", "pay_account"}),
     ],
 )
-def test_agent_options_are_checked_for_the_platform(admin_client, credential, options, problem):
-    response = admin_client.post(reverse("admin:agents_agent_add"), agent_form(credential, options=options))
+def test_an_agent_form_shows_exactly_its_platforms_settings(admin_client, platform, fields):
+    credential = platform_credential(platform)
+    agent = Agent.objects.create(name="A", slug="a", credential=credential, upstream_agent_id="x")
+
+    changing = admin_client.get(reverse("admin:agents_agent_change", args=[agent.pk]))
+    adding = admin_client.get(reverse("admin:agents_agent_add") + f"?credential={credential.pk}")
+
+    assert option_fields(changing) == fields
+    assert option_fields(adding) == fields
+
+
+def test_agent_settings_are_saved_as_chosen(admin_client, credential):
+    response = admin_client.post(
+        reverse("admin:agents_agent_add"),
+        agent_form(
+            credential, options_platform="sketricgen", option_contact_id="email", option_enable_hitl="on"
+        ),
+    )
+    assert response.status_code == 302
+    assert Agent.objects.get().options == {"contact_id": "email", "enable_hitl": True, "stream": False}
+    page = admin_client.get(reverse("admin:agents_agent_change", args=[Agent.objects.get().pk]))
+    assert 'value="email" selected' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("chosen", "field", "problem"),
+    [
+        ({"option_org_id": "org-1"}, "option_pay_account", "pay_account is required when org_id is set"),
+        ({"option_pay_account": "Person"}, "option_pay_account", "only applies together with org_id"),
+        ({"option_type": "video"}, "option_type", "Select a valid choice"),
+    ],
+)
+def test_agent_settings_are_checked_for_the_platform(admin_client, chosen, field, problem):
+    credential = platform_credential("agentweave")
+    response = admin_client.post(
+        reverse("admin:agents_agent_add"),
+        agent_form(credential, options_platform="agentweave", **chosen),
+    )
     assert response.status_code == 200
-    assert problem in response.content.decode()
+    assert any(problem in error for error in response.context["adminform"].form.errors[field])
     assert not Agent.objects.exists()
 
 
-def test_valid_agent_options_are_saved(admin_client, credential):
+def test_a_workflow_definition_without_a_manual_root_is_refused(admin_client):
+    credential = platform_credential("workflow_chat")
     response = admin_client.post(
-        reverse("admin:agents_agent_add"), agent_form(credential, options='{"stream": false}')
+        reverse("admin:agents_agent_add"),
+        agent_form(credential, options_platform="workflow_chat", option_definition='{"nodes": []}'),
+    )
+    assert response.status_code == 200
+    assert "root" in " ".join(response.context["adminform"].form.errors["option_definition"])
+
+
+def test_choosing_a_credential_on_another_platform_starts_its_settings_at_their_defaults(
+    admin_client, credential
+):
+    agent = Agent.objects.create(
+        name="A", slug="a", credential=credential, upstream_agent_id="x", options={"contact_id": "email"}
+    )
+    other = platform_credential("agentweave")
+
+    response = admin_client.post(
+        reverse("admin:agents_agent_change", args=[agent.pk]),
+        agent_form(other, slug="a", options_platform="sketricgen", option_contact_id="email"),
+        follow=True,
+    )
+
+    agent.refresh_from_db()
+    assert agent.credential == other
+    assert agent.options == {}
+    assert response.resolver_match.url_name == "agents_agent_change"
+    assert "AgentWeave settings start at their defaults" in response.content.decode()
+    assert option_fields(response) == {"type", "org_id", "pay_account"}
+
+
+def test_a_credential_form_shows_its_platforms_settings(admin_client, credential):
+    page = admin_client.get(reverse("admin:agents_credential_change", args=[credential.pk]))
+    assert option_fields(page) == {"admin_base_url"}
+    workflow = platform_credential("workflow_chat")
+    page = admin_client.get(reverse("admin:agents_credential_change", args=[workflow.pk]))
+    assert option_fields(page) == set()
+    assert "takes no further settings" in page.content.decode()
+
+
+def test_credential_settings_are_saved_and_checked(admin_client):
+    response = admin_client.post(
+        reverse("admin:agents_credential_add"),
+        credential_form(options_platform="sketricgen", option_admin_base_url="ftp://x"),
+    )
+    assert response.status_code == 200
+    assert Credential.objects.count() == 0
+    response = admin_client.post(
+        reverse("admin:agents_credential_add"),
+        credential_form(options_platform="sketricgen", option_admin_base_url="https://admin.example/v1"),
     )
     assert response.status_code == 302
-    assert Agent.objects.get().options == {"stream": False}
+    assert Credential.objects.get().options == {"admin_base_url": "https://admin.example/v1"}
 
 
 def test_import_agents_lists_the_accounts_agents_across_pages_and_creates_the_chosen(
