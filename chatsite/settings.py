@@ -120,6 +120,9 @@ def database_config() -> dict:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "chatsite.sqlite3",
+        # A local file costs nothing to keep open; opening it per query cost a third of the
+        # relay's CPU (bench/README.md).
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "timeout": 20,
