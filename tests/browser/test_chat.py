@@ -222,3 +222,28 @@ def test_a_paused_run_is_approved_in_the_browser_and_continues_in_place(signed_i
     expect(reply.locator(".approval-decision")).to_have_text(["answered: Say 5% instead", "rejected"])
     assert page.locator("article.msg-assistant").count() == 1, "the reply continued in place"
     screenshot(page, "approval-resolved")
+
+
+def test_cited_sources_and_returned_files_are_links_and_running_out_of_credits_is_explained(
+    signed_in, live_site
+):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    send(page, "Find it on the web [[cite]] [[asset]] [[words=12]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    sources = reply.locator(".msg-body ol").last.locator("a")
+    expect(sources).to_have_count(2)
+    expect(sources.first).to_have_text("Server-sent events - HTML Living Standard")
+    expect(sources.first).to_have_attribute(
+        "href", "https://html.spec.whatwg.org/multipage/server-sent-events.html"
+    )
+    expect(reply.locator(".msg-body a", has_text="summary.pdf")).to_have_count(1)
+    screenshot(page, "chat-sources")
+
+    send(page, "Keep going [[credits]] [[words=12]]")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "error")
+    expect(reply.locator(".msg-error-text")).to_contain_text("out of credits")
+    assert reply.locator(".msg-body").inner_text().strip(), "the words that arrived are kept"
+    screenshot(page, "chat-out-of-credits")
