@@ -68,7 +68,16 @@ class CredentialForm(forms.ModelForm):
 class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
-        fields = ["name", "slug", "description", "credential", "upstream_agent_id", "options", "enabled"]
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "credential",
+            "upstream_agent_id",
+            "options",
+            "enabled",
+            "groups",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -203,14 +212,23 @@ class AgentAdmin(TestConnectionMixin, admin.ModelAdmin):
         "credential",
         "upstream_agent_id",
         "enabled",
+        "group_names",
         "updated_at",
     ]
-    list_filter = ["enabled", "credential__platform", "credential"]
+    list_filter = ["enabled", "credential__platform", "credential", "groups"]
     list_editable = ["enabled"]
     list_select_related = ["credential"]
     search_fields = ["name", "slug", "description", "upstream_agent_id"]
     prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["groups"]
     actions = ["test_connection"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Groups")
+    def group_names(self, agent: Agent) -> str:
+        return ", ".join(group.name for group in agent.groups.all()) or "Everyone"
 
     @admin.display(description="Platform", ordering="credential__platform")
     def platform_name(self, agent: Agent) -> str:
