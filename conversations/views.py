@@ -6,6 +6,7 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -94,6 +95,7 @@ def chat_page(
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
             "agent_available": agent_available,
+            "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
             "config": config,
             **sidebar(request, current=conversation),
         },
