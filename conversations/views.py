@@ -90,7 +90,7 @@ def chat_page(
         {
             "agent": agent_card(agent),
             "conversation": conversation,
-            "messages": shown,
+            "thread_messages": shown,
             "raw_texts": {str(message.pk): message.content for message in messages},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
@@ -331,7 +331,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
             "page_url": request.build_absolute_uri(),
             "shared_by": link.created_by.get_full_name() or link.created_by.get_username(),
             "agent": agent_card(agent),
-            "messages": views,
+            "thread_messages": views,
             "raw_texts": {str(m.pk): m.content for m in shown} if link.live else {},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},

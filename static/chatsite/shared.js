@@ -13,14 +13,23 @@ const liveStatus = document.getElementById("live-status");
 localizeTimes(document.body);
 enhanceCodeBlocks(list);
 
+// The page opens at the top; a new message scrolls to it, and the view follows it unless the reader scrolls up.
+let following = false;
+scroller.addEventListener(
+  "scroll",
+  () => {
+    following = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 96;
+  },
+  { passive: true },
+);
+
 let socket = null;
 const thread = new Thread(list, {
   texts,
   send: (frame) => socket?.send(frame),
-  onChange: () => {
-    if (scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 160) {
-      scroller.scrollTop = scroller.scrollHeight;
-    }
+  onChange: (force) => {
+    if (force) following = true;
+    if (following) window.requestAnimationFrame(() => (scroller.scrollTop = scroller.scrollHeight));
   },
   onRunning: () => {},
   onUserMessage: () => {},
