@@ -131,3 +131,22 @@ def test_export_as_json(alice, tides):
 def test_an_unknown_export_format_is_a_404(alice, tides):
     client = signed_in_client(alice)
     assert client.get(f"/c/{tides.id}/export.exe").status_code == 404
+
+
+def test_on_postgresql_search_is_full_text_with_stemming_and_web_syntax(alice, tides, recipes):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("full-text search is the PostgreSQL configuration's")
+    client = signed_in_client(alice)
+
+    def titles(query: str) -> list[str]:
+        return [
+            item["conversation"].title
+            for item in client.get(reverse("search"), {"q": query}).context["results"]
+        ]
+
+    assert titles("tides") == ["Tide tables"]  # "tide" in the text, by its stem
+    assert titles("soups") == ["Soup recipes"]
+    assert titles('"high tide" -Brest') == []
+    assert titles("leek OR brest") == ["Soup recipes", "Tide tables"]
