@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 
 from conversations import relay
-from conversations.models import Conversation, ShareLink
+from conversations.models import Conversation, ShareLink, share_group_name
 
 MAX_FRAME_CHARS = 64 * 1024
 FLOOD_FRAMES = 20
@@ -189,14 +189,14 @@ class SharedConversationConsumer(FrameConsumer):
             return
         self.link_id, self.conversation_id = found
         self.user_id = self.scope["user"].pk
-        await self.channel_layer.group_add(f"share-{self.link_id}", self.channel_name)
+        await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
         await self.accept()
         await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "link_id"):
             relay.hub.unwatch(self.conversation_id, self.send_frame)
-            await self.channel_layer.group_discard(f"share-{self.link_id}", self.channel_name)
+            await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
 
     async def share_closed(self, event: dict[str, Any]) -> None:
         await self.send(text_data=error_frame("NOT_FOUND", "This link no longer works."))

@@ -127,6 +127,11 @@ SHARE_KEY_LENGTH = 12
 SHARE_SECRET_BYTES = 24
 
 
+def share_group_name(link_id: int) -> str:
+    """The channel-layer group of the sockets watching a live link."""
+    return f"share-{link_id}"
+
+
 class ShareLinkQuerySet(models.QuerySet):
     def active(self) -> "ShareLinkQuerySet":
         return self.filter(revoked_at__isnull=True)
@@ -189,7 +194,7 @@ class ShareLink(models.Model):
 
     @property
     def group_name(self) -> str:
-        return f"share-{self.pk}"
+        return share_group_name(self.pk)
 
     @property
     def is_revoked(self) -> bool:

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agents.models import Agent
-from conversations.models import Conversation, Message, ShareLink
+from conversations.models import Conversation, Message, ShareLink, share_group_name
 from conversations.rendering import render_markdown
 
 SEARCH_CONFIG = "english"
@@ -159,7 +159,7 @@ def tell_viewers_link_closed(link_id: int) -> None:
     """Close the sockets watching a live link, once the change is committed."""
 
     def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(f"share-{link_id}", {"type": "share.closed"})
+        async_to_sync(get_channel_layer().group_send)(share_group_name(link_id), {"type": "share.closed"})
 
     transaction.on_commit(send)
 

@@ -3,6 +3,7 @@
 import functools
 import json
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -310,6 +311,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
     shown = list(link.messages().order_by("created_at", "id"))
     views = []
     for message in shown:
+        # After the attachments branch: message_view(message, False, attachment_url=shared_file_url(link))
         view = message_view(message, is_last=False)
         if not link.live:
             view["id"] = None  # ids are only needed to follow a live conversation
@@ -361,6 +363,11 @@ def continue_shared(request: HttpRequest, link: ShareLink) -> HttpResponse:
         request, "This is your own copy. The agent starts a fresh conversation and has not seen it."
     )
     return redirect(copy)
+
+
+def shared_file_url(link: ShareLink) -> Callable[[Attachment], str]:
+    """Where a share page links a file: under the link's token, never the conversation's own address."""
+    return lambda attachment: reverse("shared_file", args=[link.token, attachment.pk])
 
 
 def description_of(text: str, agent_name: str) -> str:
