@@ -1,7 +1,7 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
-import { initConversationMenu } from "./conversation_menu.js";
+import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -93,7 +93,10 @@ const thread = new Thread(list, {
     if (!conversationId) return;
     const link = document.querySelector(`.conv-link[data-conversation-id="${CSS.escape(conversationId)}"]`);
     const title = link ? link.textContent : titleFrom(message.text || "");
-    if (!link) document.title = `${title} · chatsite`;
+    if (!link) {
+      document.title = `${title} · chatsite`;
+      showConversationMenu(conversationUrl, title);
+    }
     touchConversation({ id: conversationId, url: conversationUrl, title });
   },
 });

@@ -136,7 +136,13 @@ export function initConversationMenu({ showError }) {
   const actions = {
     rename: initRename(showError),
     share: initShare(),
-    delete: () => document.getElementById("delete-dialog")?.showModal(),
+    delete: () => {
+      const dialog = document.getElementById("delete-dialog");
+      for (const slot of dialog.querySelectorAll("[data-conv-title]")) {
+        slot.textContent = document.getElementById("conv-title").textContent;
+      }
+      dialog.showModal();
+    },
   };
   document.addEventListener("click", (event) => {
     if (menu.open && !menu.contains(event.target)) menu.open = false;
@@ -157,4 +163,17 @@ export function initConversationMenu({ showError }) {
   for (const button of document.querySelectorAll("[data-dialog-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
+}
+
+/** A conversation was just created on this page: give it its title and menu. */
+export function showConversationMenu(url, title) {
+  for (const element of document.querySelectorAll("[data-path]")) {
+    const address = url + element.dataset.path;
+    if (element instanceof HTMLFormElement) element.action = address;
+    else element.href = address;
+  }
+  document.getElementById("conv-title").textContent = title;
+  document.getElementById("rename-input").value = title;
+  document.getElementById("conv-heading").hidden = false;
+  document.getElementById("conv-menu").hidden = false;
 }
