@@ -184,9 +184,10 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
         "credential",
         "upstream_agent_id",
         "enabled",
+        "group_names",
         "updated_at",
     ]
-    list_filter = ["enabled", "credential__platform", "credential"]
+    list_filter = ["enabled", "credential__platform", "credential", "groups"]
     list_editable = ["enabled"]
     list_select_related = ["credential"]
     search_fields = ["name", "slug", "description", "upstream_agent_id"]
@@ -199,6 +200,13 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
         if chosen:
             return Credential.objects.filter(pk=chosen).values_list("platform", flat=True).first()
         return agent.platform if agent else None
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Groups")
+    def group_names(self, agent: Agent) -> str:
+        return ", ".join(group.name for group in agent.groups.all()) or "Everyone"
 
     @admin.display(description="Platform", ordering="credential__platform")
     def platform_name(self, agent: Agent) -> str:

@@ -203,6 +203,12 @@ UPSTREAM_RETRY_BASE_DELAY = float(env_str("UPSTREAM_RETRY_BASE_DELAY", "1"))
 # How often a streaming reply's partial text is written to the database.
 REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
 
+# Per-user limits, across all the user's conversations.
+MESSAGES_PER_MINUTE = env_int("CHATSITE_MESSAGES_PER_MINUTE", 20)
+RUNNING_REPLIES_PER_USER = env_int("CHATSITE_RUNNING_REPLIES", 3)
+# Share links that anyone with the link may open, signed in or not.
+ALLOW_PUBLIC_LINKS = env_bool("CHATSITE_ALLOW_PUBLIC_LINKS", True)
+
 # Behind a TLS-terminating proxy. Off for plain-HTTP local runs.
 HTTPS = env_bool("CHATSITE_HTTPS", not DEBUG)
 SESSION_COOKIE_SECURE = HTTPS

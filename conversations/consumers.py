@@ -1,4 +1,8 @@
-"""The chat websocket (docs/websocket.md): authorises each frame, then calls the relay."""
+"""The chat websockets (docs/websocket.md): authorise each frame, then call the relay.
+
+`ConversationConsumer` is the owner's socket; `SharedConversationConsumer` lets a
+signed-in member watch a live share link, read-only.
+"""
 
 import json
 import time
@@ -10,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 
 from conversations import relay
-from conversations.models import Conversation
+from conversations.models import Conversation, ShareLink, share_group_name
 
 MAX_FRAME_CHARS = 64 * 1024
 FLOOD_FRAMES = 20
@@ -30,26 +34,34 @@ def still_signed_in(user_id: int, session: SessionBase) -> bool:
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
+@database_sync_to_async
+def live_link_conversation(user, token: str) -> tuple[int, str] | None:
+    """(link id, conversation id) of the live link `token` names, if `user` may watch it."""
+    if not (user.is_authenticated and user.is_active):
+        return None
+    link = ShareLink.objects.by_token(token)
+    if link is None or not link.live or link.access != ShareLink.Access.MEMBERS:
+        return None
+    return link.pk, link.conversation_id
+
+
 def error_frame(code: str, message: str, **extra: Any) -> str:
     return relay.frame({"type": "error", "code": code, "message": message, **extra})
 
 
-class ConversationConsumer(AsyncWebsocketConsumer):
-    async def connect(self) -> None:
-        user = self.scope["user"]
-        self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        if not user.is_authenticated or not await owned_conversation_exists(user.pk, self.conversation_id):
-            await self.close()
-            return
-        self.user_id = user.pk
-        self.recent_frames: list[float] = []
-        await self.accept()
-        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+class FrameConsumer(AsyncWebsocketConsumer):
+    """Reads JSON frames, refusing floods and bad frames. Subclasses implement:
 
-    async def disconnect(self, code: int) -> None:
-        # The reply goes on without this socket and is saved when it ends.
-        if hasattr(self, "user_id"):
-            relay.hub.unwatch(self.conversation_id, self.send_frame)
+    - `still_allowed()`: whether the socket may still act, asked at every frame (closes the socket if not);
+    - `handle(request)`: act on one frame, a dict.
+    """
+
+    user_id: int
+    conversation_id: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recent_frames: list[float] = []
 
     async def send_frame(self, text: str) -> None:
         await self.send(text_data=text)
@@ -77,17 +89,52 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=error_frame("SIGNED_OUT", "You are signed out. Sign in again."))
             await self.close(code=4401)
             return
-        if not await owned_conversation_exists(self.user_id, self.conversation_id):
-            await self.send(text_data=error_frame("NOT_FOUND", "This conversation no longer exists."))
-            await self.close(code=4404)
-            return
-        await self.handle(request)
+        if await self.still_allowed():
+            await self.handle(request)
 
     def flooding(self) -> bool:
         now = time.monotonic()
         self.recent_frames = [t for t in self.recent_frames if now - t < FLOOD_SECONDS]
         self.recent_frames.append(now)
         return len(self.recent_frames) > FLOOD_FRAMES
+
+    async def still_allowed(self) -> bool:
+        raise NotImplementedError
+
+    async def handle(self, request: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def resume(self, request: dict[str, Any]) -> None:
+        message_id = message_id_of(request)
+        found = message_id is not None and await relay.resume(
+            self.conversation_id, message_id, self.send_frame, reply_to=self.channel_name
+        )
+        if not found:
+            raise relay.TurnRefused("NOT_FOUND", "No such reply in this conversation.")
+
+
+class ConversationConsumer(FrameConsumer):
+    async def connect(self) -> None:
+        user = self.scope["user"]
+        self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        if not user.is_authenticated or not await owned_conversation_exists(user.pk, self.conversation_id):
+            await self.close()
+            return
+        self.user_id = user.pk
+        await self.accept()
+        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        # The reply goes on without this socket and is saved when it ends.
+        if hasattr(self, "user_id"):
+            relay.hub.unwatch(self.conversation_id, self.send_frame)
+
+    async def still_allowed(self) -> bool:
+        if await owned_conversation_exists(self.user_id, self.conversation_id):
+            return True
+        await self.send(text_data=error_frame("NOT_FOUND", "This conversation no longer exists."))
+        await self.close(code=4404)
+        return False
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request.get("type")
@@ -108,20 +155,70 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 await relay.continue_after_approval(
                     self.conversation_id, self.user_id, message_id, request.get("decisions")
                 )
-            elif kind == "retry":
+            elif kind in ("retry", "regenerate"):
                 message_id = message_id_of(request)
                 if message_id is None:
-                    raise relay.TurnRefused("BAD_FRAME", "retry needs a message_id.")
-                await relay.retry_reply(self.conversation_id, self.user_id, message_id)
-            elif kind == "resume":
-                message_id = message_id_of(request)
-                found = message_id is not None and await relay.resume(
-                    self.conversation_id, message_id, self.send_frame, reply_to=self.channel_name
+                    raise relay.TurnRefused("BAD_FRAME", f"{kind} needs a message_id.")
+                await relay.retry_reply(
+                    self.conversation_id, self.user_id, message_id, regenerate=kind == "regenerate"
                 )
-                if not found:
-                    raise relay.TurnRefused("NOT_FOUND", "No such reply in this conversation.")
+            elif kind == "edit":
+                message_id, text = message_id_of(request), request.get("text")
+                if message_id is None or not isinstance(text, str):
+                    raise relay.TurnRefused("BAD_FRAME", "edit needs a message_id and text.")
+                timezone_name = str(request.get("timezone", ""))[:64]
+                await relay.edit_and_resend(
+                    self.conversation_id, self.user_id, message_id, text, client_id, timezone_name
+                )
+            elif kind == "resume":
+                await self.resume(request)
             else:
                 raise relay.TurnRefused("UNKNOWN_TYPE", "Unknown frame type.")
+        except relay.TurnRefused as refused:
+            await self.send(text_data=error_frame(refused.code, refused.message, client_id=client_id))
+
+
+class SharedConversationConsumer(FrameConsumer):
+    """A member watching a live share link: snapshots and reply events, and nothing that changes anything."""
+
+    async def connect(self) -> None:
+        self.token = self.scope["url_route"]["kwargs"]["token"]
+        found = await live_link_conversation(self.scope["user"], self.token)
+        if found is None:
+            await self.close()
+            return
+        self.link_id, self.conversation_id = found
+        self.user_id = self.scope["user"].pk
+        await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
+        await self.accept()
+        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "link_id"):
+            relay.hub.unwatch(self.conversation_id, self.send_frame)
+            await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
+
+    async def share_closed(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=error_frame("NOT_FOUND", "This link no longer works."))
+        await self.close(code=4404)
+
+    async def still_allowed(self) -> bool:
+        if await live_link_conversation(self.scope["user"], self.token) == (
+            self.link_id,
+            self.conversation_id,
+        ):
+            return True
+        await self.share_closed({})
+        return False
+
+    async def handle(self, request: dict[str, Any]) -> None:
+        client_id = str(request.get("client_id", ""))[:64]
+        try:
+            if request.get("type") != "resume":
+                raise relay.TurnRefused(
+                    "READ_ONLY", "This is a shared conversation: you can watch it, not change it."
+                )
+            await self.resume(request)
         except relay.TurnRefused as refused:
             await self.send(text_data=error_frame(refused.code, refused.message, client_id=client_id))
 

@@ -1,6 +1,10 @@
+import hmac
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from ulid import ULID
 
 from agents.models import Agent
@@ -117,6 +121,30 @@ class Attachment(models.Model):
         return self.content_type.startswith("image/")
 
 
+# token_urlsafe(n) gives ceil(4n/3) characters: a 12-character key, a 32-character (192-bit) secret.
+SHARE_KEY_BYTES = 9
+SHARE_KEY_LENGTH = 12
+SHARE_SECRET_BYTES = 24
+
+
+def share_group_name(link_id: int) -> str:
+    """The channel-layer group of the sockets watching a live link."""
+    return f"share-{link_id}"
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def active(self) -> "ShareLinkQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+    def by_token(self, token: str) -> "ShareLink | None":
+        """The active link `token` names; None for an unknown, malformed or revoked token alike."""
+        key, secret = token[:SHARE_KEY_LENGTH], token[SHARE_KEY_LENGTH:]
+        link = self.active().select_related("conversation__agent", "created_by").filter(key=key).first()
+        if link is None or not secret or not hmac.compare_digest(link.secret.encode(), secret.encode()):
+            return None
+        return link
+
+
 class ShareLink(models.Model):
     """A link that shows a conversation as it was when the link was made or last updated.
 
@@ -143,8 +171,54 @@ class ShareLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ShareLinkQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.title or f"Share of {self.conversation_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.key:
+            self.key = secrets.token_urlsafe(SHARE_KEY_BYTES)
+            self.secret = secrets.token_urlsafe(SHARE_SECRET_BYTES)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("shared_conversation", args=[self.token])
+
+    @property
+    def token(self) -> str:
+        return self.key + self.secret
+
+    @property
+    def group_name(self) -> str:
+        return share_group_name(self.pk)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_public(self) -> bool:
+        return self.access == self.Access.PUBLIC
+
+    def messages(self) -> models.QuerySet[Message]:
+        """What the link shows: every message when live, else the snapshot."""
+        shown = self.conversation.messages.all()
+        if self.live:
+            return shown
+        if self.last_message_id is None:
+            return shown.none()
+        return shown.filter(pk__lte=self.last_message_id)
+
+    def take_snapshot(self) -> None:
+        """Show the conversation as it is now: its title and every message but a reply still streaming."""
+        last = self.conversation.messages.exclude(status=Message.Status.STREAMING).order_by("id").last()
+        self.last_message_id = last.pk if last else None
+        self.title = self.conversation.title
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at", "updated_at"])

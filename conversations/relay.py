@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.models import Agent
 from agents.providers import Provider, Turn, UpstreamError, UserRef
 from agents.providers.events import (
     Activity,
@@ -297,6 +298,7 @@ def save_turn(
         if problem:
             raise TurnRefused("INVALID_INPUT", problem)
         refuse_if_busy(conversation)
+        refuse_over_limits(user_id, sends_message=True)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
@@ -309,29 +311,81 @@ def save_turn(
 
 @database_sync_to_async
 def save_retry(
-    conversation_id: str, user_id: int, message_id: int, relay_channel: str
+    conversation_id: str, user_id: int, message_id: int, relay_channel: str, regenerate: bool = False
 ) -> tuple[Message, Provider, Turn]:
-    """Replace the last, unsuccessful reply with a new streaming one for the same question."""
+    """Replace the last reply with a new streaming one for the same question.
+
+    A retry replaces a reply that failed or stopped; `regenerate` also replaces a complete one.
+    """
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
+        kept = (
+            {Message.Status.STREAMING} if regenerate else {Message.Status.STREAMING, Message.Status.COMPLETE}
+        )
         if (
             len(last_two) != 2
             or last_two[0].pk != message_id
             or last_two[0].role != Message.Role.ASSISTANT
-            or last_two[0].status in (Message.Status.STREAMING, Message.Status.COMPLETE)
+            or last_two[0].status in kept
             or last_two[1].role != Message.Role.USER
         ):
             raise TurnRefused(
-                "NOT_FOUND", "Only the last reply can be retried, once it has failed or stopped."
+                "NOT_FOUND",
+                "Only the last reply can be regenerated, once it has ended."
+                if regenerate
+                else "Only the last reply can be retried, once it has failed or stopped.",
             )
         provider = ready_provider(conversation)
+        refuse_over_limits(user_id, sends_message=False)
         last_two[0].delete()
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         conversation.save(update_fields=["updated_at"])
     return reply, provider, turn_for(conversation, last_two[1].content)
+
+
+@database_sync_to_async
+def save_edit(
+    conversation_id: str,
+    user_id: int,
+    message_id: int,
+    text: str,
+    relay_channel: str,
+    timezone_name: str = "",
+) -> tuple[Message, Message, int | None, Provider, Turn]:
+    """Replace the last user message (and the reply to it) with the edited text and a new streaming reply.
+
+    Returns the new user message, the new reply, the id of the reply it replaces, the adapter and the turn.
+    """
+    with transaction.atomic():
+        conversation = locked_conversation(conversation_id, user_id)
+        last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
+        if last_two and last_two[0].role == Message.Role.USER:
+            edited, old_reply = last_two[0], None
+        elif len(last_two) == 2 and last_two[1].role == Message.Role.USER:
+            edited, old_reply = last_two[1], last_two[0]
+        else:
+            edited, old_reply = None, None
+        if edited is None or edited.pk != message_id:
+            raise TurnRefused("NOT_FOUND", "Only your last message can be edited.")
+        provider = ready_provider(conversation)
+        problem = provider.input_problem(text)
+        if problem:
+            raise TurnRefused("INVALID_INPUT", problem)
+        refuse_if_busy(conversation)
+        refuse_over_limits(user_id, sends_message=True)
+        old_reply_id = old_reply.pk if old_reply else None
+        if old_reply is not None:
+            old_reply.delete()
+        edited.delete()
+        user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        reply = conversation.messages.create(
+            role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
+        )
+        conversation.save(update_fields=["updated_at"])
+    return user_message, reply, old_reply_id, provider, turn_for(conversation, text, timezone_name)
 
 
 @database_sync_to_async
@@ -347,6 +401,7 @@ def save_decisions(
         if problem:
             raise TurnRefused("INVALID_INPUT", problem)
         provider = ready_provider(conversation)
+        refuse_over_limits(user_id, sends_message=False)
         chosen = [
             {"type": d["type"], **({"message": d["message"]} if d["type"] == "respond" else {})}
             for d in decisions
@@ -388,6 +443,8 @@ def ready_provider(conversation: Conversation) -> Provider:
     agent = conversation.agent
     if not agent.enabled:
         raise TurnRefused("AGENT_UNAVAILABLE", f"The agent “{agent.name}” is switched off. Ask an admin.")
+    if not Agent.objects.usable_by(conversation.owner).filter(pk=agent.pk).exists():
+        raise TurnRefused("AGENT_UNAVAILABLE", f"You may no longer use the agent “{agent.name}”.")
     try:
         return agent.provider()
     except (UpstreamError, ValueError) as exc:
@@ -401,6 +458,34 @@ def mark_abandoned_replies(conversation_id: str) -> None:
         status=Message.Status.STREAMING,
         updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS),
     ).update(status=Message.Status.INTERRUPTED, error="The reply was cut off when the site restarted.")
+
+
+def refuse_over_limits(user_id: int, sends_message: bool) -> None:
+    """Refuse a turn over the user's limits, counted over all their conversations."""
+    now = timezone.now()
+    if sends_message:
+        sent = Message.objects.filter(
+            conversation__owner_id=user_id,
+            role=Message.Role.USER,
+            created_at__gte=now - timedelta(seconds=60),
+        ).count()
+        if sent >= settings.MESSAGES_PER_MINUTE:
+            raise TurnRefused(
+                "MESSAGE_LIMIT",
+                f"You can send at most {settings.MESSAGES_PER_MINUTE} messages a minute. "
+                "Wait a moment and try again.",
+            )
+    running = Message.objects.filter(
+        conversation__owner_id=user_id,
+        status=Message.Status.STREAMING,
+        updated_at__gte=now - timedelta(seconds=ALIVE_SECONDS),
+    ).count()
+    if running >= settings.RUNNING_REPLIES_PER_USER:
+        raise TurnRefused(
+            "REPLY_LIMIT",
+            f"You already have {running} replies running (the limit is {settings.RUNNING_REPLIES_PER_USER}). "
+            "Wait for one to finish or stop it.",
+        )
 
 
 def refuse_if_busy(conversation: Conversation) -> None:
@@ -468,23 +553,25 @@ async def start_reply(
     user_message, reply, provider, turn = await save_turn(
         conversation_id, user_id, text, channel, timezone_name
     )
-    await hub.broadcast(
-        conversation_id,
-        frame(
-            {
-                "type": "user_message",
-                "client_id": client_id,
-                "message": {
-                    "id": user_message.pk,
-                    "role": user_message.role,
-                    "text": user_message.content,
-                    "html": render_markdown(user_message.content),
-                    "status": user_message.status,
-                },
-            }
-        ),
-    )
+    await hub.broadcast(conversation_id, user_message_frame(user_message, client_id))
     return await launch(conversation_id, reply, provider, turn, replaces=None)
+
+
+def user_message_frame(message: Message, client_id: str, replaces: int | None = None) -> str:
+    payload = {
+        "type": "user_message",
+        "client_id": client_id,
+        "message": {
+            "id": message.pk,
+            "role": message.role,
+            "text": message.content,
+            "html": render_markdown(message.content),
+            "status": message.status,
+        },
+    }
+    if replaces is not None:
+        payload["replaces"] = replaces
+    return frame(payload)
 
 
 async def continue_after_approval(
@@ -496,10 +583,30 @@ async def continue_after_approval(
     return await launch(conversation_id, reply, provider, turn, replaces=None)
 
 
-async def retry_reply(conversation_id: str, user_id: int, message_id: int) -> ReplyRun:
+async def retry_reply(
+    conversation_id: str, user_id: int, message_id: int, regenerate: bool = False
+) -> ReplyRun:
+    """Answer the last question again in place of reply `message_id`."""
     channel = await hub.ensure_channel()
-    reply, provider, turn = await save_retry(conversation_id, user_id, message_id, channel)
+    reply, provider, turn = await save_retry(conversation_id, user_id, message_id, channel, regenerate)
     return await launch(conversation_id, reply, provider, turn, replaces=message_id)
+
+
+async def edit_and_resend(
+    conversation_id: str,
+    user_id: int,
+    message_id: int,
+    text: str,
+    client_id: str = "",
+    timezone_name: str = "",
+) -> ReplyRun:
+    """Replace the last user message with `text` and stream a new reply to it."""
+    channel = await hub.ensure_channel()
+    user_message, reply, old_reply_id, provider, turn = await save_edit(
+        conversation_id, user_id, message_id, text, channel, timezone_name
+    )
+    await hub.broadcast(conversation_id, user_message_frame(user_message, client_id, replaces=message_id))
+    return await launch(conversation_id, reply, provider, turn, replaces=old_reply_id)
 
 
 async def launch(

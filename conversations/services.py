@@ -1,16 +1,22 @@
 """What a user may see and start, shared by the views and the websocket."""
 
-from django.db.models import QuerySet
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agents.models import Agent
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ShareLink, share_group_name
 from conversations.rendering import render_markdown
+
+SEARCH_CONFIG = "english"
 
 
 def visible_agents(user) -> QuerySet[Agent]:
-    """The agents `user` may chat with."""
-    return Agent.objects.enabled()
+    """The agents `user` may chat with: enabled, and open to everyone or to one of the user's groups."""
+    return Agent.objects.usable_by(user)
 
 
 def conversations_for(user) -> QuerySet[Conversation]:
@@ -42,3 +48,169 @@ def create_conversation(user, agent: Agent) -> Conversation:
 
 def message_html(message: Message) -> str:
     return render_markdown(message.content)
+
+
+def rename_conversation(conversation: Conversation, title: str) -> None:
+    title = " ".join(title.split())[: Conversation._meta.get_field("title").max_length]
+    if not title:
+        raise ValueError("A title cannot be empty.")
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+
+
+def delete_conversation(conversation: Conversation) -> None:
+    """Delete the conversation with its messages, files and share links; live viewers are sent away."""
+    link_ids = list(conversation.share_links.active().values_list("pk", flat=True))
+    conversation.delete()
+    for link_id in link_ids:
+        tell_viewers_link_closed(link_id)
+
+
+def search_conversations(user, query: str) -> QuerySet[Conversation]:
+    """The user's conversations whose title or messages match `query`, newest first.
+
+    PostgreSQL: full-text search (English stemming, web-search syntax). Elsewhere: substring match.
+    """
+    query = query.strip()
+    mine = conversations_for(user)
+    if not query:
+        return mine.none()
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        wanted = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        in_messages = (
+            Message.objects.filter(conversation__owner_id=user.pk)
+            .annotate(document=SearchVector("content", config=SEARCH_CONFIG))
+            .filter(document=wanted)
+            .values("conversation_id")
+        )
+        return mine.annotate(title_document=SearchVector("title", config=SEARCH_CONFIG)).filter(
+            Q(title_document=wanted) | Q(pk__in=in_messages)
+        )
+    in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=query).values(
+        "conversation_id"
+    )
+    return mine.filter(Q(title__icontains=query) | Q(pk__in=in_messages))
+
+
+def matching_excerpt(conversation: Conversation, query: str, width: int = 160) -> str:
+    """A piece of the first message that holds one of the query's words, for the results list."""
+    words = [word.strip('"') for word in query.lower().split() if word.strip('"-')]
+    for content in conversation.messages.values_list("content", flat=True):
+        lowered = content.lower()
+        found = min((i for i in (lowered.find(word) for word in words) if i >= 0), default=-1)
+        if found >= 0:
+            start = max(0, found - width // 3)
+            piece = " ".join(content[start : start + width].split())
+            return ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
+    return ""
+
+
+# Share links.
+
+
+class ShareRefused(Exception):
+    """A share link that cannot be made as asked; the message says why."""
+
+
+def share_conversation(user, conversation: Conversation, access: str, live: bool) -> ShareLink:
+    """A new link to `conversation` (which the caller checked is the user's) showing it as it is now."""
+    if access not in ShareLink.Access.values:
+        raise ShareRefused("Choose who may open the link.")
+    if access == ShareLink.Access.PUBLIC and not settings.ALLOW_PUBLIC_LINKS:
+        raise ShareRefused("Links for anyone are switched off on this site; share with members only.")
+    if live and access == ShareLink.Access.PUBLIC:
+        raise ShareRefused("Only links for signed-in members can be live.")
+    if not conversation.messages.exists():
+        raise ShareRefused("Send a message first: there is nothing to share yet.")
+    link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
+    link.take_snapshot()
+    link.save()
+    return link
+
+
+def share_links_for(user) -> QuerySet[ShareLink]:
+    return ShareLink.objects.filter(created_by=user, conversation__owner=user).select_related(
+        "conversation__agent"
+    )
+
+
+def get_share_link_for(user, link_id: int) -> ShareLink:
+    """One of the user's own share links; anyone else's is a 404."""
+    link = share_links_for(user).filter(pk=link_id).first()
+    if link is None:
+        raise Http404("No such link.")
+    return link
+
+
+def update_share_link(link: ShareLink) -> None:
+    """Show the conversation as it is now, under the same address."""
+    link.take_snapshot()
+    link.save(update_fields=["last_message_id", "title", "updated_at"])
+
+
+def revoke_share_link(link: ShareLink) -> None:
+    link.revoke()
+    tell_viewers_link_closed(link.pk)
+
+
+def tell_viewers_link_closed(link_id: int) -> None:
+    """Close the sockets watching a live link, once the change is committed."""
+
+    def send() -> None:
+        async_to_sync(get_channel_layer().group_send)(share_group_name(link_id), {"type": "share.closed"})
+
+    transaction.on_commit(send)
+
+
+def open_share_link(user, token: str) -> ShareLink:
+    """The link `token` names, if `user` may open it.
+
+    Unknown and revoked tokens are a 404 alike. A members-only link (and, when links for anyone
+    are switched off, a public one) needs a signed-in user: `SignInRequired` otherwise.
+    """
+    link = ShareLink.objects.by_token(token)
+    if link is None:
+        raise Http404("No such link.")
+    members_only = link.access == ShareLink.Access.MEMBERS or not settings.ALLOW_PUBLIC_LINKS
+    if members_only and not (user.is_authenticated and user.is_active):
+        raise SignInRequired
+    return link
+
+
+class SignInRequired(Exception):
+    """The page is for signed-in members."""
+
+
+def continue_shared_conversation(user, link: ShareLink) -> Conversation:
+    """A copy of what the link shows, owned by `user`; the agent starts a fresh platform conversation."""
+    source = link.conversation
+    if not visible_agents(user).filter(pk=source.agent_id).exists():
+        raise Http404("No such agent.")
+    copied_statuses = {
+        Message.Status.PAUSED: Message.Status.STOPPED,
+        Message.Status.STREAMING: None,
+    }
+    with transaction.atomic():
+        copy = Conversation.objects.create(
+            owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
+        )
+        messages = []
+        for message in link.messages().order_by("created_at", "id"):
+            status = copied_statuses.get(message.status, message.status)
+            if status is None:
+                continue
+            messages.append(
+                Message(
+                    conversation=copy,
+                    role=message.role,
+                    content=message.content,
+                    status=status,
+                    error=message.error,
+                    tool_calls=message.tool_calls,
+                    seq=message.seq,
+                )
+            )
+        Message.objects.bulk_create(messages)
+    return copy

@@ -1,23 +1,31 @@
 """The chat pages. Replies stream over the websocket (docs/websocket.md); these views render history."""
 
+import functools
 import json
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.models import Agent
-from conversations import services
-from conversations.models import Conversation, Message
+from conversations import exports, services
+from conversations.attachments import file_response
+from conversations.models import Attachment, Conversation, Message, ShareLink
 
 AVATAR_HUES = 6
+SEARCH_RESULTS = 50
 DEFAULT_ERRORS = {
     Message.Status.ERROR: "The reply failed.",
     Message.Status.INTERRUPTED: "The reply was interrupted.",
@@ -83,11 +91,12 @@ def chat_page(
         {
             "agent": agent_card(agent),
             "conversation": conversation,
-            "messages": shown,
+            "thread_messages": shown,
             "raw_texts": {str(message.pk): message.content for message in messages},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
             "agent_available": agent_available,
+            "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
             "config": config,
             **sidebar(request, current=conversation),
         },
@@ -164,3 +173,210 @@ def websocket_path(conversation: Conversation) -> str:
 def websocket_url(request: HttpRequest, conversation: Conversation) -> str:
     scheme = "wss" if request.is_secure() else "ws"
     return f"{scheme}://{request.get_host()}{websocket_path(conversation)}"
+
+
+# Managing one's conversations.
+
+
+@login_required
+@require_POST
+def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    found = services.get_conversation_for(request.user, conversation_id)
+    try:
+        services.rename_conversation(found, request.POST.get("title", ""))
+    except ValueError as exc:
+        if wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=400)
+        messages.error(request, str(exc))
+    if wants_json(request):
+        return JsonResponse({"title": found.title})
+    return redirect(found)
+
+
+@login_required
+@require_POST
+def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    found = services.get_conversation_for(request.user, conversation_id)
+    title = str(found)
+    services.delete_conversation(found)
+    messages.success(request, f"Deleted “{title}”.")
+    return redirect("chat")
+
+
+@login_required
+@require_GET
+def export_conversation(request: HttpRequest, conversation_id: str, file_format: str) -> HttpResponse:
+    found = services.get_conversation_for(request.user, conversation_id)
+    if file_format not in ("md", "json"):
+        raise Http404("No such format.")
+    if file_format == "md":
+        body, content_type = exports.as_markdown(found), "text/markdown; charset=utf-8"
+    else:
+        body, content_type = exports.as_json(found), "application/json"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=exports.export_filename(found, file_format)
+    )
+    return response
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:200]
+    found = list(services.search_conversations(request.user, query)[:SEARCH_RESULTS])
+    results = [{"conversation": item, "excerpt": services.matching_excerpt(item, query)} for item in found]
+    return render(
+        request,
+        "conversations/search.html",
+        {"query": query.strip(), "results": results, **sidebar(request)},
+    )
+
+
+# Sharing.
+
+
+@login_required
+@require_POST
+def share_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    found = services.get_conversation_for(request.user, conversation_id)
+    try:
+        link = services.share_conversation(
+            request.user,
+            found,
+            access=request.POST.get("access", ""),
+            live=request.POST.get("live") in ("1", "on", "true"),
+        )
+    except services.ShareRefused as exc:
+        if wants_json(request):
+            return JsonResponse({"error": str(exc)}, status=400)
+        messages.error(request, str(exc))
+        return redirect(found)
+    if wants_json(request):
+        return JsonResponse({"url": request.build_absolute_uri(link.get_absolute_url())}, status=201)
+    messages.success(request, "Link created. Copy it below.")
+    return redirect("shared_links")
+
+
+@login_required
+@require_GET
+def shared_links(request: HttpRequest) -> HttpResponse:
+    links = [
+        {"link": link, "url": request.build_absolute_uri(link.get_absolute_url())}
+        for link in services.share_links_for(request.user)
+    ]
+    return render(request, "conversations/shared_links.html", {"links": links, **sidebar(request)})
+
+
+@login_required
+@require_POST
+def update_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = services.get_share_link_for(request.user, link_id)
+    if link.is_revoked:
+        raise Http404("No such link.")
+    services.update_share_link(link)
+    messages.success(request, f"The link to “{link}” now shows the conversation as it is now.")
+    return redirect("shared_links")
+
+
+@login_required
+@require_POST
+def revoke_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = services.get_share_link_for(request.user, link_id)
+    if not link.is_revoked:
+        services.revoke_share_link(link)
+    messages.success(request, f"The link to “{link}” no longer works.")
+    return redirect("shared_links")
+
+
+def share_page_or_sign_in(view):
+    """Run `view` with the link the token names; send visitors to sign in for a members-only link."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, token: str, *args, **kwargs) -> HttpResponse:
+        try:
+            link = services.open_share_link(request.user, token)
+        except services.SignInRequired:
+            return redirect_to_login(request.get_full_path())
+        return view(request, link, *args, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@share_page_or_sign_in
+def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
+    """The read-only page a share link opens: no internal ids, nothing of the owner's account but a name."""
+    agent = link.conversation.agent
+    shown = list(link.messages().order_by("created_at", "id"))
+    views = []
+    for message in shown:
+        # After the attachments branch: message_view(message, False, attachment_url=shared_file_url(link))
+        view = message_view(message, is_last=False)
+        if not link.live:
+            view["id"] = None  # ids are only needed to follow a live conversation
+        views.append(view)
+    first_question = next((m.content for m in shown if m.role == Message.Role.USER), "")
+    signed_in = request.user.is_authenticated
+    can_continue = signed_in and services.visible_agents(request.user).filter(pk=agent.pk).exists()
+    config = {
+        "wsPath": f"/ws/share/{link.token}/" if link.live else None,
+        "agentName": agent.name,
+    }
+    return render(
+        request,
+        "conversations/shared.html",
+        {
+            "link": link,
+            "title": link.title or "Shared conversation",
+            "description": description_of(first_question, agent.name),
+            "page_url": request.build_absolute_uri(),
+            "shared_by": link.created_by.get_full_name() or link.created_by.get_username(),
+            "agent": agent_card(agent),
+            "thread_messages": views,
+            "raw_texts": {str(m.pk): m.content for m in shown} if link.live else {},
+            "blank_user": {"role": Message.Role.USER},
+            "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
+            "config": config,
+            "signed_in": signed_in,
+            "can_continue": can_continue,
+        },
+    )
+
+
+@require_GET
+@share_page_or_sign_in
+def shared_file(request: HttpRequest, link: ShareLink, attachment_id: str) -> HttpResponse:
+    """A file of a message the link shows; any other file is a 404."""
+    attachment = get_object_or_404(
+        Attachment, pk=attachment_id, conversation=link.conversation, message__in=link.messages()
+    )
+    return file_response(attachment)
+
+
+@login_required
+@require_POST
+@share_page_or_sign_in
+def continue_shared(request: HttpRequest, link: ShareLink) -> HttpResponse:
+    copy = services.continue_shared_conversation(request.user, link)
+    messages.info(
+        request, "This is your own copy. The agent starts a fresh conversation and has not seen it."
+    )
+    return redirect(copy)
+
+
+def shared_file_url(link: ShareLink) -> Callable[[Attachment], str]:
+    """Where a share page links a file: under the link's token, never the conversation's own address."""
+    return lambda attachment: reverse("shared_file", args=[link.token, attachment.pk])
+
+
+def description_of(text: str, agent_name: str) -> str:
+    words = " ".join(text.split())
+    intro = f"A conversation with {agent_name}"
+    if not words:
+        return intro + "."
+    return f"{intro}: “{words[:150]}{'…' if len(words) > 150 else ''}”"
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")

@@ -1,6 +1,7 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
+import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -24,6 +25,7 @@ const errorText = document.getElementById("composer-error-text");
 const form = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-btn");
+const editingBar = document.getElementById("editing");
 
 let conversationId = config.conversationId;
 let conversationUrl = window.location.pathname;
@@ -31,8 +33,12 @@ let socket = null;
 let creating = false;
 // Texts sent and not yet saved, by client_id: put back in the composer if refused.
 const pending = new Map();
+// The id of the user message the composer is editing, or null; and of edits sent, by client_id.
+let editing = null;
+const pendingEdits = new Map();
 
 initSidebar();
+initConversationMenu({ showError });
 localizeTimes(list);
 enhanceCodeBlocks(list);
 
@@ -83,10 +89,14 @@ const thread = new Thread(list, {
   onRunning: showRunning,
   onUserMessage: (message, clientId) => {
     pending.delete(clientId);
+    pendingEdits.delete(clientId);
     if (!conversationId) return;
     const link = document.querySelector(`.conv-link[data-conversation-id="${CSS.escape(conversationId)}"]`);
     const title = link ? link.textContent : titleFrom(message.text || "");
-    if (!link) document.title = `${title} · chatsite`;
+    if (!link) {
+      document.title = `${title} · chatsite`;
+      showConversationMenu(conversationUrl, title);
+    }
     touchConversation({ id: conversationId, url: conversationUrl, title });
   },
 });
@@ -94,6 +104,7 @@ const thread = new Thread(list, {
 function showRunning(messageId) {
   if (!form) return;
   const running = messageId !== null;
+  list.toggleAttribute("data-running", running);
   form.dataset.state = running ? "running" : "idle";
   sendButton.setAttribute("aria-label", running ? "Stop the reply" : "Send message");
   sendButton.title = running ? "Stop (Esc)" : "Send (Enter)";
@@ -135,13 +146,20 @@ list.addEventListener("click", async (event) => {
     else thread.decide(Number(decide.closest(".msg")?.dataset.messageId), decisions);
     return;
   }
-  const retry = target.closest(".retry-btn");
+  const retry = target.closest(".retry-btn, .regenerate-btn");
   if (retry) {
     const id = Number(retry.closest(".msg")?.dataset.messageId);
     if (Number.isInteger(id) && id > 0) {
       hideError();
-      thread.retry(id);
+      thread.retry(id, retry.classList.contains("regenerate-btn") ? "regenerate" : "retry");
     }
+    return;
+  }
+  const edit = target.closest(".edit-btn");
+  if (edit) {
+    const message = edit.closest(".msg");
+    const id = Number(message?.dataset.messageId);
+    if (Number.isInteger(id) && id > 0 && input) startEditing(id, thread.rawText(message));
     return;
   }
   const link = target.closest(".md a[href]");
@@ -220,9 +238,37 @@ function onErrorFrame(frame) {
   showError(message);
 }
 
+function startEditing(id, text) {
+  editing = id;
+  editingBar.hidden = false;
+  input.value = text;
+  resizeInput();
+  updateSendButton();
+  input.focus();
+}
+
+function stopEditing() {
+  editing = null;
+  if (editingBar) editingBar.hidden = true;
+}
+
+document.getElementById("editing-cancel")?.addEventListener("click", () => {
+  stopEditing();
+  input.value = "";
+  resizeInput();
+  updateSendButton();
+  input.focus();
+});
+
 function restore(clientId) {
   const text = pending.get(clientId);
+  const edited = pendingEdits.get(clientId);
   pending.delete(clientId);
+  pendingEdits.delete(clientId);
+  if (edited !== undefined && editingBar) {
+    editing = edited;
+    editingBar.hidden = false;
+  }
   thread.removePending(clientId);
   if (text === undefined || !input) return;
   input.value = input.value.trim() ? `${text}\n\n${input.value}` : text;
@@ -276,12 +322,17 @@ async function send() {
   if (!text.trim() || thread.running !== null || creating) return;
   const clientId = newClientId();
   const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
-  const frame = { type: "send", text, client_id: clientId, timezone };
+  const frame =
+    editing === null
+      ? { type: "send", text, client_id: clientId, timezone }
+      : { type: "edit", message_id: editing, text, client_id: clientId, timezone };
   if (JSON.stringify(frame).length > MAX_FRAME_LENGTH) {
     showError("This message is too long to send. Shorten it or split it into parts.");
     return;
   }
   hideError();
+  if (editing !== null) pendingEdits.set(clientId, editing);
+  stopEditing();
   pending.set(clientId, text);
   thread.addPending(clientId, text);
   input.value = "";

@@ -163,6 +163,12 @@ export class Thread {
     }
     element.id = `m-${message.id}`;
     element.dataset.messageId = String(message.id);
+    // An edited message takes the place of the one it replaces.
+    const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
+    if (replaced && replaced !== element) {
+      replaced.replaceWith(element);
+      this.forget(frame.replaces);
+    }
     this.onUserMessage(message, frame.client_id);
     this.onChange(false);
   }
@@ -309,11 +315,12 @@ export class Thread {
     }
   }
 
-  retry(id) {
+  /** `kind`: "retry" (a failed or stopped reply) or "regenerate" (any finished last reply). */
+  retry(id, kind = "retry") {
     const element = this.element(id);
     if (!element || element.dataset.retrying) return;
     element.dataset.retrying = "1";
-    this.send({ type: "retry", message_id: id, client_id: `retry:${id}` });
+    this.send({ type: kind, message_id: id, client_id: `retry:${id}` });
   }
 
   retryRefused(id) {

@@ -31,6 +31,41 @@ def bob(make_user):
 
 
 @pytest.fixture
+def carol(make_user):
+    """An outsider: signed in, but not in the groups a limited agent is for."""
+    return make_user("carol")
+
+
+@pytest.fixture
+def research_team(alice, bob):
+    """The group alice and bob are in; carol is not."""
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="Research")
+    group.user_set.add(alice, bob)
+    return group
+
+
+@pytest.fixture
+def team_agent(sketricgen_credential, research_team):
+    """An agent limited to the research team."""
+    agent = Agent.objects.create(
+        name="Team Helper",
+        slug="team-helper",
+        credential=sketricgen_credential,
+        upstream_agent_id="agent-demo",
+    )
+    agent.groups.add(research_team)
+    return agent
+
+
+def signed_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def sketricgen_agent(sketricgen_credential):
     return Agent.objects.create(
         name="Helper", slug="helper", credential=sketricgen_credential, upstream_agent_id="agent-demo"
@@ -43,9 +78,7 @@ def conversation(alice, sketricgen_agent):
 
 
 def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
+    return signed_in_client(user).cookies["sessionid"].value
 
 
 @pytest.fixture
@@ -55,12 +88,16 @@ def connect():
 
     opened: list[WebsocketCommunicator] = []
 
-    async def open_socket(user, conversation_id: str, origin: str = "http://127.0.0.1:8000", cookie=None):
+    async def open_socket(
+        user, conversation_id: str = "", origin: str = "http://127.0.0.1:8000", cookie=None, path: str = ""
+    ):
+        """`path` opens another socket than the conversation's (a share link's)."""
         headers = [(b"origin", origin.encode()), (b"host", b"127.0.0.1:8000")]
         if user is not None:
             cookie = cookie or await session_cookie_async(user)
             headers.append((b"cookie", f"sessionid={cookie}".encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/conversations/{conversation_id}/", headers)
+        path = path or f"/ws/conversations/{conversation_id}/"
+        communicator = WebsocketCommunicator(application, path, headers)
         opened.append(communicator)
         connected, _ = await communicator.connect()
         return connected, communicator

@@ -1,6 +1,5 @@
 """A turn the platform refuses before answering is sent again, and the user sees it is retrying."""
 
-
 import httpx
 import pytest
 

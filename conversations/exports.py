@@ -1,0 +1,60 @@
+"""One conversation as a file the owner can keep: Markdown to read, JSON for tools."""
+
+import json
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.text import slugify
+
+from conversations.models import Conversation, Message
+
+
+def export_filename(conversation: Conversation, extension: str) -> str:
+    return f"{slugify(conversation.title)[:60] or 'conversation'}.{extension}"
+
+
+def messages_in_order(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.order_by("created_at", "id"))
+
+
+def as_markdown(conversation: Conversation, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    lines = [
+        f"# {conversation}",
+        "",
+        f"Agent: {conversation.agent.name}  ",
+        f"Started: {timezone.localtime(conversation.created_at):%Y-%m-%d %H:%M %Z}  ",
+        f"Exported: {timezone.localtime(now):%Y-%m-%d %H:%M %Z}",
+    ]
+    for message in messages_in_order(conversation):
+        author = "You" if message.role == Message.Role.USER else conversation.agent.name
+        when = timezone.localtime(message.created_at)
+        lines += ["", "---", "", f"## {author} · {when:%Y-%m-%d %H:%M}", "", message.content.strip()]
+        if message.status not in (Message.Status.COMPLETE, Message.Status.STREAMING):
+            lines += [
+                "",
+                f"*({message.get_status_display()}{': ' + message.error if message.error else ''})*",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def as_json(conversation: Conversation, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    document = {
+        "title": str(conversation),
+        "agent": conversation.agent.name,
+        "created_at": conversation.created_at.isoformat(),
+        "exported_at": now.isoformat(),
+        "messages": [
+            {
+                "role": message.role,
+                "content": message.content,
+                "status": message.status,
+                "error": message.error,
+                "tools": [call.get("name", "") for call in message.tool_calls if isinstance(call, dict)],
+                "created_at": message.created_at.isoformat(),
+            }
+            for message in messages_in_order(conversation)
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,179 @@
+// The conversation's menu: rename inline, share, export, delete.
+
+import { copyText, flash } from "./dom.js";
+
+async function postForm(form) {
+  const response = await fetch(form.action, {
+    method: "POST",
+    body: new FormData(form),
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
+  let body = {};
+  try {
+    body = await response.json();
+  } catch {
+    // An error page, not JSON.
+  }
+  if (!response.ok) throw new Error(typeof body.error === "string" ? body.error : `HTTP ${response.status}`);
+  return body;
+}
+
+function initRename(showError) {
+  const title = document.getElementById("conv-title");
+  const form = document.getElementById("rename-form");
+  const input = document.getElementById("rename-input");
+  if (!title || !form) return () => {};
+  let saving = false;
+
+  const close = () => {
+    form.hidden = true;
+    title.hidden = false;
+  };
+  const open = () => {
+    input.value = title.textContent;
+    title.hidden = true;
+    form.hidden = false;
+    input.focus();
+    input.select();
+  };
+  const save = async () => {
+    const wanted = input.value.trim();
+    if (saving || !wanted || wanted === title.textContent) {
+      close();
+      return;
+    }
+    saving = true;
+    try {
+      const saved = await postForm(form);
+      title.textContent = saved.title;
+      document.title = `${saved.title} · chatsite`;
+      const link = document.querySelector('.conv-link[aria-current="page"]');
+      if (link) {
+        link.textContent = saved.title;
+        link.title = saved.title;
+      }
+    } catch (error) {
+      showError(`The title could not be saved: ${error.message}`);
+    } finally {
+      saving = false;
+      close();
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    save();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      close();
+    }
+  });
+  input.addEventListener("blur", () => {
+    if (!form.hidden) save();
+  });
+  title.addEventListener("dblclick", open);
+  return open;
+}
+
+function initShare() {
+  const dialog = document.getElementById("share-dialog");
+  if (!dialog) return () => {};
+  const form = document.getElementById("share-form");
+  const live = document.getElementById("share-live").querySelector("input");
+  const error = document.getElementById("share-error");
+  const result = document.getElementById("share-result");
+  const url = document.getElementById("share-url");
+  const submit = document.getElementById("share-submit");
+  const copy = document.getElementById("share-copy");
+
+  const syncLive = () => {
+    const isPublic = form.elements.access.value === "public";
+    live.disabled = isPublic;
+    if (isPublic) live.checked = false;
+  };
+  form.addEventListener("change", syncLive);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      const created = await postForm(form);
+      url.value = created.url;
+      result.hidden = false;
+      submit.hidden = true;
+      url.focus();
+      url.select();
+    } catch (problem) {
+      error.textContent = problem.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  copy.addEventListener("click", async () => {
+    try {
+      await copyText(url.value);
+      flash(copy, "is-copied");
+    } catch {
+      url.select();
+    }
+  });
+  return () => {
+    result.hidden = true;
+    submit.hidden = false;
+    error.hidden = true;
+    syncLive();
+    dialog.showModal();
+  };
+}
+
+export function initConversationMenu({ showError }) {
+  const menu = document.getElementById("conv-menu");
+  if (!menu) return;
+  const actions = {
+    rename: initRename(showError),
+    share: initShare(),
+    delete: () => {
+      const dialog = document.getElementById("delete-dialog");
+      for (const slot of dialog.querySelectorAll("[data-conv-title]")) {
+        slot.textContent = document.getElementById("conv-title").textContent;
+      }
+      dialog.showModal();
+    },
+  };
+  document.addEventListener("click", (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+  menu.addEventListener("click", (event) => {
+    const item = event.target instanceof Element ? event.target.closest("[data-action]") : null;
+    if (!item) return;
+    menu.open = false;
+    actions[item.dataset.action]?.();
+  });
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && menu.open) {
+      event.stopPropagation();
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+  for (const button of document.querySelectorAll("[data-dialog-close]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
+}
+
+/** A conversation was just created on this page: give it its title and menu. */
+export function showConversationMenu(url, title) {
+  for (const element of document.querySelectorAll("[data-path]")) {
+    const address = url + element.dataset.path;
+    if (element instanceof HTMLFormElement) element.action = address;
+    else element.href = address;
+  }
+  document.getElementById("conv-title").textContent = title;
+  document.getElementById("rename-input").value = title;
+  document.getElementById("conv-heading").hidden = false;
+  document.getElementById("conv-menu").hidden = false;
+}
