@@ -98,7 +98,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 if not isinstance(text, str):
                     raise relay.TurnRefused("INVALID_INPUT", "A message needs text.")
                 timezone_name = str(request.get("timezone", ""))[:64]
-                await relay.start_reply(self.conversation_id, self.user_id, text, client_id, timezone_name)
+                attachment_ids = request.get("attachments", [])
+                if not isinstance(attachment_ids, list) or not all(
+                    isinstance(item, str) and len(item) <= 26 for item in attachment_ids
+                ):
+                    raise relay.TurnRefused("BAD_FRAME", "attachments is a list of attachment ids.")
+                await relay.start_reply(
+                    self.conversation_id, self.user_id, text, client_id, timezone_name, attachment_ids
+                )
             elif kind == "stop":
                 await relay.stop_reply(self.conversation_id, message_id_of(request))
             elif kind == "decide":

@@ -41,7 +41,8 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.retry import stream_with_retries
-from conversations.models import Conversation, Message, title_from
+from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
+from conversations.models import Attachment, Conversation, Message, title_from
 from conversations.rendering import StreamingMarkdown, render_markdown
 
 logger = logging.getLogger(__name__)
@@ -287,24 +288,38 @@ hub = Hub()
 
 @database_sync_to_async
 def save_turn(
-    conversation_id: str, user_id: int, text: str, relay_channel: str, timezone_name: str = ""
+    conversation_id: str,
+    user_id: int,
+    text: str,
+    relay_channel: str,
+    timezone_name: str = "",
+    attachment_ids: list[str] | tuple[str, ...] = (),
 ) -> tuple[Message, Message, Provider, Turn]:
-    """Save the user's message and an empty streaming reply, before anything goes upstream."""
+    """Save the user's message with its pending files and an empty streaming reply, before going upstream.
+
+    The user message's `shown_attachments` holds what the page shows of its files.
+    """
+    attachment_ids = list(dict.fromkeys(attachment_ids))
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         provider = ready_provider(conversation)
-        problem = provider.input_problem(text)
+        problem = provider.input_problem(text, len(attachment_ids))
         if problem:
             raise TurnRefused("INVALID_INPUT", problem)
         refuse_if_busy(conversation)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        try:
+            files = link_pending(conversation, user_message, attachment_ids)
+        except AttachmentsRefused as refused:
+            raise TurnRefused("INVALID_INPUT", refused.message) from None
+        user_message.shown_attachments = [attachment_view(a) for a in files]
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         if not conversation.title:
-            conversation.title = title_from(text)
+            conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
-    return user_message, reply, provider, turn_for(conversation, text, timezone_name)
+    return user_message, reply, provider, turn_for(conversation, text, timezone_name, files)
 
 
 @database_sync_to_async
@@ -331,7 +346,8 @@ def save_retry(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         conversation.save(update_fields=["updated_at"])
-    return reply, provider, turn_for(conversation, last_two[1].content)
+    files = list(last_two[1].attachments.all())
+    return reply, provider, turn_for(conversation, last_two[1].content, files=files)
 
 
 @database_sync_to_async
@@ -415,13 +431,16 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def turn_for(conversation: Conversation, text: str, timezone_name: str = "") -> Turn:
+def turn_for(
+    conversation: Conversation, text: str, timezone_name: str = "", files: list[Attachment] | None = None
+) -> Turn:
     owner = conversation.owner
     return Turn(
         text=text,
         user=UserRef(id=owner.pk, username=owner.get_username(), email=owner.email),
         upstream_conversation_id=conversation.upstream_conversation_id,
         timezone=timezone_name if timezone_name in known_timezones() else "",
+        files=tuple(turn_file(attachment) for attachment in files or ()),
     )
 
 
@@ -461,12 +480,17 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
 
 
 async def start_reply(
-    conversation_id: str, user_id: int, text: str, client_id: str = "", timezone_name: str = ""
+    conversation_id: str,
+    user_id: int,
+    text: str,
+    client_id: str = "",
+    timezone_name: str = "",
+    attachment_ids: list[str] | tuple[str, ...] = (),
 ) -> ReplyRun:
     """Save the user's message, then stream the agent's reply to every watcher."""
     channel = await hub.ensure_channel()
     user_message, reply, provider, turn = await save_turn(
-        conversation_id, user_id, text, channel, timezone_name
+        conversation_id, user_id, text, channel, timezone_name, attachment_ids
     )
     await hub.broadcast(
         conversation_id,
@@ -480,6 +504,7 @@ async def start_reply(
                     "text": user_message.content,
                     "html": render_markdown(user_message.content),
                     "status": user_message.status,
+                    "attachments": user_message.shown_attachments,
                 },
             }
         ),
