@@ -1,6 +1,7 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
+import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -24,12 +25,16 @@ const errorText = document.getElementById("composer-error-text");
 const form = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-btn");
+const attachButton = document.getElementById("attach-btn");
+const attachInput = document.getElementById("attach-input");
+const dropOverlay = document.getElementById("drop-overlay");
 
 let conversationId = config.conversationId;
 let conversationUrl = window.location.pathname;
 let socket = null;
 let creating = false;
-// Texts sent and not yet saved, by client_id: put back in the composer if refused.
+let creation = null;
+// Texts and files sent and not yet saved, by client_id: put back in the composer if refused.
 const pending = new Map();
 
 initSidebar();
@@ -103,7 +108,8 @@ function showRunning(messageId) {
 function updateSendButton() {
   if (!form) return;
   const running = form.dataset.state === "running";
-  sendButton.disabled = !running && (creating || input.value.trim() === "");
+  const empty = input.value.trim() === "" && files.ready.length === 0;
+  sendButton.disabled = !running && (creating || files.uploading || empty);
 }
 
 list.addEventListener("change", (event) => {
@@ -221,10 +227,12 @@ function onErrorFrame(frame) {
 }
 
 function restore(clientId) {
-  const text = pending.get(clientId);
+  const sent = pending.get(clientId);
   pending.delete(clientId);
   thread.removePending(clientId);
-  if (text === undefined || !input) return;
+  if (sent === undefined || !input) return;
+  files.restore(sent.files);
+  const text = sent.text;
   input.value = input.value.trim() ? `${text}\n\n${input.value}` : text;
   resizeInput();
   updateSendButton();
@@ -271,9 +279,36 @@ async function createConversation() {
   openSocket(created.ws_url);
 }
 
+/** The conversation exists (files are uploaded into it before the first message). */
+function ensureConversation() {
+  if (conversationId) return Promise.resolve();
+  if (!creation) {
+    creation = createConversation().catch((error) => {
+      creation = null;
+      throw error;
+    });
+  }
+  return creation;
+}
+
+const files = new ComposerFiles(document.getElementById("composer-files") || document.createElement("ul"), {
+  files: config.files,
+  csrfToken: config.csrfToken,
+  uploadUrl: async () => {
+    await ensureConversation();
+    return `/c/${encodeURIComponent(conversationId)}/attachments/`;
+  },
+  onChange: () => {
+    updateSendButton();
+    contentChanged(false);
+  },
+  onProblem: showError,
+});
+
 async function send() {
   const text = input.value;
-  if (!text.trim() || thread.running !== null || creating) return;
+  const noFiles = files.ready.length === 0;
+  if ((!text.trim() && noFiles) || files.uploading || thread.running !== null || creating) return;
   const clientId = newClientId();
   const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   const frame = { type: "send", text, client_id: clientId, timezone };
@@ -282,15 +317,21 @@ async function send() {
     return;
   }
   hideError();
-  pending.set(clientId, text);
-  thread.addPending(clientId, text);
+  const sentFiles = files.take();
+  frame.attachments = sentFiles.map((entry) => entry.attachment.id);
+  pending.set(clientId, { text, files: sentFiles });
+  thread.addPending(
+    clientId,
+    text,
+    sentFiles.map((entry) => entry.attachment),
+  );
   input.value = "";
   resizeInput();
   if (!conversationId) {
     creating = true;
     updateSendButton();
     try {
-      await createConversation();
+      await ensureConversation();
     } catch {
       restore(clientId);
       showError("The conversation could not be started. Check the connection and try again.");
@@ -307,6 +348,45 @@ async function send() {
 function stop() {
   if (thread.running === null) return;
   socket?.send({ type: "stop", message_id: thread.running });
+}
+
+function dragHasFiles(event) {
+  return [...(event.dataTransfer?.types || [])].includes("Files");
+}
+
+if (form && attachButton && !attachButton.hidden) {
+  attachButton.addEventListener("click", () => attachInput.click());
+  attachInput.addEventListener("change", () => {
+    files.add(attachInput.files);
+    attachInput.value = "";
+  });
+  let dragDepth = 0;
+  document.addEventListener("dragenter", (event) => {
+    if (!dragHasFiles(event)) return;
+    dragDepth += 1;
+    dropOverlay.hidden = false;
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!dragHasFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropOverlay.hidden = true;
+  });
+  document.addEventListener("dragover", (event) => {
+    if (dragHasFiles(event)) event.preventDefault();
+  });
+  document.addEventListener("drop", (event) => {
+    if (!dragHasFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    dropOverlay.hidden = true;
+    files.add(event.dataTransfer.files);
+  });
+  input.addEventListener("paste", (event) => {
+    const pasted = [...(event.clipboardData?.files || [])].filter((file) => file.type.startsWith("image/"));
+    if (!pasted.length) return;
+    event.preventDefault();
+    files.add(pasted);
+  });
 }
 
 if (form) {
