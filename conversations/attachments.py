@@ -247,15 +247,14 @@ def store_attachment(conversation: Conversation, form: AttachmentForm) -> Attach
         sha256=form.sha256,
     )
     storage: Storage = attachment.file.storage
-    planned = attachment_path(attachment, attachment.name)
     try:
         with transaction.atomic():
             attachment.file.save(attachment.name, upload, save=False)
             attachment.save(force_insert=True)
     except Exception as exc:
-        delete_stored_file(storage, attachment.file.name or planned)
-        if attachment.file.name and attachment.file.name != planned:
-            delete_stored_file(storage, planned)
+        # A write that failed midway may have left part of the file under the planned name.
+        for name in {attachment.file.name, attachment_path(attachment, attachment.name)} - {None, ""}:
+            delete_stored_file(storage, name)
         logger.exception("Storing attachment %s failed", attachment.pk)
         raise StorageFailed("The file could not be stored. Try again.") from exc
     return attachment
@@ -278,6 +277,11 @@ def delete_file_with_row(sender: type[Attachment], instance: Attachment, **kwarg
 
 def pending_count(conversation: Conversation) -> int:
     return conversation.attachments.filter(message__isnull=True).count()
+
+
+def pending_views(conversation: Conversation) -> list[dict[str, Any]]:
+    """The files uploaded for the next message and not sent yet (the composer shows them again)."""
+    return [attachment_view(a) for a in conversation.attachments.filter(message__isnull=True)]
 
 
 class AttachmentsRefused(Exception):

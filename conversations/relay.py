@@ -294,10 +294,10 @@ def save_turn(
     relay_channel: str,
     timezone_name: str = "",
     attachment_ids: list[str] | tuple[str, ...] = (),
-) -> tuple[Message, Message, Provider, Turn]:
+) -> tuple[Message, Message, Provider, list[dict[str, Any]], Turn]:
     """Save the user's message with its pending files and an empty streaming reply, before going upstream.
 
-    The user message's `shown_attachments` holds what the page shows of its files.
+    Returns the messages, the adapter, what the page shows of the files, and the turn to send.
     """
     attachment_ids = list(dict.fromkeys(attachment_ids))
     with transaction.atomic():
@@ -312,14 +312,14 @@ def save_turn(
             files = link_pending(conversation, user_message, attachment_ids)
         except AttachmentsRefused as refused:
             raise TurnRefused("INVALID_INPUT", refused.message) from None
-        user_message.shown_attachments = [attachment_view(a) for a in files]
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         if not conversation.title:
             conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
-    return user_message, reply, provider, turn_for(conversation, text, timezone_name, files)
+    shown = [attachment_view(a) for a in files]
+    return user_message, reply, provider, shown, turn_for(conversation, text, timezone_name, files)
 
 
 @database_sync_to_async
@@ -489,7 +489,7 @@ async def start_reply(
 ) -> ReplyRun:
     """Save the user's message, then stream the agent's reply to every watcher."""
     channel = await hub.ensure_channel()
-    user_message, reply, provider, turn = await save_turn(
+    user_message, reply, provider, shown_files, turn = await save_turn(
         conversation_id, user_id, text, channel, timezone_name, attachment_ids
     )
     await hub.broadcast(
@@ -504,7 +504,7 @@ async def start_reply(
                     "text": user_message.content,
                     "html": render_markdown(user_message.content),
                     "status": user_message.status,
-                    "attachments": user_message.shown_attachments,
+                    "attachments": shown_files,
                 },
             }
         ),

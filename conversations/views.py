@@ -114,6 +114,7 @@ def chat_page(
         "agentName": agent.name,
         "agentAvailable": agent_available,
         "files": files_config(agent),
+        "pendingFiles": attachments.pending_views(conversation) if conversation else [],
     }
     return render(
         request,

@@ -106,6 +106,16 @@ export class ComposerFiles {
     this.changed();
   }
 
+  /** A file uploaded earlier and not sent yet (from before a reload). */
+  addUploaded(attachment) {
+    const entry = { file: null, state: "uploading", attachment: null, xhr: null, chip: cloneTemplate("tpl-file-chip") };
+    entry.chip.querySelector(".file-chip-size").textContent = formatSize(attachment.size || 0);
+    entry.chip.querySelector(".file-chip-remove").addEventListener("click", () => this.remove(entry));
+    this.entries.push(entry);
+    this.list.append(entry.chip);
+    this.succeed(entry, attachment);
+  }
+
   async upload(entry) {
     let url;
     try {

@@ -305,6 +305,8 @@ const files = new ComposerFiles(document.getElementById("composer-files") || doc
   onProblem: showError,
 });
 
+for (const attachment of config.pendingFiles || []) files.addUploaded(attachment);
+
 async function send() {
   const text = input.value;
   const noFiles = files.ready.length === 0;

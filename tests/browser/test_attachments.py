@@ -114,3 +114,44 @@ def test_agents_that_take_no_files_say_so_instead_of_offering_the_button(signed_
     assert (
         page.locator("#attach-input").get_attribute("accept") == "image/gif,image/jpeg,image/png,image/webp"
     )
+
+
+def drop_file(page, target: str, name: str, data: bytes, mime: str, event: str = "drop") -> None:
+    """What the browser dispatches when a file is dropped on `target`, or pasted into it."""
+    page.evaluate(
+        """([selector, name, bytes, mime, kind]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+            const target = document.querySelector(selector);
+            if (kind === "paste") {
+                target.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true }));
+                return;
+            }
+            const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                target.dispatchEvent(new DragEvent(type, init));
+            }
+        }""",
+        [target, name, list(data), mime, event],
+    )
+
+
+def test_files_dropped_on_the_chat_or_pasted_are_attached_and_kept_over_a_reload(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    drop_file(page, "#scroller", "dropped.png", png_bytes(), "image/png")
+    drop_file(page, "#composer-input", "image.png", png_bytes(6, 6), "image/png", event="paste")
+    chips = page.locator("#composer-files .file-chip")
+    expect(chips).to_have_count(2)
+    expect(chips.nth(0)).to_have_attribute("data-state", "ready")
+    expect(chips.nth(1)).to_have_attribute("data-state", "ready")
+    expect(page.locator("#drop-overlay")).to_be_hidden()
+
+    page.reload()  # the conversation was created for the uploads; the files wait in the composer
+    chips = page.locator("#composer-files .file-chip")
+    expect(chips).to_have_count(2)
+    expect(chips.nth(0)).to_contain_text("dropped.png")
+    chips.nth(1).locator(".file-chip-remove").click()
+    expect(chips).to_have_count(1)
+    page.reload()
+    expect(page.locator("#composer-files .file-chip")).to_have_count(1)
