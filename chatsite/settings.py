@@ -176,8 +176,38 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+
+
+def file_storage() -> dict:
+    """Where attachments are kept: MEDIA_ROOT on local disk, or an S3-compatible bucket when one is named.
+
+    The bucket stays private: files are served through the site's own views,
+    which check who may see them.
+    """
+    bucket = env_str("CHATSITE_S3_BUCKET")
+    if not bucket:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    options = {
+        "bucket_name": bucket,
+        "location": env_str("CHATSITE_S3_PREFIX", "chatsite"),
+        "default_acl": "private",
+        "file_overwrite": False,
+        "querystring_auth": True,
+    }
+    for option, variable in [
+        ("endpoint_url", "CHATSITE_S3_ENDPOINT_URL"),
+        ("region_name", "CHATSITE_S3_REGION"),
+        ("access_key", "CHATSITE_S3_ACCESS_KEY_ID"),
+        ("secret_key", "CHATSITE_S3_SECRET_ACCESS_KEY"),
+        ("addressing_style", "CHATSITE_S3_ADDRESSING_STYLE"),
+    ]:
+        if env_str(variable):
+            options[option] = env_str(variable)
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": file_storage(),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

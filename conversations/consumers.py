@@ -12,13 +12,25 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
+from django.urls import reverse
 
 from conversations import relay
 from conversations.models import Conversation, ShareLink, share_group_name
 
+USER_MESSAGE = '"type":"user_message"'
 MAX_FRAME_CHARS = 64 * 1024
 FLOOD_FRAMES = 20
 FLOOD_SECONDS = 10.0
+
+
+def as_shared(text: str, token: str) -> str:
+    """A frame as a share viewer gets it: files under the link's token, never the owner's addresses."""
+    if USER_MESSAGE not in text:
+        return text
+    payload = json.loads(text)
+    for attachment in payload.get("message", {}).get("attachments", []):
+        attachment["url"] = reverse("shared_file", args=[token, attachment["id"]])
+    return relay.frame(payload)
 
 
 @database_sync_to_async
@@ -145,7 +157,14 @@ class ConversationConsumer(FrameConsumer):
                 if not isinstance(text, str):
                     raise relay.TurnRefused("INVALID_INPUT", "A message needs text.")
                 timezone_name = str(request.get("timezone", ""))[:64]
-                await relay.start_reply(self.conversation_id, self.user_id, text, client_id, timezone_name)
+                attachment_ids = request.get("attachments", [])
+                if not isinstance(attachment_ids, list) or not all(
+                    isinstance(item, str) and len(item) <= 26 for item in attachment_ids
+                ):
+                    raise relay.TurnRefused("BAD_FRAME", "attachments is a list of attachment ids.")
+                await relay.start_reply(
+                    self.conversation_id, self.user_id, text, client_id, timezone_name, attachment_ids
+                )
             elif kind == "stop":
                 await relay.stop_reply(self.conversation_id, message_id_of(request))
             elif kind == "decide":
@@ -197,6 +216,13 @@ class SharedConversationConsumer(FrameConsumer):
         if hasattr(self, "link_id"):
             relay.hub.unwatch(self.conversation_id, self.send_frame)
             await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
+
+    async def send_frame(self, text: str) -> None:
+        await self.send(text_data=as_shared(text, self.token))
+
+    async def relay_frames(self, message: dict[str, Any]) -> None:
+        for text in message["frames"]:
+            await self.send_frame(text)
 
     async def share_closed(self, event: dict[str, Any]) -> None:
         await self.send(text_data=error_frame("NOT_FOUND", "This link no longer works."))

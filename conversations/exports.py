@@ -14,7 +14,7 @@ def export_filename(conversation: Conversation, extension: str) -> str:
 
 
 def messages_in_order(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at", "id"))
+    return list(conversation.messages.order_by("created_at", "id").prefetch_related("attachments"))
 
 
 def as_markdown(conversation: Conversation, now: datetime | None = None) -> str:
@@ -30,6 +30,9 @@ def as_markdown(conversation: Conversation, now: datetime | None = None) -> str:
         author = "You" if message.role == Message.Role.USER else conversation.agent.name
         when = timezone.localtime(message.created_at)
         lines += ["", "---", "", f"## {author} · {when:%Y-%m-%d %H:%M}", "", message.content.strip()]
+        files = [f"{a.name} ({a.content_type}, {a.size:,} bytes)" for a in message.attachments.all()]
+        if files:
+            lines += ["", "Attached: " + "; ".join(files)]
         if message.status not in (Message.Status.COMPLETE, Message.Status.STREAMING):
             lines += [
                 "",
@@ -52,6 +55,10 @@ def as_json(conversation: Conversation, now: datetime | None = None) -> str:
                 "status": message.status,
                 "error": message.error,
                 "tools": [call.get("name", "") for call in message.tool_calls if isinstance(call, dict)],
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type, "size": a.size}
+                    for a in message.attachments.all()
+                ],
                 "created_at": message.created_at.isoformat(),
             }
             for message in messages_in_order(conversation)

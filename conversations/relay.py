@@ -42,7 +42,8 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.retry import stream_with_retries
-from conversations.models import Conversation, Message, title_from
+from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
+from conversations.models import Attachment, Conversation, Message, title_from
 from conversations.rendering import StreamingMarkdown, render_markdown
 
 logger = logging.getLogger(__name__)
@@ -288,25 +289,39 @@ hub = Hub()
 
 @database_sync_to_async
 def save_turn(
-    conversation_id: str, user_id: int, text: str, relay_channel: str, timezone_name: str = ""
-) -> tuple[Message, Message, Provider, Turn]:
-    """Save the user's message and an empty streaming reply, before anything goes upstream."""
+    conversation_id: str,
+    user_id: int,
+    text: str,
+    relay_channel: str,
+    timezone_name: str = "",
+    attachment_ids: list[str] | tuple[str, ...] = (),
+) -> tuple[Message, Message, Provider, list[dict[str, Any]], Turn]:
+    """Save the user's message with its pending files and an empty streaming reply, before going upstream.
+
+    Returns the messages, the adapter, what the page shows of the files, and the turn to send.
+    """
+    attachment_ids = list(dict.fromkeys(attachment_ids))
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         provider = ready_provider(conversation)
-        problem = provider.input_problem(text)
+        problem = provider.input_problem(text, len(attachment_ids))
         if problem:
             raise TurnRefused("INVALID_INPUT", problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        try:
+            files = link_pending(conversation, user_message, attachment_ids)
+        except AttachmentsRefused as refused:
+            raise TurnRefused("INVALID_INPUT", refused.message) from None
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         if not conversation.title:
-            conversation.title = title_from(text)
+            conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
-    return user_message, reply, provider, turn_for(conversation, text, timezone_name)
+    shown = [attachment_view(a) for a in files]
+    return user_message, reply, provider, shown, turn_for(conversation, text, timezone_name, files)
 
 
 @database_sync_to_async
@@ -343,7 +358,8 @@ def save_retry(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         conversation.save(update_fields=["updated_at"])
-    return reply, provider, turn_for(conversation, last_two[1].content)
+    files = list(last_two[1].attachments.all())
+    return reply, provider, turn_for(conversation, last_two[1].content, files=files)
 
 
 @database_sync_to_async
@@ -354,10 +370,11 @@ def save_edit(
     text: str,
     relay_channel: str,
     timezone_name: str = "",
-) -> tuple[Message, Message, int | None, Provider, Turn]:
+) -> tuple[Message, Message, int | None, Provider, list[dict[str, Any]], Turn]:
     """Replace the last user message (and the reply to it) with the edited text and a new streaming reply.
 
-    Returns the new user message, the new reply, the id of the reply it replaces, the adapter and the turn.
+    The message's files stay with it. Returns the new user message, the new reply, the id of the
+    reply it replaces, the adapter, what the page shows of the files and the turn.
     """
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
@@ -371,7 +388,8 @@ def save_edit(
         if edited is None or edited.pk != message_id:
             raise TurnRefused("NOT_FOUND", "Only your last message can be edited.")
         provider = ready_provider(conversation)
-        problem = provider.input_problem(text)
+        files = list(edited.attachments.all())
+        problem = provider.input_problem(text, len(files))
         if problem:
             raise TurnRefused("INVALID_INPUT", problem)
         refuse_if_busy(conversation)
@@ -379,13 +397,16 @@ def save_edit(
         old_reply_id = old_reply.pk if old_reply else None
         if old_reply is not None:
             old_reply.delete()
-        edited.delete()
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        edited.attachments.update(message=user_message)
+        edited.delete()
         reply = conversation.messages.create(
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
         )
         conversation.save(update_fields=["updated_at"])
-    return user_message, reply, old_reply_id, provider, turn_for(conversation, text, timezone_name)
+    shown = [attachment_view(a) for a in files]
+    turn = turn_for(conversation, text, timezone_name, files)
+    return user_message, reply, old_reply_id, provider, shown, turn
 
 
 @database_sync_to_async
@@ -500,13 +521,16 @@ def known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def turn_for(conversation: Conversation, text: str, timezone_name: str = "") -> Turn:
+def turn_for(
+    conversation: Conversation, text: str, timezone_name: str = "", files: list[Attachment] | None = None
+) -> Turn:
     owner = conversation.owner
     return Turn(
         text=text,
         user=UserRef(id=owner.pk, username=owner.get_username(), email=owner.email),
         upstream_conversation_id=conversation.upstream_conversation_id,
         timezone=timezone_name if timezone_name in known_timezones() else "",
+        files=tuple(turn_file(attachment) for attachment in files or ()),
     )
 
 
@@ -546,18 +570,25 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
 
 
 async def start_reply(
-    conversation_id: str, user_id: int, text: str, client_id: str = "", timezone_name: str = ""
+    conversation_id: str,
+    user_id: int,
+    text: str,
+    client_id: str = "",
+    timezone_name: str = "",
+    attachment_ids: list[str] | tuple[str, ...] = (),
 ) -> ReplyRun:
     """Save the user's message, then stream the agent's reply to every watcher."""
     channel = await hub.ensure_channel()
-    user_message, reply, provider, turn = await save_turn(
-        conversation_id, user_id, text, channel, timezone_name
+    user_message, reply, provider, shown_files, turn = await save_turn(
+        conversation_id, user_id, text, channel, timezone_name, attachment_ids
     )
-    await hub.broadcast(conversation_id, user_message_frame(user_message, client_id))
+    await hub.broadcast(conversation_id, user_message_frame(user_message, client_id, shown_files))
     return await launch(conversation_id, reply, provider, turn, replaces=None)
 
 
-def user_message_frame(message: Message, client_id: str, replaces: int | None = None) -> str:
+def user_message_frame(
+    message: Message, client_id: str, attachments: list[dict[str, Any]], replaces: int | None = None
+) -> str:
     payload = {
         "type": "user_message",
         "client_id": client_id,
@@ -567,6 +598,7 @@ def user_message_frame(message: Message, client_id: str, replaces: int | None = 
             "text": message.content,
             "html": render_markdown(message.content),
             "status": message.status,
+            "attachments": attachments,
         },
     }
     if replaces is not None:
@@ -602,10 +634,12 @@ async def edit_and_resend(
 ) -> ReplyRun:
     """Replace the last user message with `text` and stream a new reply to it."""
     channel = await hub.ensure_channel()
-    user_message, reply, old_reply_id, provider, turn = await save_edit(
+    user_message, reply, old_reply_id, provider, shown_files, turn = await save_edit(
         conversation_id, user_id, message_id, text, channel, timezone_name
     )
-    await hub.broadcast(conversation_id, user_message_frame(user_message, client_id, replaces=message_id))
+    await hub.broadcast(
+        conversation_id, user_message_frame(user_message, client_id, shown_files, replaces=message_id)
+    )
     return await launch(conversation_id, reply, provider, turn, replaces=old_reply_id)
 
 

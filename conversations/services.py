@@ -8,7 +8,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agents.models import Agent
-from conversations.models import Conversation, Message, ShareLink, share_group_name
+from conversations import attachments
+from conversations.models import Attachment, Conversation, Message, ShareLink, share_group_name
 from conversations.rendering import render_markdown
 
 SEARCH_CONFIG = "english"
@@ -192,17 +193,18 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
         Message.Status.PAUSED: Message.Status.STOPPED,
         Message.Status.STREAMING: None,
     }
-    with transaction.atomic():
-        copy = Conversation.objects.create(
-            owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
-        )
-        messages = []
-        for message in link.messages().order_by("created_at", "id"):
-            status = copied_statuses.get(message.status, message.status)
-            if status is None:
-                continue
-            messages.append(
-                Message(
+    copied_files: list[Attachment] = []
+    try:
+        with transaction.atomic():
+            copy = Conversation.objects.create(
+                owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
+            )
+            shown = link.messages().order_by("created_at", "id").prefetch_related("attachments")
+            for message in shown:
+                status = copied_statuses.get(message.status, message.status)
+                if status is None:
+                    continue
+                copied = Message.objects.create(
                     conversation=copy,
                     role=message.role,
                     content=message.content,
@@ -211,6 +213,10 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
                     tool_calls=message.tool_calls,
                     seq=message.seq,
                 )
-            )
-        Message.objects.bulk_create(messages)
+                for attachment in message.attachments.all():
+                    copied_files.append(attachments.copy_attachment(attachment, copied))
+    except Exception:
+        for attachment in copied_files:
+            attachments.delete_stored_file(attachment.file.storage, attachment.file.name)
+        raise
     return copy

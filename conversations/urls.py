@@ -21,4 +21,6 @@ urlpatterns = [
     path("s/<str:token>/", views.shared_conversation, name="shared_conversation"),
     path("s/<str:token>/continue/", views.continue_shared, name="continue_shared"),
     path("s/<str:token>/files/<str:attachment_id>/", views.shared_file, name="shared_file"),
+    path("c/<str:conversation_id>/attachments/", views.upload_attachment, name="upload_attachment"),
+    path("c/<str:conversation_id>/attachments/<str:attachment_id>/", views.attachment, name="attachment"),
 ]

@@ -20,8 +20,9 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.models import Agent
-from conversations import exports, services
-from conversations.attachments import file_response
+from agents.providers import provider_class
+from conversations import attachments, exports, services
+from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, ShareLink
 
 AVATAR_HUES = 6
@@ -72,10 +73,45 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     return chat_page(request, found.agent, conversation=found, agent_available=available)
 
 
+@login_required
+@require_POST
+def upload_attachment(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """One file for the next message (multipart `file`, optional `name`); 201 with the stored file."""
+    conversation = services.get_conversation_for(request.user, conversation_id)
+    provider = provider_class(conversation.agent.platform)
+    form = attachments.AttachmentForm(
+        request.POST,
+        request.FILES,
+        provider=provider,
+        pending_count=attachments.pending_count(conversation),
+    )
+    if not form.is_valid():
+        return JsonResponse({"error": form.first_error()}, status=400)
+    try:
+        stored = attachments.store_attachment(conversation, form)
+    except attachments.StorageFailed as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+    return JsonResponse(attachments.attachment_view(stored), status=201)
+
+
+@login_required
+@require_http_methods(["GET", "POST", "DELETE"])
+def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -> HttpResponse:
+    """GET: the file. DELETE (or POST): remove a file not yet sent."""
+    conversation = services.get_conversation_for(request.user, conversation_id)
+    found = get_object_or_404(Attachment, pk=attachment_id, conversation=conversation)
+    if request.method == "GET":
+        return attachments.file_response(found)
+    if found.message_id is not None:
+        return JsonResponse({"error": "This file was sent with a message and stays with it."}, status=409)
+    found.delete()
+    return HttpResponse(status=204)
+
+
 def chat_page(
     request: HttpRequest, agent: Agent, conversation: Conversation | None, agent_available: bool
 ) -> HttpResponse:
-    messages = list(conversation.messages.all()) if conversation else []
+    messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
     shown = [message_view(message, is_last=i == len(messages) - 1) for i, message in enumerate(messages)]
     config = {
         "conversationId": conversation.id if conversation else None,
@@ -84,6 +120,8 @@ def chat_page(
         "csrfToken": get_token(request),
         "agentName": agent.name,
         "agentAvailable": agent_available,
+        "files": files_config(agent),
+        "pendingFiles": attachments.pending_views(conversation) if conversation else [],
     }
     return render(
         request,
@@ -103,8 +141,34 @@ def chat_page(
     )
 
 
-def message_view(message: Message, is_last: bool) -> dict[str, Any]:
-    """What the message template shows of a saved message."""
+def files_config(agent: Agent) -> dict[str, Any]:
+    """What the composer may attach for this agent's platform."""
+    provider = provider_class(agent.platform)
+    accepted = sorted(provider.accepted_file_types)
+    if not accepted:
+        note = f"{provider.label} agents take no files."
+    elif provider.takes_only_images():
+        note = f"{provider.label} agents take images only."
+    else:
+        note = ""
+    return {
+        "accepted": accepted,
+        "imagesOnly": provider.takes_only_images(),
+        "maxFiles": provider.max_files,
+        "maxBytes": provider.max_file_bytes,
+        "note": note,
+    }
+
+
+def message_view(
+    message: Message, is_last: bool, attachment_url: AttachmentUrl = attachments.owner_url
+) -> dict[str, Any]:
+    """What the message template shows of a saved message.
+
+    `attachment_url` gives the address a viewer fetches each attached file from
+    (the owner's download view unless a page that shows the conversation to
+    others says otherwise).
+    """
     calls = [call for call in message.tool_calls if isinstance(call, dict)] if message.tool_calls else []
     return {
         "id": message.pk,
@@ -123,6 +187,7 @@ def message_view(message: Message, is_last: bool) -> dict[str, Any]:
             }
             for call in calls
         ],
+        "attachments": [attachments.attachment_view(a, attachment_url) for a in message.attachments.all()],
         "created_at": message.created_at,
         "is_last": is_last,
     }
@@ -311,8 +376,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
     shown = list(link.messages().order_by("created_at", "id"))
     views = []
     for message in shown:
-        # After the attachments branch: message_view(message, False, attachment_url=shared_file_url(link))
-        view = message_view(message, is_last=False)
+        view = message_view(message, is_last=False, attachment_url=shared_file_url(link))
         if not link.live:
             view["id"] = None  # ids are only needed to follow a live conversation
         views.append(view)
@@ -358,7 +422,11 @@ def shared_file(request: HttpRequest, link: ShareLink, attachment_id: str) -> Ht
 @require_POST
 @share_page_or_sign_in
 def continue_shared(request: HttpRequest, link: ShareLink) -> HttpResponse:
-    copy = services.continue_shared_conversation(request.user, link)
+    try:
+        copy = services.continue_shared_conversation(request.user, link)
+    except attachments.StorageFailed:
+        messages.error(request, "The conversation's files could not be copied. Try again.")
+        return redirect(link)
     messages.info(
         request, "This is your own copy. The agent starts a fresh conversation and has not seen it."
     )

@@ -109,3 +109,26 @@ def test_pages_carry_a_strict_content_security_policy(client):
     assert "img-src 'self'" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_attachments_go_to_local_disk_or_to_a_named_s3_bucket(tmp_path):
+    local = run_django(
+        "from django.core.files.storage import default_storage as s; "
+        "s._setup(); print(type(s._wrapped).__name__)",
+        CHATSITE_VAR_DIR=str(tmp_path),
+        DEBUG="1",
+    )
+    assert local.returncode == 0, local.stderr
+    assert local.stdout.split() == ["FileSystemStorage"]
+    s3 = run_django(
+        "from django.core.files.storage import default_storage as s; s._setup(); w = s._wrapped; "
+        "print(type(w).__name__, w.bucket_name, w.endpoint_url, w.location, w.default_acl)",
+        CHATSITE_VAR_DIR=str(tmp_path),
+        DEBUG="1",
+        CHATSITE_S3_BUCKET="team-files",
+        CHATSITE_S3_ENDPOINT_URL="http://127.0.0.1:9000",
+        CHATSITE_S3_ACCESS_KEY_ID="id",
+        CHATSITE_S3_SECRET_ACCESS_KEY="secret",
+    )
+    assert s3.returncode == 0, s3.stderr
+    assert s3.stdout.split() == ["S3Storage", "team-files", "http://127.0.0.1:9000", "chatsite", "private"]

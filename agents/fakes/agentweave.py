@@ -50,7 +50,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 SUCCESS_CODE = 201000
 SUCCESS_MESSAGE = "Successfully."
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 21 * 1024 * 1024  # a file's PUT of up to 20 MB
+MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_RECORDED_REQUESTS = 200
 MAX_THREADS = 10_000
 MAX_FILES = 100
@@ -408,8 +409,8 @@ class AgentWeaveFake:
             isinstance(data.get(key), str) and data[key] for key in ("agent_id", "file_name", "file_type")
         ):
             problem = "agent_id, file_name and file_type are required."
-        elif not isinstance(data.get("file_size"), int) or not 0 < data["file_size"] <= MAX_BODY_BYTES:
-            problem = f"file_size must be between 1 and {MAX_BODY_BYTES} bytes."
+        elif not isinstance(data.get("file_size"), int) or not 0 < data["file_size"] <= MAX_FILE_BYTES:
+            problem = f"file_size must be between 1 and {MAX_FILE_BYTES} bytes."
         elif not isinstance(data.get("hash"), str) or not SHA256_HEX.match(data["hash"]):
             problem = "hash must be the file's sha256 in hex."
         elif data.get("category") != "chat":

@@ -1,10 +1,12 @@
 """A local stand-in for the SketricGen platform (PROTOCOLS.md A, seeds 000 and 001).
 
 `SketricGenFake` is a plain ASGI application serving `POST /api/v1/run-workflow`
-(JSON and AG-UI over SSE) and the read-only part of the Admin API under
-`/admin/v1`. The tests, the benchmarks and the demo all talk to it over real
-HTTP, and the official `sketricgen` SDK runs against it in a test, so what it
-sends follows the SDK's models and the platform's documents, not our adapter.
+(JSON and AG-UI over SSE), the read-only part of the Admin API under
+`/admin/v1`, and the three-step file upload (`/publicAssetsUploadInit`, a
+presigned S3-style POST to `/s3-upload`, `/publicAssetsUploadComplete`).
+The tests, the benchmarks and the demo all talk to it over real HTTP, and the
+official `sketricgen` SDK runs against it in a test, so what it sends follows
+the SDK's models and the platform's documents, not our adapter.
 
 Behaviour can be changed on the instance (`failure`, `token_delay`,
 `reply_words`, `api_keys`, `agents`) or per message with directives in
@@ -34,7 +36,11 @@ admin error codes, the pagination token) the choice is marked [guess].
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
+import hashlib
 import json
+import posixpath
 import re
 import time
 import uuid
@@ -53,6 +59,24 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_USER_INPUT = 10_000
 MAX_CONTACT_ID = 255
 MAX_BODY_BYTES = 1024 * 1024
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BODY_BYTES = MAX_FILE_BYTES + 64 * 1024
+MAX_UPLOADS = 1000
+# The platform's allow-list as the SDK has it (a part of it), by extension: the init
+# step decides the content type from the file name's extension, as the SDK does.
+UPLOAD_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".pdf": "application/pdf",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".md": "text/markdown",
+    ".txt": "text/plain",
+    ".py": "text/x-python",
+}
 MAX_RECORDED_REQUESTS = 200
 MAX_CONVERSATIONS = 10_000
 MAX_DIRECTIVE_WORDS = 100_000
@@ -338,6 +362,9 @@ class SketricGenFake:
         self.agents_page_size = 2
         self.pending_hitl: dict[str, dict[str, Any]] = {}
         self.conversations: dict[str, int] = {}
+        # Uploads by file id: what init promised, and what arrived.
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.upload_failure: str | None = None  # "init", "s3" or "complete": that step answers 500
         self.requests.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -356,13 +383,19 @@ class SketricGenFake:
         headers = {
             name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
         }
-        raw = await self._read_body(receive)
+        limit = MAX_UPLOAD_BODY_BYTES if path == "/s3-upload" else MAX_BODY_BYTES
+        raw = await self._read_body(receive, limit)
         if raw is None:
             await self._json(send, 413, {"detail": "Request body too large"})
             return
         body = self._record(scope, path, headers, raw)
         method = scope["method"]
-        if path == "/api/v1/run-workflow":
+        if (
+            path in ("/publicAssetsUploadInit", "/publicAssetsUploadComplete", "/s3-upload")
+            and method == "POST"
+        ):
+            await self._upload_step(path, scope, headers, raw, body, send)
+        elif path == "/api/v1/run-workflow":
             if method != "POST":
                 await self._json(send, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"POST")])
                 return
@@ -387,7 +420,7 @@ class SketricGenFake:
                 return
 
     @staticmethod
-    async def _read_body(receive: Receive) -> bytes | None:
+    async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -395,7 +428,7 @@ class SketricGenFake:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -404,7 +437,7 @@ class SketricGenFake:
 
     def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
         try:
-            body = json.loads(raw) if raw else None
+            body = json.loads(raw) if raw and path != "/s3-upload" else None
         except ValueError:
             body = None
         self.requests.append(
@@ -432,6 +465,163 @@ class SketricGenFake:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    # ------------------------------------------------------------------
+    # File upload (PROTOCOLS.md A). [guess] The error bodies are
+    # `{"success": false, "message"}`, as the SDK's APIErrorResponse has them;
+    # the S3 step answers S3's XML errors.
+    # ------------------------------------------------------------------
+
+    async def _upload_step(
+        self, path: str, scope: Scope, headers: dict[str, str], raw: bytes, body: Any, send: Send
+    ) -> None:
+        step = {"/publicAssetsUploadInit": "init", "/s3-upload": "s3"}.get(path, "complete")
+        if self.upload_failure == step:
+            await self._json(
+                send, 500, {"success": False, "message": f"Simulated failure of the {step} step"}
+            )
+            return
+        if step == "s3":
+            await self._s3_upload(headers, raw, send)
+            return
+        if headers.get("x-api-key") not in self.api_keys:
+            await self._json(send, 401, {"success": False, "message": "Invalid or missing API key"})
+            return
+        required = ("agent_id", "file_name") if step == "init" else ("agent_id", "file_id")
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(key), str) and body[key].strip() for key in required
+        ):
+            await self._json(
+                send, 400, {"success": False, "message": " and ".join(required) + " are required"}
+            )
+            return
+        if step == "init":
+            await self._upload_init(scope, headers, body, send)
+        else:
+            await self._upload_complete(body, send)
+
+    async def _upload_init(
+        self, scope: Scope, headers: dict[str, str], body: dict[str, Any], send: Send
+    ) -> None:
+        file_name = posixpath.basename(body["file_name"])
+        content_type = UPLOAD_TYPES.get(posixpath.splitext(file_name)[1].lower())
+        if content_type is None:
+            await self._json(
+                send,
+                400,
+                {
+                    "success": False,
+                    "message": f"Unsupported file type: {file_name}",
+                    "allowed_types": sorted(set(UPLOAD_TYPES.values())),
+                },
+            )
+            return
+        file_id = new_id("file")
+        key = f"uploads/{body['agent_id'].strip()}/{file_id}/{file_name}"
+        fields = {
+            "key": key,
+            "Content-Type": content_type,
+            "x-amz-algorithm": "AWS4-HMAC-SHA256",
+            "x-amz-credential": "FAKEKEY/20260101/us-east-1/s3/aws4_request",
+            "x-amz-date": "20260101T000000Z",
+            "policy": uuid.uuid4().hex,
+            "x-amz-signature": uuid.uuid4().hex,
+        }
+        self.uploads[file_id] = {
+            "agent_id": body["agent_id"].strip(),
+            "file_name": file_name,
+            "content_type": content_type,
+            "fields": fields,
+            "size": 0,
+            "sha256": "",
+            "uploaded": False,
+            "completed": False,
+        }
+        if len(self.uploads) > MAX_UPLOADS:
+            del self.uploads[next(iter(self.uploads))]
+        base = (
+            f"{scope.get('scheme', 'http')}://{headers.get('host', '127.0.0.1')}{scope.get('root_path', '')}"
+        )
+        await self._json(
+            send,
+            200,
+            {
+                "success": True,
+                "file_id": file_id,
+                "content_type": content_type,
+                "upload": {
+                    "url": f"{base}/s3-upload",
+                    "fields": fields,
+                    "expires_at": "2099-01-01T00:00:00Z",
+                    "max_file_bytes": MAX_FILE_BYTES,
+                },
+            },
+        )
+
+    async def _s3_upload(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        """A presigned POST: every policy field, exactly as given, before the file; the file last."""
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {headers.get('content-type', '')}\r\n\r\n".encode("latin-1") + raw
+        )
+        if not message.is_multipart():
+            await self._s3_error(send, 400, "InvalidArgument", "POST requires a multipart/form-data body")
+            return
+        parts = [
+            (part.get_param("name", header="content-disposition"), part) for part in message.iter_parts()
+        ]
+        names = [name for name, _ in parts]
+        if not names or names[-1] != "file" or names.count("file") != 1:
+            await self._s3_error(send, 400, "InvalidArgument", "The file must be the last field of the form")
+            return
+        fields = {name: part.get_payload(decode=True).decode() for name, part in parts[:-1]}
+        found = next((u for u in self.uploads.values() if u["fields"].get("key") == fields.get("key")), None)
+        if found is None or fields != found["fields"]:
+            await self._s3_error(
+                send, 403, "AccessDenied", "Invalid according to Policy: fields do not match"
+            )
+            return
+        data = parts[-1][1].get_payload(decode=True) or b""
+        if not data:
+            await self._s3_error(send, 400, "EntityTooSmall", "Your proposed upload is smaller than allowed")
+            return
+        if len(data) > MAX_FILE_BYTES:
+            await self._s3_error(
+                send, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed"
+            )
+            return
+        found.update(size=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded=True)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _s3_error(send: Send, status: int, code: str, message: str) -> None:
+        payload = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        headers = [(b"content-type", b"application/xml"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload.encode()})
+
+    async def _upload_complete(self, body: dict[str, Any], send: Send) -> None:
+        found = self.uploads.get(str(body.get("file_id", "")))
+        if found is None or found["agent_id"] != body["agent_id"].strip():
+            await self._json(send, 404, {"success": False, "message": "File not found"})
+            return
+        if not found["uploaded"]:
+            await self._json(send, 400, {"success": False, "message": "The file has not been uploaded"})
+            return
+        found["completed"] = True
+        await self._json(
+            send,
+            200,
+            {
+                "success": True,
+                "file_id": body["file_id"],
+                "file_size_bytes": found["size"],
+                "content_type": found["content_type"],
+                "file_name": found["file_name"],
+                "created_at": "2026-01-01T00:00:00Z",
+                "url": f"https://assets.invalid/{body['file_id']}",
+            },
+        )
 
     # ------------------------------------------------------------------
     # run-workflow
@@ -543,6 +733,10 @@ class SketricGenFake:
         if body["agent_id"].strip().startswith("missing"):
             await self._json(send, 404, {"detail": "Agent not found"})
             return
+        unknown = [a for a in body.get("assets") or [] if not self.uploads.get(a, {}).get("completed")]
+        if unknown:
+            await self._json(send, 400, {"detail": f"Unknown or incomplete asset(s): {', '.join(unknown)}"})
+            return
         message, options = parse_directives(body.get("user_input") or "")
         options.setdefault("fail", self.failure)
         failure = options["fail"]
@@ -564,6 +758,12 @@ class SketricGenFake:
             del self.conversations[next(iter(self.conversations))]
         words = options.get("words", self.reply_words)
         text = reply_text(message or "(no text, only attachments)", turn, conversation_id, words)
+        received = [self.uploads[a] for a in body.get("assets") or []]
+        if received:
+            names = ", ".join(
+                f"“{u['file_name']}” ({u['content_type']}, {u['size']} bytes)" for u in received
+            )
+            text = f"I received {len(received)} file(s): {names}.\n\n{text}"
         run = Run(conversation_id, options, options.get("delay", self.token_delay))
         if options.get("hitl") and body.get("enable_hitl") and resume is None:
             run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)

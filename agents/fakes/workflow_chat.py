@@ -28,6 +28,7 @@ Error bodies are text, as the seed's "400 Bad Request" suggests: plain text for
 """
 
 import asyncio
+import base64
 import contextlib
 import json
 import re
@@ -43,7 +44,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 PATH = "/v1/ai/workflow/chat/stream"
-MAX_BODY_BYTES = 1024 * 1024
+IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+)
+# Room for `images`: 20 MB of images, base64-encoded.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_RECORDED_REQUESTS = 200
 MAX_CONVERSATIONS = 10_000
 MAX_SESSIONS = 2_000
@@ -115,6 +122,35 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
 
     stripped = DIRECTIVE.sub(take, text)
     return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+
+
+def image_bytes(encoded: str) -> bytes | None:
+    """The bytes of a base64 image, given bare or as a data URL [guess: either may come]."""
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None
+
+
+def image_kind(data: bytes) -> str:
+    for signature, kind in IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    return "image/webp" if data[8:12] == b"WEBP" else "unknown"
+
+
+def described_images(images: Any) -> list[str]:
+    """How the reply names each image it received: its type, from its bytes, and size."""
+    described = []
+    for item in images if isinstance(images, list) else []:
+        data = image_bytes(item.get("base64") or "") if isinstance(item, dict) else None
+        if data is not None:
+            described.append(f"{image_kind(data)} ({len(data)} bytes)")
+        elif isinstance(item, dict) and item.get("ipfsUrl"):
+            described.append(str(item["ipfsUrl"]))
+    return described
 
 
 def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
@@ -327,12 +363,25 @@ class WorkflowChatFake:
                 return 'definition must contain a "root" node with type "manual"'
         return None
 
+    @staticmethod
+    def images_problem(images: Any) -> str | None:
+        if images is None:
+            return None
+        if not isinstance(images, list):
+            return "images must be a list"
+        for item in images:
+            if not isinstance(item, dict) or not isinstance(item.get("base64") or item.get("ipfsUrl"), str):
+                return "each image needs base64 or ipfsUrl"
+            if item.get("base64") and image_bytes(item["base64"]) is None:
+                return "an image's base64 is not valid base64"
+        return None
+
     async def _chat(self, headers: dict[str, str], body: Any, receive: Receive, send: Send) -> None:
         scheme, _, key = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or key.strip() not in self.api_keys:
             await self._status(send, 401)
             return
-        problem = self.validation_problem(body)
+        problem = self.validation_problem(body) or self.images_problem(body.get("images"))
         if problem:
             await self._status(send, 400, problem)
             return
@@ -379,6 +428,9 @@ class WorkflowChatFake:
             del self.conversations[next(iter(self.conversations))]
         words = options.get("words", self.reply_words)
         reply = reply_text(text or "(an empty message)", turn, conversation_id, words)
+        images = described_images(body.get("images"))
+        if images:
+            reply = f"I received {len(images)} image(s): {', '.join(images)}.\n\n{reply}"
         tokens = TOKEN.findall(reply)
         workflow = bool(options.get("workflow"))
         failure = options.get("fail")

@@ -137,9 +137,30 @@ class AgentWeaveProvider(Provider):
         "upload_url": Option(f"Where files are uploaded (default {DEFAULT_UPLOAD_URL}).", "url"),
     }
 
+    # [guess] The document names no file types; these are the ones a chat agent reads
+    # (as SketricGen's list). The chat call has one `file.file_url`, so one file per message.
+    accepted_file_types = frozenset(
+        {
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "image/gif",
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "text/markdown",
+            "application/json",
+        }
+    )
+    max_files = 1
+
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
         return super().agent_option_problems(options) + validate_options(options)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.uploaded: dict[str, str] = {}
 
     def chat_url(self, agent_id: str) -> str:
         return f"{self.connection.base_url.rstrip('/')}/api/v1/chat/agent/{quote(agent_id, safe='')}"
@@ -177,7 +198,7 @@ class AgentWeaveProvider(Provider):
         """The base contract, plus `file_url`: a file from `upload_file` to send with the turn."""
         if self.agent is None:
             raise UpstreamError(f"No {LABEL} agent is set for this conversation.")
-        problem = self.input_problem(turn.text)
+        problem = self.input_problem(turn.text, len(turn.files))
         if problem:
             raise UpstreamError(problem)
         problems = validate_options(self.agent.options)
@@ -185,6 +206,8 @@ class AgentWeaveProvider(Provider):
             raise UpstreamError(
                 f"This agent's {LABEL} settings need fixing by an admin: " + " ".join(problems)
             )
+        if turn.files and not file_url:
+            file_url = await self.upload_turn_file(turn)
         async for event in self._stream(
             self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id, file_url)
         ):
@@ -249,6 +272,24 @@ class AgentWeaveProvider(Provider):
         raise UpstreamError(
             f"{LABEL} closed the stream before the reply was completed; the reply is incomplete."
         )
+
+    async def upload_turn_file(self, turn: Turn) -> str:
+        """The public URL of the turn's file, uploaded once even when the turn is retried."""
+        file = turn.files[0]
+        if file.id not in self.uploaded:
+            try:
+                uploaded = await self.upload_file(
+                    file.name, await file.load(), file.content_type, turn.upstream_conversation_id
+                )
+            except UpstreamError as exc:
+                raise UpstreamError(
+                    f"Uploading “{file.name}” to {LABEL} failed: {exc.message}",
+                    retryable=exc.retryable,
+                    status=exc.status,
+                    retry_after=exc.retry_after,
+                ) from exc
+            self.uploaded[file.id] = uploaded.file_url
+        return self.uploaded[file.id]
 
     async def upload_file(
         self, file_name: str, data: bytes, content_type: str, thread_id: str = ""

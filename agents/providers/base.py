@@ -1,7 +1,8 @@
 """What every platform adapter implements, and the one error type they raise."""
 
 import abc
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -80,6 +81,24 @@ class UpstreamAgent:
 
 
 @dataclass(frozen=True)
+class TurnFile:
+    """A file attached to a turn, already checked against the platform's `accepted_file_types`.
+
+    `read` returns the bytes; it blocks (storage I/O), so adapters call `load()`.
+    """
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+    read: Callable[[], bytes] = field(repr=False, compare=False)
+
+    async def load(self) -> bytes:
+        return await asyncio.to_thread(self.read)
+
+
+@dataclass(frozen=True)
 class Turn:
     """One user message to send upstream."""
 
@@ -89,6 +108,7 @@ class Turn:
     timezone: str = ""  # the user's IANA time zone, as their browser reports it
     # Decisions that resume a paused run: {"request_id", "decisions": [{"type", "message"?}]}.
     approval: dict[str, Any] | None = None
+    files: tuple[TurnFile, ...] = ()
 
 
 class Provider(abc.ABC):
@@ -107,6 +127,12 @@ class Provider(abc.ABC):
     # The settings this platform reads, by name: per agent, and per credential.
     agent_options: ClassVar[dict[str, Option]] = {}
     credential_options: ClassVar[dict[str, Option]] = {}
+    # MIME types (as sniffed from the content) the platform takes as attachments; empty: no files.
+    accepted_file_types: ClassVar[frozenset[str]] = frozenset()
+    max_files: ClassVar[int] = 10
+    max_file_bytes: ClassVar[int] = 20 * 1024 * 1024
+    # Whether a message may be only files, without text.
+    files_without_text: ClassVar[bool] = False
 
     def __init__(self, connection: Connection, agent: AgentSpec | None = None):
         self.connection = connection
@@ -124,10 +150,16 @@ class Provider(abc.ABC):
         known = ", ".join(cls.agent_options) or "none"
         return [f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."]
 
-    def input_problem(self, text: str) -> str | None:
-        """Why `text` cannot be sent to this platform, or None when it can."""
-        if not text.strip():
-            return "Write a message first."
+    @classmethod
+    def takes_only_images(cls) -> bool:
+        return bool(cls.accepted_file_types) and all(t.startswith("image/") for t in cls.accepted_file_types)
+
+    def input_problem(self, text: str, file_count: int = 0) -> str | None:
+        """Why `text` (with `file_count` files) cannot be sent to this platform, or None when it can."""
+        if not text.strip() and not (file_count and self.files_without_text):
+            return "Write a message first." if not file_count else "Write a message to go with the files."
+        if file_count > self.max_files:
+            return f"{self.label} takes at most {self.max_files} file(s) with one message."
         if self.max_input_chars is not None and len(text) > self.max_input_chars:
             return (
                 f"This message is {len(text):,} characters long; {self.label} takes at "

@@ -5,16 +5,17 @@ to case (an older document used lower-case names) and keys are read in
 snake_case or camelCase (standard AG-UI).
 """
 
+import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
-from agents.providers.base import Option, Provider, Turn, UpstreamAgent, UpstreamError, UserRef
+from agents.providers.base import Option, Provider, Turn, TurnFile, UpstreamAgent, UpstreamError, UserRef
 from agents.providers.events import (
     ApprovalRequested,
     ReplyEvent,
@@ -24,7 +25,15 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
-from agents.providers.http import iter_sse, open_stream, parse_json_object, request_json
+from agents.providers.http import (
+    http_error,
+    iter_sse,
+    open_stream,
+    parse_json_object,
+    request_json,
+    transport_errors,
+    upstream_client,
+)
 
 MAX_CONTACT_ID = 255
 DECISIONS = ("approve", "reject", "respond")
@@ -42,6 +51,9 @@ MAX_LISTED = 20
 # Characters left as they are in a link target; parentheses and spaces are encoded.
 URL_SAFE = ":/?#@!$&'*+,;=%~"
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
+# The SDK's upload endpoints sit on the admin API's host and stage, beside `/admin/v1`.
+UPLOAD_INIT_PATH = "/publicAssetsUploadInit"
+UPLOAD_COMPLETE_PATH = "/publicAssetsUploadComplete"
 
 
 def field(data: dict[str, Any], snake: str) -> Any:
@@ -156,6 +168,27 @@ class SketricGenProvider(Provider):
             f"Admin API address, for importing agents (default {DEFAULT_ADMIN_BASE_URL}).", "url"
         ),
     }
+    # The platform's upload allow-list (PROTOCOLS.md A) is wider (source code, spreadsheets);
+    # these are the types this site can tell from the content.
+    accepted_file_types = frozenset(
+        {
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "image/gif",
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "text/markdown",
+            "application/json",
+        }
+    )
+    files_without_text = True  # `user_input` may be empty when `assets` is set
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # file id per attachment, so a retried turn does not upload its files again
+        self.uploaded: dict[str, str] = {}
 
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
@@ -175,13 +208,77 @@ class SketricGenProvider(Provider):
     def admin_base_url(self) -> str:
         return (self.connection.options.get("admin_base_url") or DEFAULT_ADMIN_BASE_URL).rstrip("/")
 
-    def request_body(self, turn: Turn, *, stream: bool) -> dict[str, Any]:
+    def upload_url(self, path: str) -> str:
+        option = "upload_init_url" if path == UPLOAD_INIT_PATH else "upload_complete_url"
+        explicit = self.connection.options.get(option)
+        return explicit or self.admin_base_url.removesuffix("/admin/v1") + path
+
+    async def upload_files(self, files: Sequence[TurnFile]) -> list[str]:
+        """The platform's file ids for `files`, uploaded in parallel (as the SDK does)."""
+        results = await asyncio.gather(*(self.upload_file(file) for file in files), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [str(result) for result in results]
+
+    async def upload_file(self, file: TurnFile) -> str:
+        """The three steps of PROTOCOLS.md A: init, presigned multipart POST, complete."""
+        if file.id in self.uploaded:
+            return self.uploaded[file.id]
+        assert self.agent is not None
+        headers = {"X-API-KEY": self.connection.api_key, "Accept": "application/json"}
+        try:
+            init = await request_json(
+                "POST",
+                self.upload_url(UPLOAD_INIT_PATH),
+                platform=LABEL,
+                json={"agent_id": self.agent.upstream_id, "file_name": file.name},
+                headers=headers,
+            )
+            file_id, upload = as_text(init.get("file_id")), init.get("upload")
+            if not file_id or not isinstance(upload, dict) or not as_text(upload.get("url")):
+                raise UpstreamError(f"{LABEL} did not say where to upload the file.")
+            fields = upload.get("fields") if isinstance(upload.get("fields"), dict) else {}
+            limit = upload.get("max_file_bytes")
+            if isinstance(limit, int) and file.size > limit:
+                raise UpstreamError(f"{LABEL} takes files of at most {limit // (1024 * 1024)} MB.")
+            data = await file.load()
+            content_type = as_text(fields.get("Content-Type")) or as_text(init.get("content_type"))
+            # httpx writes `data` fields before `files`: policy fields first, file last, as S3 requires.
+            with transport_errors(LABEL):
+                response = await upstream_client().post(
+                    upload["url"],
+                    data={str(key): str(value) for key, value in fields.items()},
+                    files={"file": (file.name, data, content_type or file.content_type)},
+                )
+            if response.status_code >= 400:
+                raise http_error(response, LABEL)
+            complete = await request_json(
+                "POST",
+                self.upload_url(UPLOAD_COMPLETE_PATH),
+                platform=LABEL,
+                json={"agent_id": self.agent.upstream_id, "file_id": file_id, "file_name": file.name},
+                headers=headers,
+            )
+        except UpstreamError as exc:
+            raise UpstreamError(
+                f"Uploading “{file.name}” to {LABEL} failed: {exc.message}",
+                retryable=exc.retryable,
+                status=exc.status,
+                retry_after=exc.retry_after,
+            ) from exc
+        self.uploaded[file.id] = as_text(complete.get("file_id")) or file_id
+        return self.uploaded[file.id]
+
+    def request_body(self, turn: Turn, *, stream: bool, assets: Sequence[str] = ()) -> dict[str, Any]:
         assert self.agent is not None
         body: dict[str, Any] = {
             "agent_id": self.agent.upstream_id,
             "user_input": turn.text,
             "stream": stream,
         }
+        if assets:
+            body["assets"] = list(assets)
         if turn.upstream_conversation_id:
             body["conversation_id"] = turn.upstream_conversation_id
         contact = contact_id(self.agent.options.get("contact_id", "none"), turn.user)
@@ -196,23 +293,26 @@ class SketricGenProvider(Provider):
         return body
 
     async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = None if turn.approval is not None else self.input_problem(turn.text)
+        problem = None if turn.approval is not None else self.input_problem(turn.text, len(turn.files))
         if problem:
             raise UpstreamError(problem)
         headers = {"api-key": self.connection.api_key}
+        assets = await self.upload_files(turn.files)
         if self.agent and self.agent.options.get("stream") is False:
-            async for event in self._json_reply(turn, headers):
+            async for event in self._json_reply(turn, headers, assets):
                 yield event
             return
-        async for event in self._streamed_reply(turn, headers):
+        async for event in self._streamed_reply(turn, headers, assets):
             yield event
 
-    async def _json_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
+    async def _json_reply(
+        self, turn: Turn, headers: dict[str, str], assets: Sequence[str] = ()
+    ) -> AsyncIterator[ReplyEvent]:
         async with open_stream(
             "POST",
             self.workflow_url,
             platform=LABEL,
-            json=self.request_body(turn, stream=False),
+            json=self.request_body(turn, stream=False, assets=assets),
             headers=headers,
         ) as response:
             await response.aread()
@@ -229,13 +329,15 @@ class SketricGenProvider(Provider):
         for event in finished(data):
             yield event
 
-    async def _streamed_reply(self, turn: Turn, headers: dict[str, str]) -> AsyncIterator[ReplyEvent]:
+    async def _streamed_reply(
+        self, turn: Turn, headers: dict[str, str], assets: Sequence[str] = ()
+    ) -> AsyncIterator[ReplyEvent]:
         headers = {**headers, "Accept": "text/event-stream"}
         async with open_stream(
             "POST",
             self.workflow_url,
             platform=LABEL,
-            json=self.request_body(turn, stream=True),
+            json=self.request_body(turn, stream=True, assets=assets),
             headers=headers,
         ) as response:
             results: dict[str, Any] = {}

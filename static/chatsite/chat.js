@@ -2,6 +2,7 @@
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
 import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
+import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -26,12 +27,16 @@ const form = document.getElementById("composer");
 const input = document.getElementById("composer-input");
 const sendButton = document.getElementById("send-btn");
 const editingBar = document.getElementById("editing");
+const attachButton = document.getElementById("attach-btn");
+const attachInput = document.getElementById("attach-input");
+const dropOverlay = document.getElementById("drop-overlay");
 
 let conversationId = config.conversationId;
 let conversationUrl = window.location.pathname;
 let socket = null;
 let creating = false;
-// Texts sent and not yet saved, by client_id: put back in the composer if refused.
+let creation = null;
+// Texts and files sent and not yet saved, by client_id: put back in the composer if refused.
 const pending = new Map();
 // The id of the user message the composer is editing, or null; and of edits sent, by client_id.
 let editing = null;
@@ -114,7 +119,8 @@ function showRunning(messageId) {
 function updateSendButton() {
   if (!form) return;
   const running = form.dataset.state === "running";
-  sendButton.disabled = !running && (creating || input.value.trim() === "");
+  const empty = input.value.trim() === "" && files.ready.length === 0;
+  sendButton.disabled = !running && (creating || files.uploading || empty);
 }
 
 list.addEventListener("change", (event) => {
@@ -261,7 +267,7 @@ document.getElementById("editing-cancel")?.addEventListener("click", () => {
 });
 
 function restore(clientId) {
-  const text = pending.get(clientId);
+  const sent = pending.get(clientId);
   const edited = pendingEdits.get(clientId);
   pending.delete(clientId);
   pendingEdits.delete(clientId);
@@ -270,7 +276,9 @@ function restore(clientId) {
     editingBar.hidden = false;
   }
   thread.removePending(clientId);
-  if (text === undefined || !input) return;
+  if (sent === undefined || !input) return;
+  files.restore(sent.files);
+  const text = sent.text;
   input.value = input.value.trim() ? `${text}\n\n${input.value}` : text;
   resizeInput();
   updateSendButton();
@@ -317,9 +325,38 @@ async function createConversation() {
   openSocket(created.ws_url);
 }
 
+/** The conversation exists (files are uploaded into it before the first message). */
+function ensureConversation() {
+  if (conversationId) return Promise.resolve();
+  if (!creation) {
+    creation = createConversation().catch((error) => {
+      creation = null;
+      throw error;
+    });
+  }
+  return creation;
+}
+
+const files = new ComposerFiles(document.getElementById("composer-files") || document.createElement("ul"), {
+  files: config.files,
+  csrfToken: config.csrfToken,
+  uploadUrl: async () => {
+    await ensureConversation();
+    return `/c/${encodeURIComponent(conversationId)}/attachments/`;
+  },
+  onChange: () => {
+    updateSendButton();
+    contentChanged(false);
+  },
+  onProblem: showError,
+});
+
+for (const attachment of config.pendingFiles || []) files.addUploaded(attachment);
+
 async function send() {
   const text = input.value;
-  if (!text.trim() || thread.running !== null || creating) return;
+  const noFiles = files.ready.length === 0;
+  if ((!text.trim() && noFiles) || files.uploading || thread.running !== null || creating) return;
   const clientId = newClientId();
   const timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   const frame =
@@ -331,17 +368,24 @@ async function send() {
     return;
   }
   hideError();
+  // An edit keeps the message's files; files in the composer wait for the next message.
+  const sentFiles = editing === null ? files.take() : [];
+  if (editing === null) frame.attachments = sentFiles.map((entry) => entry.attachment.id);
   if (editing !== null) pendingEdits.set(clientId, editing);
   stopEditing();
-  pending.set(clientId, text);
-  thread.addPending(clientId, text);
+  pending.set(clientId, { text, files: sentFiles });
+  thread.addPending(
+    clientId,
+    text,
+    sentFiles.map((entry) => entry.attachment),
+  );
   input.value = "";
   resizeInput();
   if (!conversationId) {
     creating = true;
     updateSendButton();
     try {
-      await createConversation();
+      await ensureConversation();
     } catch {
       restore(clientId);
       showError("The conversation could not be started. Check the connection and try again.");
@@ -358,6 +402,45 @@ async function send() {
 function stop() {
   if (thread.running === null) return;
   socket?.send({ type: "stop", message_id: thread.running });
+}
+
+function dragHasFiles(event) {
+  return [...(event.dataTransfer?.types || [])].includes("Files");
+}
+
+if (form && attachButton && !attachButton.hidden) {
+  attachButton.addEventListener("click", () => attachInput.click());
+  attachInput.addEventListener("change", () => {
+    files.add(attachInput.files);
+    attachInput.value = "";
+  });
+  let dragDepth = 0;
+  document.addEventListener("dragenter", (event) => {
+    if (!dragHasFiles(event)) return;
+    dragDepth += 1;
+    dropOverlay.hidden = false;
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!dragHasFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropOverlay.hidden = true;
+  });
+  document.addEventListener("dragover", (event) => {
+    if (dragHasFiles(event)) event.preventDefault();
+  });
+  document.addEventListener("drop", (event) => {
+    if (!dragHasFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    dropOverlay.hidden = true;
+    files.add(event.dataTransfer.files);
+  });
+  input.addEventListener("paste", (event) => {
+    const pasted = [...(event.clipboardData?.files || [])].filter((file) => file.type.startsWith("image/"));
+    if (!pasted.length) return;
+    event.preventDefault();
+    files.add(pasted);
+  });
 }
 
 if (form) {

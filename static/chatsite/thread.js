@@ -4,12 +4,21 @@
 // `text`, `tail`, names, errors and everything else only ever as text.
 
 import { renderApproval } from "./approval.js";
+import { renderAttachments } from "./attachments.js";
 import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
 
 const DEFAULT_ERRORS = {
   error: "The reply failed.",
   interrupted: "The reply was interrupted.",
 };
+
+function setUserContent(element, text, attachments) {
+  const bubble = element.querySelector(".bubble");
+  bubble.textContent = text;
+  const list = element.querySelector(".attachments");
+  renderAttachments(list, attachments);
+  bubble.hidden = !text && !list.hidden;
+}
 
 function isId(value) {
   return Number.isInteger(value) && value > 0;
@@ -98,16 +107,16 @@ export class Thread {
     return element;
   }
 
-  createUser(text) {
+  createUser(text, attachments) {
     const element = cloneTemplate("tpl-user");
-    element.querySelector(".bubble").textContent = text;
+    setUserContent(element, text, attachments);
     setTime(element.querySelector(".msg-time"), new Date());
     return element;
   }
 
   /** The user's message, shown at once; `userMessage` confirms it. */
-  addPending(clientId, text) {
-    const element = this.createUser(text);
+  addPending(clientId, text, attachments = []) {
+    const element = this.createUser(text, attachments);
     element.dataset.clientId = clientId;
     element.classList.add("is-pending");
     this.list.append(element);
@@ -156,9 +165,9 @@ export class Thread {
     if (element) {
       element.classList.remove("is-pending");
       delete element.dataset.clientId;
-      element.querySelector(".bubble").textContent = text;
+      setUserContent(element, text, message.attachments);
     } else {
-      element = this.createUser(text);
+      element = this.createUser(text, message.attachments);
       this.list.append(element);
     }
     element.id = `m-${message.id}`;

@@ -297,7 +297,8 @@ def test_exactly_10000_characters_is_accepted(sketricgen):
 
 
 def test_empty_input_is_accepted_with_assets_or_hitl_resume(sketricgen):
-    with_assets = run(sketricgen, {"agent_id": AGENT, "user_input": "", "assets": ["file_1"]})
+    asset = uploaded_asset(sketricgen)
+    with_assets = run(sketricgen, {"agent_id": AGENT, "user_input": "", "assets": [asset]})
     resume = {"request_id": "req_1", "decisions": [{"type": "approve"}]}
     with_resume = run(
         sketricgen,
@@ -314,6 +315,21 @@ def test_empty_input_is_accepted_with_assets_or_hitl_resume(sketricgen):
     # The empty input passes validation; only the unknown paused run is refused.
     assert with_resume.status_code == 422
     assert "No paused run" in with_resume.json()["detail"]
+
+
+def uploaded_asset(fake) -> str:
+    """A file id the fake knows, uploaded with its three steps."""
+    headers = {"X-API-KEY": "demo-key"}
+    init = httpx.post(
+        fake.url + "/publicAssetsUploadInit", json={"agent_id": AGENT, "file_name": "a.txt"}, headers=headers
+    ).json()
+    httpx.post(init["upload"]["url"], data=init["upload"]["fields"], files={"file": ("a.txt", b"hello")})
+    httpx.post(
+        fake.url + "/publicAssetsUploadComplete",
+        json={"agent_id": AGENT, "file_id": init["file_id"]},
+        headers=headers,
+    )
+    return init["file_id"]
 
 
 def test_unknown_paths_and_methods(sketricgen):

@@ -29,7 +29,11 @@ DEMO_AGENTS = [
         "agent-demo",
         "A simulated SketricGen agent. Add [[tool]] to a message to see a tool call, "
         f"[[hitl]] to be asked to approve its actions. {TRY}",
-        {"admin_base_url": "{fake}/admin/v1"},
+        {
+            "admin_base_url": "{fake}/admin/v1",
+            "upload_init_url": "{fake}/publicAssetsUploadInit",
+            "upload_complete_url": "{fake}/publicAssetsUploadComplete",
+        },
         {"enable_hitl": True},
     ),
     DemoAgent(
