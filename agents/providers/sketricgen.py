@@ -167,6 +167,12 @@ class SketricGenProvider(Provider):
         "admin_base_url": Option(
             f"Admin API address, for importing agents (default {DEFAULT_ADMIN_BASE_URL}).", "url"
         ),
+        "upload_init_url": Option(
+            f"File upload, step 1 (default: the admin API's host + {UPLOAD_INIT_PATH}).", "url"
+        ),
+        "upload_complete_url": Option(
+            f"File upload, step 3 (default: the admin API's host + {UPLOAD_COMPLETE_PATH}).", "url"
+        ),
     }
     # The platform's upload allow-list (PROTOCOLS.md A) is wider (source code, spreadsheets);
     # these are the types this site can tell from the content.

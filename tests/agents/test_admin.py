@@ -270,7 +270,7 @@ def test_choosing_a_credential_on_another_platform_starts_its_settings_at_their_
 
 def test_a_credential_form_shows_its_platforms_settings(admin_client, credential):
     page = admin_client.get(reverse("admin:agents_credential_change", args=[credential.pk]))
-    assert option_fields(page) == {"admin_base_url"}
+    assert option_fields(page) == {"admin_base_url", "upload_init_url", "upload_complete_url"}
     workflow = platform_credential("workflow_chat")
     page = admin_client.get(reverse("admin:agents_credential_change", args=[workflow.pk]))
     assert option_fields(page) == set()
