@@ -136,6 +136,8 @@ def test_the_shared_page_is_safe_and_has_a_preview_but_no_internal_ids(alice, ch
     assert "demo-key" not in page
     assert "agent-demo" not in page  # the agent's id on its platform
     assert "Content-Security-Policy" in response.headers
+    assert "no-store" in response["Cache-Control"]  # a revoked link must not live on in a cache
+    assert response["X-Robots-Tag"] == "noindex"
 
 
 def test_the_shared_links_page_lists_updates_and_revokes(alice, bob, chat):
