@@ -191,6 +191,9 @@ def test_the_admin_lists_every_link_and_can_revoke(admin_client, alice, chat):
     listing = admin_client.get(reverse("admin:conversations_sharelink_changelist")).content.decode()
     assert "Tide tables" in listing
     assert link.secret not in listing
+    detail = admin_client.get(reverse("admin:conversations_sharelink_change", args=[link.pk]))
+    assert detail.status_code == 200
+    assert link.secret not in detail.content.decode()
     admin_client.post(
         reverse("admin:conversations_sharelink_changelist"),
         {"action": "revoke_links", "_selected_action": [link.pk]},
