@@ -189,6 +189,8 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
     source = link.conversation
     if not visible_agents(user).filter(pk=source.agent_id).exists():
         raise Http404("No such agent.")
+    # A paused reply waits on the owner's platform run, which the copy cannot continue;
+    # a streaming one is not finished yet.
     copied_statuses = {
         Message.Status.PAUSED: Message.Status.STOPPED,
         Message.Status.STREAMING: None,

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.models import Agent
@@ -368,6 +369,7 @@ def share_page_or_sign_in(view):
     return wrapped
 
 
+@never_cache
 @require_GET
 @share_page_or_sign_in
 def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
@@ -387,7 +389,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
         "wsPath": f"/ws/share/{link.token}/" if link.live else None,
         "agentName": agent.name,
     }
-    return render(
+    response = render(
         request,
         "conversations/shared.html",
         {
@@ -406,8 +408,11 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
             "can_continue": can_continue,
         },
     )
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
+@never_cache
 @require_GET
 @share_page_or_sign_in
 def shared_file(request: HttpRequest, link: ShareLink, attachment_id: str) -> HttpResponse:

@@ -148,8 +148,24 @@ def test_alices_conversation_is_readable_by_staff_in_the_admin(admin_client, ali
     assert "High at" in admin_client.get(url).content.decode()
 
 
-def test_the_admin_limits_an_agent_to_groups(admin_client, team_agent, research_team):
+def test_the_admin_limits_an_agent_to_groups(admin_client, sketricgen_agent, research_team, carol):
+    from conversations.services import visible_agents
+
+    assert list(visible_agents(carol)) == [sketricgen_agent]
+    response = admin_client.post(
+        reverse("admin:agents_agent_change", args=[sketricgen_agent.pk]),
+        {
+            "name": sketricgen_agent.name,
+            "slug": sketricgen_agent.slug,
+            "description": "",
+            "credential": sketricgen_agent.credential_id,
+            "upstream_agent_id": sketricgen_agent.upstream_agent_id,
+            "options": "{}",
+            "enabled": "on",
+            "groups": [research_team.pk],
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert list(visible_agents(carol)) == []
     listing = admin_client.get(reverse("admin:agents_agent_changelist")).content.decode()
     assert "Research" in listing
-    form = admin_client.get(reverse("admin:agents_agent_change", args=[team_agent.pk])).content.decode()
-    assert 'name="groups"' in form

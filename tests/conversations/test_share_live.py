@@ -110,3 +110,23 @@ async def test_revoking_a_live_link_closes_its_viewers(bob, live_link, connect):
     closed = json.loads(await viewer.receive_from())
     assert closed["code"] == "NOT_FOUND"
     assert (await viewer.receive_output())["type"] == "websocket.close"
+
+
+async def test_a_viewer_signed_out_elsewhere_is_refused_at_the_next_frame(bob, live_link, connect):
+    from django.contrib.sessions.models import Session
+
+    _, viewer = await connect(bob, path=share_path(live_link))
+    await sync_to_async(Session.objects.all().delete)()
+    await viewer.send_json_to({"type": "resume", "message_id": 1})
+    assert json.loads(await viewer.receive_from())["code"] == "SIGNED_OUT"
+    assert (await viewer.receive_output())["type"] == "websocket.close"
+
+
+async def test_a_link_made_snapshot_only_after_opening_stops_the_viewer_at_the_next_frame(
+    bob, live_link, connect
+):
+    _, viewer = await connect(bob, path=share_path(live_link))
+    await sync_to_async(ShareLink.objects.filter(pk=live_link.pk).update)(live=False)
+    await viewer.send_json_to({"type": "resume", "message_id": 1})
+    assert json.loads(await viewer.receive_from())["code"] == "NOT_FOUND"
+    assert (await viewer.receive_output())["type"] == "websocket.close"

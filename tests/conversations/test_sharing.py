@@ -136,6 +136,8 @@ def test_the_shared_page_is_safe_and_has_a_preview_but_no_internal_ids(alice, ch
     assert "demo-key" not in page
     assert "agent-demo" not in page  # the agent's id on its platform
     assert "Content-Security-Policy" in response.headers
+    assert "no-store" in response["Cache-Control"]  # a revoked link must not live on in a cache
+    assert response["X-Robots-Tag"] == "noindex"
 
 
 def test_the_shared_links_page_lists_updates_and_revokes(alice, bob, chat):
@@ -189,6 +191,9 @@ def test_the_admin_lists_every_link_and_can_revoke(admin_client, alice, chat):
     listing = admin_client.get(reverse("admin:conversations_sharelink_changelist")).content.decode()
     assert "Tide tables" in listing
     assert link.secret not in listing
+    detail = admin_client.get(reverse("admin:conversations_sharelink_change", args=[link.pk]))
+    assert detail.status_code == 200
+    assert link.secret not in detail.content.decode()
     admin_client.post(
         reverse("admin:conversations_sharelink_changelist"),
         {"action": "revoke_links", "_selected_action": [link.pk]},
