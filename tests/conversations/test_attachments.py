@@ -270,3 +270,31 @@ def test_history_shows_thumbnails_and_download_chips_on_the_users_message(alice_
         f"/s/token/files/{photo['id']}/",
         f"/s/token/files/{report['id']}/",
     ]
+
+
+def test_files_never_sent_are_pruned_after_a_day(
+    alice_client, conversation, media_root, django_capture_on_commit_callbacks
+):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    old = upload(alice_client, conversation, "old.png", png_bytes()).json()
+    fresh = upload(alice_client, conversation, "fresh.png", png_bytes()).json()
+    sent = upload(alice_client, conversation, "sent.png", png_bytes()).json()
+    message = conversation.messages.create(role=Message.Role.USER, content="x")
+    Attachment.objects.filter(pk=sent["id"]).update(message=message)
+    day_ago = timezone.now() - timedelta(hours=25)
+    Attachment.objects.filter(pk__in=[old["id"], sent["id"]]).update(created_at=day_ago)
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("prune_attachments", stdout=out)
+    assert out.getvalue().strip() == "Deleted 1 unsent file(s) older than 24 hours."
+
+    assert sorted(Attachment.objects.values_list("name", flat=True)) == ["fresh.png", "sent.png"]
+    assert stored_files(media_root) == sorted(
+        f"attachments/{conversation.id}/{a['id']}" for a in (fresh, sent)
+    )
