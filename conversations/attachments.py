@@ -106,7 +106,8 @@ def sniff_type(head: bytes, name: str) -> str | None:
     if is_text(head):
         named = type_of_name(name)
         return named if named in TEXT_TYPES else "text/plain"
-    return matches[0] if matches else None
+    # Not UTF-8 text: a text type puremagic guessed (UTF-16, say) is not one of ours either.
+    return next((m for m in matches if not m.startswith("text/") and m not in TEXT_TYPES), None)
 
 
 def is_text(head: bytes) -> bool:

@@ -298,3 +298,26 @@ def test_files_never_sent_are_pruned_after_a_day(
     assert stored_files(media_root) == sorted(
         f"attachments/{conversation.id}/{a['id']}" for a in (fresh, sent)
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "expected"),
+    [
+        ("a.png", png_bytes(), "image/png"),
+        ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20, "image/jpeg"),
+        ("a.gif", b"GIF89a" + b"\x00" * 20, "image/gif"),
+        ("a.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 20, "image/webp"),
+        ("a.pdf", pdf_bytes(), "application/pdf"),
+        ("a.csv", b"name,score\nalice,3\n", "text/csv"),
+        ("a.md", "# Título\n\nSome *text*.\n".encode(), "text/markdown"),
+        ("a.json", b'{"a": 1}', "application/json"),
+        ("a.py", b"print('hi')\n", "text/plain"),
+        ("a.txt", b"  <svg onload=alert(1)>", "image/svg+xml"),
+        ("a.txt", b"\xef\xbb\xbf<html><body>x</body></html>", "text/html"),
+        ("a.txt", b"\xff\xfe\x00\x01binary", None),
+    ],
+)
+def test_the_type_comes_from_the_content(name, head, expected):
+    from conversations.attachments import sniff_type
+
+    assert sniff_type(head, name) == expected
