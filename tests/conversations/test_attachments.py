@@ -132,6 +132,13 @@ def test_file_names_with_path_tricks_are_refused(alice_client, conversation, med
     assert stored_files(media_root) == []
 
 
+def test_the_name_given_is_checked_against_the_content_too(alice_client, conversation):
+    refused = upload(alice_client, conversation, "report.pdf", pdf_bytes(), name="report.png")
+    assert refused.json()["error"] == "This file is named as a PNG image but its content is a PDF document."
+    renamed = upload(alice_client, conversation, "upload.bin", pdf_bytes(), name="Q3 report.pdf")
+    assert renamed.json()["name"] == "Q3 report.pdf"
+
+
 def test_a_path_in_the_multipart_file_name_never_reaches_the_disk(alice_client, conversation, media_root):
     response = upload(alice_client, conversation, "../../x.png", png_bytes())
     assert response.status_code == 201
