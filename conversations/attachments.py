@@ -107,7 +107,8 @@ def sniff_type(head: bytes, name: str) -> str | None:
     if is_text(head):
         named = type_of_name(name)
         return named if named in TEXT_TYPES else "text/plain"
-    return matches[0] if matches else None
+    # Not UTF-8 text: a text type puremagic guessed (UTF-16, say) is not one of ours either.
+    return next((m for m in matches if not m.startswith("text/") and m not in TEXT_TYPES), None)
 
 
 def is_text(head: bytes) -> bool:
@@ -194,12 +195,15 @@ class AttachmentForm(forms.Form):
         upload.seek(0)
         head = upload.read(SNIFF_BYTES)
         upload.seek(0)
-        content_type = sniff_type(head, upload.name or "")
+        # The name shown is the `name` field when given (checked in clean_name), else the upload's.
+        given = self.data.get("name")
+        shown_name = given if isinstance(given, str) and given else upload.name or ""
+        content_type = sniff_type(head, shown_name)
         if content_type is None:
             raise forms.ValidationError(
                 "The kind of this file could not be recognised from its content.", code="unknown_type"
             )
-        named = type_of_name(upload.name or "")
+        named = type_of_name(shown_name)
         if named in TYPE_NAMES and named != content_type:
             raise forms.ValidationError(
                 f"This file is named as {describe_type(named)} but its content is "

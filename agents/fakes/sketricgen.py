@@ -365,6 +365,7 @@ class SketricGenFake:
         # Uploads by file id: what init promised, and what arrived.
         self.uploads: dict[str, dict[str, Any]] = {}
         self.upload_failure: str | None = None  # "init", "s3" or "complete": that step answers 500
+        self.upload_delay: float = 0.0  # seconds the init step takes
         self.requests.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -496,6 +497,7 @@ class SketricGenFake:
             )
             return
         if step == "init":
+            await asyncio.sleep(self.upload_delay)
             await self._upload_init(scope, headers, body, send)
         else:
             await self._upload_complete(body, send)

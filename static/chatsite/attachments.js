@@ -73,10 +73,6 @@ export class ComposerFiles {
     return this.entries.filter((entry) => entry.state === "ready");
   }
 
-  accepts(file) {
-    return this.rules.accepted.includes(file.type);
-  }
-
   add(fileList) {
     const files = [...fileList];
     if (!files.length) return;

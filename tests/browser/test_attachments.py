@@ -99,6 +99,7 @@ def test_a_refused_file_shows_the_servers_reason_on_its_chip(signed_in, live_sit
     expect(chip.locator(".file-chip-error")).to_have_text(
         "This file is named as a PNG image but its content is a PDF document."
     )
+    screenshot(page, "attachments-refused")
     chip.locator(".file-chip-remove").click()
     expect(page.locator("#composer-files .file-chip")).to_have_count(0)
 

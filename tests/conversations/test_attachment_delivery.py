@@ -75,6 +75,7 @@ async def test_sketricgen_gets_each_file_by_the_three_step_upload_then_as_assets
 ):
     conversation = await on_platform("sketricgen")
     fake = served_fakes["sketricgen"].app
+    fake.upload_delay = 0.2
     photo = await uploaded(alice, conversation, "photo.png", png_bytes())
     report = await uploaded(alice, conversation, "report.pdf", pdf_bytes())
     _, ws = await connect(alice, conversation.id)
@@ -98,6 +99,8 @@ async def test_sketricgen_gets_each_file_by_the_three_step_upload_then_as_assets
     assert f"“report.pdf” (application/pdf, {len(pdf_bytes())} bytes)" in ended["text"]
     inits = [r for r in fake.requests if r["path"] == "/publicAssetsUploadInit"]
     assert {r["body"]["file_name"] for r in inits} == {"photo.png", "report.pdf"}
+    steps = [r["path"] for r in fake.requests]
+    assert steps[:2] == ["/publicAssetsUploadInit"] * 2, "the files were not uploaded in parallel"
     assert all(r["headers"]["x-api-key"] == "demo-key" for r in inits)
     run = next(r for r in fake.requests if r["path"] == "/api/v1/run-workflow")
     assert len(run["body"]["assets"]) == 2

@@ -132,6 +132,13 @@ def test_file_names_with_path_tricks_are_refused(alice_client, conversation, med
     assert stored_files(media_root) == []
 
 
+def test_the_name_given_is_checked_against_the_content_too(alice_client, conversation):
+    refused = upload(alice_client, conversation, "report.pdf", pdf_bytes(), name="report.png")
+    assert refused.json()["error"] == "This file is named as a PNG image but its content is a PDF document."
+    renamed = upload(alice_client, conversation, "upload.bin", pdf_bytes(), name="Q3 report.pdf")
+    assert renamed.json()["name"] == "Q3 report.pdf"
+
+
 def test_a_path_in_the_multipart_file_name_never_reaches_the_disk(alice_client, conversation, media_root):
     response = upload(alice_client, conversation, "../../x.png", png_bytes())
     assert response.status_code == 201
@@ -270,3 +277,54 @@ def test_history_shows_thumbnails_and_download_chips_on_the_users_message(alice_
         f"/s/token/files/{photo['id']}/",
         f"/s/token/files/{report['id']}/",
     ]
+
+
+def test_files_never_sent_are_pruned_after_a_day(
+    alice_client, conversation, media_root, django_capture_on_commit_callbacks
+):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    old = upload(alice_client, conversation, "old.png", png_bytes()).json()
+    fresh = upload(alice_client, conversation, "fresh.png", png_bytes()).json()
+    sent = upload(alice_client, conversation, "sent.png", png_bytes()).json()
+    message = conversation.messages.create(role=Message.Role.USER, content="x")
+    Attachment.objects.filter(pk=sent["id"]).update(message=message)
+    day_ago = timezone.now() - timedelta(hours=25)
+    Attachment.objects.filter(pk__in=[old["id"], sent["id"]]).update(created_at=day_ago)
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("prune_attachments", stdout=out)
+    assert out.getvalue().strip() == "Deleted 1 unsent file(s) older than 24 hours."
+
+    assert sorted(Attachment.objects.values_list("name", flat=True)) == ["fresh.png", "sent.png"]
+    assert stored_files(media_root) == sorted(
+        f"attachments/{conversation.id}/{a['id']}" for a in (fresh, sent)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "head", "expected"),
+    [
+        ("a.png", png_bytes(), "image/png"),
+        ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20, "image/jpeg"),
+        ("a.gif", b"GIF89a" + b"\x00" * 20, "image/gif"),
+        ("a.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 20, "image/webp"),
+        ("a.pdf", pdf_bytes(), "application/pdf"),
+        ("a.csv", b"name,score\nalice,3\n", "text/csv"),
+        ("a.md", "# Título\n\nSome *text*.\n".encode(), "text/markdown"),
+        ("a.json", b'{"a": 1}', "application/json"),
+        ("a.py", b"print('hi')\n", "text/plain"),
+        ("a.txt", b"  <svg onload=alert(1)>", "image/svg+xml"),
+        ("a.txt", b"\xef\xbb\xbf<html><body>x</body></html>", "text/html"),
+        ("a.txt", b"\xff\xfe\x00\x01binary", None),
+    ],
+)
+def test_the_type_comes_from_the_content(name, head, expected):
+    from conversations.attachments import sniff_type
+
+    assert sniff_type(head, name) == expected
