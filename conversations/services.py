@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from agents.models import Agent
-from conversations import attachments
+from conversations import attachments, relay
 from conversations.models import Attachment, Conversation, Message, ShareLink, share_group_name
 from conversations.rendering import render_markdown
 
@@ -62,6 +62,8 @@ def rename_conversation(conversation: Conversation, title: str) -> None:
 def delete_conversation(conversation: Conversation) -> None:
     """Delete the conversation with its messages, files and share links; live viewers are sent away."""
     link_ids = list(conversation.share_links.active().values_list("pk", flat=True))
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        async_to_sync(relay.stop_reply)(conversation.id)
     conversation.delete()
     for link_id in link_ids:
         tell_viewers_link_closed(link_id)

@@ -1,5 +1,6 @@
 """Files where conversations travel: share links, live viewers, copies, edits and exports."""
 
+import asyncio
 import json
 
 import pytest
@@ -148,3 +149,24 @@ async def test_a_live_viewer_gets_the_files_of_a_new_message_under_the_link(
     await frames_until(owner, "reply.ended")
     await owner.disconnect()
     await viewer.disconnect()
+
+
+async def test_deleting_a_conversation_mid_reply_stops_the_platforms_run(
+    alice, conversation, connect, sketricgen
+):
+    from conversations import services
+
+    _, ws = await connect(alice, conversation.id)
+    await ws.send_json_to({"type": "send", "text": "a long one [[words=400]] [[delay=0.05]]"})
+    await frames_until(ws, "text_delta")
+    assert sketricgen.app.active_runs == 1
+
+    await sync_to_async(services.delete_conversation)(conversation)
+
+    for _ in range(100):
+        if sketricgen.app.active_runs == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert sketricgen.app.active_runs == 0, "the upstream run went on after the conversation was deleted"
+    assert not await sync_to_async(Conversation.objects.filter(pk=conversation.pk).exists)()
+    await ws.disconnect()
