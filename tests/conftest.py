@@ -24,6 +24,20 @@ def sketricgen(sketricgen_server):
     sketricgen_server.app.reset()
 
 
+@pytest.fixture
+def sketricgen_sdk(sketricgen):
+    """The official SketricGen SDK pointed at the fake (chat, admin API and uploads), with no delays."""
+    from sketricgen import SketricGenClient
+
+    sketricgen.app.token_delay = 0
+    client = SketricGenClient(api_key="demo-key")
+    client._config.base_url = sketricgen.url
+    client._config.upload_init_endpoint = sketricgen.url + "/publicAssetsUploadInit"
+    client._config.upload_complete_endpoint = sketricgen.url + "/publicAssetsUploadComplete"
+    client._admin._base_url = sketricgen.url + "/admin/v1"
+    return client
+
+
 @pytest.fixture(autouse=True)
 def test_client_settings(settings):
     """The test client speaks plain HTTP and renders templates without collectstatic.

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from agents.providers.base import Option, Provider, Turn, UpstreamError
+from agents.providers.base import IMAGE_AND_DOCUMENT_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import (
     error_detail,
@@ -139,19 +139,7 @@ class AgentWeaveProvider(Provider):
 
     # [guess] The document names no file types; these are the ones a chat agent reads
     # (as SketricGen's list). The chat call has one `file.file_url`, so one file per message.
-    accepted_file_types = frozenset(
-        {
-            "image/jpeg",
-            "image/png",
-            "image/webp",
-            "image/gif",
-            "application/pdf",
-            "text/plain",
-            "text/csv",
-            "text/markdown",
-            "application/json",
-        }
-    )
+    accepted_file_types = IMAGE_AND_DOCUMENT_TYPES
     max_files = 1
 
     @classmethod

@@ -34,6 +34,18 @@ class UpstreamError(Exception):
         self.retry_after = retry_after
 
 
+# File types by content, as conversations.attachments sniffs them.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+# Images, PDFs and plain-text documents: what a chat agent reads.
+IMAGE_AND_DOCUMENT_TYPES = IMAGE_TYPES | {
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "text/markdown",
+    "application/json",
+}
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting a platform reads, as the admin form offers it.

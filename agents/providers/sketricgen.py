@@ -15,7 +15,16 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
-from agents.providers.base import Option, Provider, Turn, TurnFile, UpstreamAgent, UpstreamError, UserRef
+from agents.providers.base import (
+    IMAGE_AND_DOCUMENT_TYPES,
+    Option,
+    Provider,
+    Turn,
+    TurnFile,
+    UpstreamAgent,
+    UpstreamError,
+    UserRef,
+)
 from agents.providers.events import (
     ApprovalRequested,
     ReplyEvent,
@@ -176,19 +185,7 @@ class SketricGenProvider(Provider):
     }
     # The platform's upload allow-list (PROTOCOLS.md A) is wider (source code, spreadsheets);
     # these are the types this site can tell from the content.
-    accepted_file_types = frozenset(
-        {
-            "image/jpeg",
-            "image/png",
-            "image/webp",
-            "image/gif",
-            "application/pdf",
-            "text/plain",
-            "text/csv",
-            "text/markdown",
-            "application/json",
-        }
-    )
+    accepted_file_types = IMAGE_AND_DOCUMENT_TYPES
     files_without_text = True  # `user_input` may be empty when `assets` is set
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
-from agents.providers.base import Option, Provider, Turn, UpstreamError
+from agents.providers.base import IMAGE_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import (
     Activity,
     ReplyEvent,
@@ -230,7 +230,7 @@ class WorkflowChatProvider(Provider):
         "definition": Option("A workflow graph (JSON object) with a root node of type manual.", "json"),
     }
 
-    accepted_file_types = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+    accepted_file_types = IMAGE_TYPES
 
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:

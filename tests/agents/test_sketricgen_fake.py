@@ -23,14 +23,6 @@ def fast(sketricgen):
 
 
 @pytest.fixture
-def sdk(sketricgen):
-    client = SketricGenClient(api_key="demo-key")
-    client._config.base_url = sketricgen.url
-    client._admin._base_url = sketricgen.url + "/admin/v1"
-    return client
-
-
-@pytest.fixture
 def bad_sdk(sketricgen):
     client = SketricGenClient(api_key="wrong-key")
     client._config.base_url = sketricgen.url
@@ -56,8 +48,8 @@ def types(events):
 # --- The official SDK against the fake -------------------------------------------------------
 
 
-def test_sdk_json_reply_validates_as_chat_response(sdk, sketricgen):
-    reply = sdk.run_workflow_sync(agent_id=AGENT, user_input="What is the weather like?")
+def test_sdk_json_reply_validates_as_chat_response(sketricgen_sdk, sketricgen):
+    reply = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="What is the weather like?")
 
     assert isinstance(reply, ChatResponse)
     assert reply.agent_id == AGENT
@@ -86,23 +78,24 @@ def test_json_reply_is_201_with_the_documented_fields(sketricgen):
     assert data["run_halted_out_of_credits"] is False
 
 
-def test_reply_has_markdown_for_the_chat_ui(sdk):
-    text = sdk.run_workflow_sync(agent_id=AGENT, user_input="show me").response
+def test_reply_has_markdown_for_the_chat_ui(sketricgen_sdk):
+    text = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="show me").response
 
     assert "\n- " in text
     assert "```python\n" in text
     assert "| Turn |" in text
 
 
-async def test_sdk_async_json_reply(sdk):
-    reply = await sdk.run_workflow(agent_id=AGENT, user_input="async hello")
+async def test_sdk_async_json_reply(sketricgen_sdk):
+    reply = await sketricgen_sdk.run_workflow(agent_id=AGENT, user_input="async hello")
 
     assert "“async hello”" in reply.response
 
 
-def test_sdk_sync_stream(sdk):
+def test_sdk_sync_stream(sketricgen_sdk):
     events = [
-        json.loads(e.data) for e in sdk.run_workflow_sync(agent_id=AGENT, user_input="stream it", stream=True)
+        json.loads(e.data)
+        for e in sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="stream it", stream=True)
     ]
 
     assert types(events)[:2] == ["RUN_STARTED", "TEXT_MESSAGE_START"]
@@ -121,18 +114,19 @@ def test_sdk_sync_stream(sdk):
     assert text.endswith("|")
 
 
-async def test_sdk_async_stream(sdk):
+async def test_sdk_async_stream(sketricgen_sdk):
     events = [
-        json.loads(e.data) async for e in await sdk.run_workflow(agent_id=AGENT, user_input="x", stream=True)
+        json.loads(e.data)
+        async for e in await sketricgen_sdk.run_workflow(agent_id=AGENT, user_input="x", stream=True)
     ]
 
     assert types(events)[0] == "RUN_STARTED"
     assert types(events)[-1] == "RUN_FINISHED"
 
 
-def test_sdk_stream_and_json_reply_say_the_same(sdk):
-    first = sdk.run_workflow_sync(agent_id=AGENT, user_input="same [[words=30]]")
-    events = sdk.run_workflow_sync(
+def test_sdk_stream_and_json_reply_say_the_same(sketricgen_sdk):
+    first = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="same [[words=30]]")
+    events = sketricgen_sdk.run_workflow_sync(
         agent_id=AGENT, user_input="same [[words=30]]", conversation_id=first.conversation_id, stream=True
     )
     streamed = "".join(d.get("delta", "") for d in (json.loads(e.data) for e in events))
@@ -140,11 +134,11 @@ def test_sdk_stream_and_json_reply_say_the_same(sdk):
     assert streamed == first.response.replace("turn 1", "turn 2")
 
 
-def test_sdk_multi_turn_reuses_the_conversation(sdk, sketricgen):
-    first = sdk.run_workflow_sync(agent_id=AGENT, user_input="one")
+def test_sdk_multi_turn_reuses_the_conversation(sketricgen_sdk, sketricgen):
+    first = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="one")
     events = [
         json.loads(e.data)
-        for e in sdk.run_workflow_sync(
+        for e in sketricgen_sdk.run_workflow_sync(
             agent_id=AGENT, user_input="two", conversation_id=first.conversation_id, stream=True
         )
     ]
@@ -155,9 +149,9 @@ def test_sdk_multi_turn_reuses_the_conversation(sdk, sketricgen):
     assert sketricgen.app.requests[-1]["body"]["conversation_id"] == first.conversation_id
 
 
-def test_a_new_conversation_each_time_without_an_id(sdk):
-    first = sdk.run_workflow_sync(agent_id=AGENT, user_input="a")
-    second = sdk.run_workflow_sync(agent_id=AGENT, user_input="a")
+def test_a_new_conversation_each_time_without_an_id(sketricgen_sdk):
+    first = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="a")
+    second = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="a")
 
     assert first.conversation_id != second.conversation_id
     assert "turn 1" in second.response
@@ -174,23 +168,23 @@ async def test_sdk_wrong_key_is_an_authentication_error_when_streaming(bad_sdk):
             pass
 
 
-def test_sdk_unknown_agent_is_a_404(sdk):
+def test_sdk_unknown_agent_is_a_404(sketricgen_sdk):
     with pytest.raises(SketricGenAPIError) as info:
-        sdk.run_workflow_sync(agent_id="missing-agent", user_input="hi")
+        sketricgen_sdk.run_workflow_sync(agent_id="missing-agent", user_input="hi")
 
     assert info.value.status_code == 404
     assert info.value.message == "Agent not found"
 
 
-def test_sdk_whoami(sdk):
-    teamspace = sdk.whoami_sync()
+def test_sdk_whoami(sketricgen_sdk):
+    teamspace = sketricgen_sdk.whoami_sync()
 
     assert teamspace.teamspace_id == "ts_demo"
     assert teamspace.display_name == "Demo Teamspace"
 
 
-async def test_sdk_lists_agents_across_pages(sdk, sketricgen):
-    agents = [agent async for agent in sdk.agents.list()]
+async def test_sdk_lists_agents_across_pages(sketricgen_sdk, sketricgen):
+    agents = [agent async for agent in sketricgen_sdk.agents.list()]
 
     assert [a.agent_id for a in agents] == [a["agent_id"] for a in sketricgen.app.agents]
     assert agents[-1].is_draft is True
@@ -199,12 +193,12 @@ async def test_sdk_lists_agents_across_pages(sdk, sketricgen):
     assert listing[0]["headers"]["authorization"] == "Bearer demo-key"
 
 
-def test_sdk_lists_a_configured_agent_list(sdk, sketricgen):
+def test_sdk_lists_a_configured_agent_list(sketricgen_sdk, sketricgen):
     sketricgen.app.agents = [{"agent_id": f"agent_{i}", "name": f"Agent {i}"} for i in range(5)]
     sketricgen.app.agents_page_size = 3
 
-    assert [a.agent_id for a in sdk.agents.list_sync()] == [f"agent_{i}" for i in range(5)]
-    assert [p.project_id for p in sdk.projects.list_sync()] == ["proj_demo"]
+    assert [a.agent_id for a in sketricgen_sdk.agents.list_sync()] == [f"agent_{i}" for i in range(5)]
+    assert [p.project_id for p in sketricgen_sdk.projects.list_sync()] == ["proj_demo"]
 
 
 async def test_sdk_admin_wrong_key_is_an_authentication_error(bad_sdk):
@@ -507,8 +501,8 @@ def test_run_error_mid_reply(sketricgen):
     assert "Simulated failure" in events[-1]["message"]
 
 
-def test_run_error_in_json_mode_sets_the_error_flag(sdk):
-    reply = sdk.run_workflow_sync(agent_id=AGENT, user_input="hi [[fail:run_error]]")
+def test_run_error_in_json_mode_sets_the_error_flag(sketricgen_sdk):
+    reply = sketricgen_sdk.run_workflow_sync(agent_id=AGENT, user_input="hi [[fail:run_error]]")
 
     assert reply.error is True
     assert "Simulated failure" in reply.response

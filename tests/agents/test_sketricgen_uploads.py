@@ -2,7 +2,6 @@
 
 import httpx
 import pytest
-from sketricgen import SketricGenClient
 
 from tests.files import pdf_bytes, png_bytes
 
@@ -14,21 +13,12 @@ def fast(sketricgen):
     sketricgen.app.token_delay = 0
 
 
-@pytest.fixture
-def sdk(sketricgen):
-    client = SketricGenClient(api_key="demo-key")
-    client._config.base_url = sketricgen.url
-    client._config.upload_init_endpoint = sketricgen.url + "/publicAssetsUploadInit"
-    client._config.upload_complete_endpoint = sketricgen.url + "/publicAssetsUploadComplete"
-    return client
-
-
-async def test_the_sdk_uploads_files_and_the_reply_names_them(sdk, sketricgen, tmp_path):
+async def test_the_sdk_uploads_files_and_the_reply_names_them(sketricgen_sdk, sketricgen, tmp_path):
     photo, report = tmp_path / "photo.png", tmp_path / "report.pdf"
     photo.write_bytes(png_bytes())
     report.write_bytes(pdf_bytes())
 
-    response = await sdk.run_workflow(
+    response = await sketricgen_sdk.run_workflow(
         agent_id=AGENT, user_input="What is in these?", file_paths=[str(photo), str(report)]
     )
 
