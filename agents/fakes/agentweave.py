@@ -30,33 +30,36 @@ marked [guess].
 """
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
 from ulid import ULID
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from agents.fakes.base import (
+    MAX_DIRECTIVE_DELAY,
+    MAX_DIRECTIVE_WORDS,
+    TOKEN,
+    FakePlatform,
+    Receive,
+    Request,
+    Scope,
+    Send,
+    strip_directives,
+)
 
 SUCCESS_CODE = 201000
 SUCCESS_MESSAGE = "Successfully."
 MAX_BODY_BYTES = 21 * 1024 * 1024  # a file's PUT of up to 20 MB
 MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_RECORDED_REQUESTS = 200
 MAX_THREADS = 10_000
 MAX_FILES = 100
-MAX_DIRECTIVE_WORDS = 100_000
-MAX_DIRECTIVE_DELAY = 30.0
 QUOTE_CHARS = 300
 HUGE_EVENT_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -101,7 +104,6 @@ DIRECTIVE = re.compile(
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d|code\s*=\s*\d{1,9}))\s*\]\]",
     re.IGNORECASE,
 )
-TOKEN = re.compile(r"\s*\S+")
 FILLER_TEXT = (
     "agents answer in small pieces so the page can show each word as it arrives while the "
     "platform keeps thinking about the rest of the reply and nothing here comes from a real model"
@@ -125,8 +127,7 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
             found["fail"] = re.sub(r"\s+", "", fail.lower())
         return ""
 
-    stripped = DIRECTIVE.sub(take, text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, turn: int, thread_id: str, words: int | None, attachment: str = "") -> str:
@@ -201,12 +202,10 @@ def frame(data: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
 
 
-class AgentWeaveFake:
+class AgentWeaveFake(FakePlatform):
     """AgentWeave chat via SSE as an ASGI application. See the module docstring."""
 
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.reset()
+    max_body_bytes = MAX_BODY_BYTES
 
     def reset(self) -> None:
         """Restore every setting to its default and forget threads and requests."""
@@ -223,33 +222,17 @@ class AgentWeaveFake:
         self.active_replies = 0
         self.requests.clear()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1000})
-            return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        raw = await self._read_body(receive)
-        if raw is None:
-            await self._json(send, 413, envelope(413000, "Request body too large."))
-            return
-        body = self._record(scope, path, headers, raw)
-        method = scope["method"]
+    async def too_large(self, send: Send) -> None:
+        await self._json(send, 413, envelope(413000, "Request body too large."))
+
+    async def route(self, request: Request, receive: Receive, send: Send) -> None:
+        path, method = request.path, request.method
         if path == "/upload_file" and method == "POST":
-            await self._upload_request(scope, headers, body, send)
+            await self._upload_request(request.scope, request.headers, request.body, send)
             return
         target = UPLOAD_TARGET_PATH.match(path)
         if target and method == "PUT":
-            await self._upload_bytes(target.group(1), headers, raw, send)
+            await self._upload_bytes(target.group(1), request.headers, request.raw, send)
             return
         public = PUBLIC_FILE_PATH.match(path)
         if public and method == "GET" and self.files.get(public.group(1), {}).get("data") is not None:
@@ -262,63 +245,14 @@ class AgentWeaveFake:
         if match is None:
             await self._json(send, 404, envelope(404000, "Not found."))
             return
-        if scope["method"] != "POST":
+        if method != "POST":
             await self._json(send, 405, envelope(405000, "Method not allowed."), [(b"allow", b"POST")])
             return
-        await self._chat(unquote(match.group(1)), headers, body, receive, send)
+        await self._chat(unquote(match.group(1)), request.headers, request.body, receive, send)
 
     # ------------------------------------------------------------------
     # Requests
     # ------------------------------------------------------------------
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    @staticmethod
-    async def _read_body(receive: Receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.requests.append({"method": scope["method"], "path": path, "headers": headers, "body": body})
-        if len(self.requests) > MAX_RECORDED_REQUESTS:
-            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
-        return body
-
-    @staticmethod
-    async def _json(
-        send: Send, status: int, data: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
-    ) -> None:
-        payload = json.dumps(data).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            *extra_headers,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
 
     @staticmethod
     def validation_problem(body: Any) -> str | None:
@@ -448,24 +382,6 @@ class AgentWeaveFake:
         found["data"] = raw
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
-
-    @staticmethod
-    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
-
-    @staticmethod
-    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
-        """Sleep `seconds`; True when the client went away meanwhile."""
-        if seconds <= 0.25:
-            await asyncio.sleep(max(seconds, 0))
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), seconds)
-        return disconnected.is_set()
 
     async def _pause(
         self,

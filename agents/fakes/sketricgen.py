@@ -35,7 +35,6 @@ admin error codes, the pagination token) the choice is marked [guess].
 """
 
 import asyncio
-import contextlib
 import email.parser
 import email.policy
 import hashlib
@@ -44,17 +43,24 @@ import posixpath
 import re
 import time
 import uuid
-import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from copy import deepcopy
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from agents.fakes.base import (
+    MAX_DIRECTIVE_DELAY,
+    MAX_DIRECTIVE_WORDS,
+    TOKEN,
+    FakePlatform,
+    Receive,
+    Request,
+    Scope,
+    Send,
+    filler_words,
+    strip_directives,
+)
 
 MAX_USER_INPUT = 10_000
 MAX_CONTACT_ID = 255
@@ -77,10 +83,7 @@ UPLOAD_TYPES = {
     ".txt": "text/plain",
     ".py": "text/x-python",
 }
-MAX_RECORDED_REQUESTS = 200
 MAX_CONVERSATIONS = 10_000
-MAX_DIRECTIVE_WORDS = 100_000
-MAX_DIRECTIVE_DELAY = 30.0
 QUOTE_CHARS = 300
 HUGE_EVENT_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -116,13 +119,6 @@ DIRECTIVE = re.compile(
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
-TOKEN = re.compile(r"\s*\S+")
-FILLER_TEXT = (
-    "agents answer in small pieces so the page can show each word as it arrives while the "
-    "platform keeps thinking about the rest of the reply and nothing here comes from a real "
-    "model it is all made up on the spot to look like a plausible answer"
-)
-FILLER = FILLER_TEXT.split()
 
 DEFAULT_TEAMSPACE = {
     "teamspace_id": "ts_demo",
@@ -204,19 +200,7 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
             found["fail"] = fail.lower()
         return ""
 
-    stripped = DIRECTIVE.sub(take, text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
-
-
-def filler_words(seed: str, count: int) -> list[str]:
-    start = zlib.crc32(seed.encode()) % len(FILLER)
-    words = []
-    for i in range(count):
-        word = FILLER[(start + i) % len(FILLER)]
-        words.append(word.capitalize() if i % 12 == 0 else word)
-        if i % 12 == 11 or i == count - 1:
-            words[-1] += "."
-    return words
+    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
@@ -338,14 +322,15 @@ class Run:
         return b"data: " + json.dumps(data).encode() + b"\n\n"
 
 
-class SketricGenFake:
+class SketricGenFake(FakePlatform):
     """The SketricGen platform as an ASGI application. See the module docstring."""
 
+    max_body_bytes = MAX_BODY_BYTES
+
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
         # Runs being answered right now; a disconnected client's run leaves promptly.
         self.active_runs = 0
-        self.reset()
+        super().__init__()
 
     def reset(self) -> None:
         """Restore every setting to its default and forget conversations and requests."""
@@ -368,104 +353,32 @@ class SketricGenFake:
         self.upload_delay: float = 0.0  # seconds the init step takes
         self.requests.clear()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        limit = MAX_UPLOAD_BODY_BYTES if path == "/s3-upload" else MAX_BODY_BYTES
-        raw = await self._read_body(receive, limit)
-        if raw is None:
-            await self._json(send, 413, {"detail": "Request body too large"})
-            return
-        body = self._record(scope, path, headers, raw)
-        method = scope["method"]
+    def body_limit(self, path: str) -> int:
+        return MAX_UPLOAD_BODY_BYTES if path == "/s3-upload" else MAX_BODY_BYTES
+
+    async def too_large(self, send: Send) -> None:
+        await self._json(send, 413, {"detail": "Request body too large"})
+
+    async def route(self, request: Request, receive: Receive, send: Send) -> None:
+        path, method = request.path, request.method
         if (
             path in ("/publicAssetsUploadInit", "/publicAssetsUploadComplete", "/s3-upload")
             and method == "POST"
         ):
-            await self._upload_step(path, scope, headers, raw, body, send)
+            await self._upload_step(path, request.scope, request.headers, request.raw, request.body, send)
         elif path == "/api/v1/run-workflow":
             if method != "POST":
                 await self._json(send, 405, {"detail": "Method Not Allowed"}, [(b"allow", b"POST")])
                 return
-            await self._run_workflow(headers, raw, body, receive, send)
+            await self._run_workflow(request.headers, request.raw, request.body, receive, send)
         elif path.startswith("/admin/v1/"):
-            await self._admin(method, path.removeprefix("/admin/v1"), scope, headers, send)
+            await self._admin(method, path.removeprefix("/admin/v1"), request.scope, request.headers, send)
         else:
             await self._json(send, 404, {"detail": "Not Found"})
 
     # ------------------------------------------------------------------
     # Requests
     # ------------------------------------------------------------------
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    @staticmethod
-    async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
-        try:
-            body = json.loads(raw) if raw and path != "/s3-upload" else None
-        except ValueError:
-            body = None
-        self.requests.append(
-            {
-                "method": scope["method"],
-                "path": path,
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "headers": headers,
-                "body": body,
-            }
-        )
-        if len(self.requests) > MAX_RECORDED_REQUESTS:
-            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
-        return body
-
-    @staticmethod
-    async def _json(
-        send: Send, status: int, data: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
-    ) -> None:
-        payload = json.dumps(data).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            *extra_headers,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
 
     # ------------------------------------------------------------------
     # File upload (PROTOCOLS.md A). [guess] The error bodies are
@@ -800,28 +713,6 @@ class SketricGenFake:
             if decision["type"] == "respond" and not str(decision.get("message") or "").strip():
                 return "A respond decision needs a message."
         return ""
-
-    @staticmethod
-    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
-
-    @staticmethod
-    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
-        """Sleep `seconds`; True when the client went away meanwhile.
-
-        Short pauses are plain sleeps (cheap with hundreds of streams); a
-        disconnect is then noticed at the next token.
-        """
-        if seconds <= 0.25:
-            await asyncio.sleep(max(seconds, 0))
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), seconds)
-        return disconnected.is_set()
 
     async def _failure_status(self, send: Send, status: int) -> None:
         headers = [(b"retry-after", b"1")] if status == 429 else []

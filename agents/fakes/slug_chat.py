@@ -22,31 +22,32 @@ meaning of `X-RateLimit-Reset`, who may send `x-user-identifier`.
 """
 
 import asyncio
-import contextlib
 import json
 import math
 import re
 import time
 import uuid
-import zlib
-from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from agents.fakes.base import (
+    MAX_DIRECTIVE_DELAY,
+    MAX_DIRECTIVE_WORDS,
+    TOKEN,
+    FakePlatform,
+    Receive,
+    Request,
+    Send,
+    filler_words,
+    strip_directives,
+)
 
 CHAT_PREFIX = "/v1/api/chat/"
 MAX_BODY_BYTES = 1024 * 1024
 MAX_MESSAGE_CHARS = 100_000  # [guess] the document names no limit
 MAX_USER_IDENTIFIER = 255  # [guess]
-MAX_RECORDED_REQUESTS = 200
 MAX_CONVERSATIONS = 10_000
-MAX_DIRECTIVE_WORDS = 100_000
-MAX_DIRECTIVE_DELAY = 30.0
 QUOTE_CHARS = 300
 HUGE_CHUNK_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -84,13 +85,6 @@ DIRECTIVE = re.compile(
     r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
-TOKEN = re.compile(r"\s*\S+")
-FILLER_TEXT = (
-    "agents answer in small pieces so the page can show each word as it arrives while the "
-    "platform keeps thinking about the rest of the reply and nothing here comes from a real "
-    "model it is all made up on the spot to look like a plausible answer"
-)
-FILLER = FILLER_TEXT.split()
 DEFAULT_AGENTS = frozenset({"support-agent", "sales-bot", "customer-support"})
 
 
@@ -110,19 +104,7 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
             found["fail"] = fail.lower()
         return ""
 
-    stripped = DIRECTIVE.sub(take, text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
-
-
-def filler_words(seed: str, count: int) -> list[str]:
-    start = zlib.crc32(seed.encode()) % len(FILLER)
-    words = []
-    for i in range(count):
-        word = FILLER[(start + i) % len(FILLER)]
-        words.append(word.capitalize() if i % 12 == 0 else word)
-        if i % 12 == 11 or i == count - 1:
-            words[-1] += "."
-    return words
+    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, slug: str, turn: int, conversation_id: str, words: int | None) -> str:
@@ -170,14 +152,16 @@ def envelope_error(status: int, *, slug: str = "", name: str = "", message: str 
     }
 
 
-class SlugChatFake:
+class SlugChatFake(FakePlatform):
     """The Agent Chat API as an ASGI application. See the module docstring."""
 
+    max_body_bytes = MAX_BODY_BYTES
+    json_content_type = b"application/json; charset=utf-8"
+
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
         # Replies being answered right now; a disconnected client's reply leaves promptly.
         self.active_replies = 0
-        self.reset()
+        super().__init__()
 
     def reset(self) -> None:
         """Restore every setting to its default and forget conversations, requests and rate limits."""
@@ -198,33 +182,17 @@ class SlugChatFake:
         self.conversations: dict[str, int] = {}
         self.requests.clear()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        raw = await self._read_body(receive)
-        if raw is None:
-            await self._json(send, 413, envelope_error(413, name="PayloadTooLargeError"))
-            return
-        body = self._record(scope, path, headers, raw)
+    async def too_large(self, send: Send) -> None:
+        await self._json(send, 413, envelope_error(413, name="PayloadTooLargeError"))
+
+    async def route(self, request: Request, receive: Receive, send: Send) -> None:
+        path = request.path
         slug = unquote(path[len(CHAT_PREFIX) :]) if path.startswith(CHAT_PREFIX) else ""
         if not slug or "/" in slug:
-            message = f"Route {scope['method']} {path} not found"
+            message = f"Route {request.method} {path} not found"
             await self._json(send, 404, envelope_error(404, message=message))
             return
-        if scope["method"] != "POST":
+        if request.method != "POST":
             await self._json(
                 send,
                 405,
@@ -232,60 +200,11 @@ class SlugChatFake:
                 [(b"allow", b"POST")],
             )
             return
-        await self._chat(slug, headers, raw, body, receive, send)
+        await self._chat(slug, request.headers, request.raw, request.body, receive, send)
 
     # ------------------------------------------------------------------
     # Requests
     # ------------------------------------------------------------------
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    @staticmethod
-    async def _read_body(receive: Receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.requests.append({"method": scope["method"], "path": path, "headers": headers, "body": body})
-        if len(self.requests) > MAX_RECORDED_REQUESTS:
-            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
-        return body
-
-    @staticmethod
-    async def _json(
-        send: Send, status: int, data: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
-    ) -> None:
-        payload = json.dumps(data).encode()
-        headers = [
-            (b"content-type", b"application/json; charset=utf-8"),
-            (b"content-length", str(len(payload)).encode()),
-            *extra_headers,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
 
     def _rate_headers(self, key: str, *, exhausted: bool = False) -> tuple[list[tuple[bytes, bytes]], float]:
         """The rate-limit headers for `key` after this request, and the seconds until its window resets.
@@ -405,28 +324,6 @@ class SlugChatFake:
         finally:
             self.active_replies -= 1
             watcher.cancel()
-
-    @staticmethod
-    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
-
-    @staticmethod
-    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
-        """Sleep `seconds`; True when the client went away meanwhile.
-
-        Short pauses are plain sleeps (cheap with hundreds of streams); a
-        disconnect is then noticed at the next chunk.
-        """
-        if seconds <= 0.25:
-            await asyncio.sleep(max(seconds, 0))
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), seconds)
-        return disconnected.is_set()
 
     async def _failure_status(
         self, send: Send, status: int, slug: str, rate_headers: list[tuple[bytes, bytes]]

@@ -29,7 +29,6 @@ Error bodies are text, as the seed's "400 Bad Request" suggests: plain text for
 
 import asyncio
 import base64
-import contextlib
 import json
 import re
 import uuid
@@ -38,10 +37,16 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from agents.fakes.base import (
+    MAX_DIRECTIVE_DELAY,
+    MAX_DIRECTIVE_WORDS,
+    TOKEN,
+    FakePlatform,
+    Receive,
+    Request,
+    Send,
+    strip_directives,
+)
 
 PATH = "/v1/ai/workflow/chat/stream"
 IMAGE_SIGNATURES = (
@@ -51,11 +56,8 @@ IMAGE_SIGNATURES = (
 )
 # Room for `images`: 20 MB of images, base64-encoded.
 MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_RECORDED_REQUESTS = 200
 MAX_CONVERSATIONS = 10_000
 MAX_SESSIONS = 2_000
-MAX_DIRECTIVE_WORDS = 100_000
-MAX_DIRECTIVE_DELAY = 30.0
 QUOTE_CHARS = 300
 
 PREFERRED_MODES = ("planning", "building", "repair", "conversation")
@@ -96,7 +98,6 @@ DIRECTIVE = re.compile(
     r"\s*\]\]",
     re.IGNORECASE,
 )
-TOKEN = re.compile(r"\s*\S+")
 FILLER_TEXT = (
     "workflows grow one node at a time while the assistant explains each step in small pieces so the "
     "page can show every word as it arrives and nothing here comes from a real model"
@@ -120,8 +121,7 @@ def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
             found["fail"] = fail.lower()
         return ""
 
-    stripped = DIRECTIVE.sub(take, text)
-    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), found
+    return strip_directives(DIRECTIVE, text, take), found
 
 
 def image_bytes(encoded: str) -> bytes | None:
@@ -225,13 +225,14 @@ class Session:
         return f"{head}id: {index}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-class WorkflowChatFake:
+class WorkflowChatFake(FakePlatform):
     """The workflow chat stream as an ASGI application. See the module docstring."""
 
+    max_body_bytes = MAX_BODY_BYTES
+
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
         self.active_streams = 0
-        self.reset()
+        super().__init__()
 
     def reset(self) -> None:
         """Restore every setting to its default and forget conversations, sessions and requests."""
@@ -245,71 +246,19 @@ class WorkflowChatFake:
         self.sessions: dict[str, Session] = {}
         self.requests.clear()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1000})
-            return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root + "/"):
-            path = path[len(root) :]
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
-        }
-        raw = await self._read_body(receive)
-        if raw is None:
-            await self._text(send, 413, "Request body too large")
-            return
-        body = self._record(scope, path, headers, raw)
-        if path != PATH:
+    async def too_large(self, send: Send) -> None:
+        await self._text(send, 413, "Request body too large")
+
+    async def route(self, request: Request, receive: Receive, send: Send) -> None:
+        if request.path != PATH:
             await self._text(send, 404, "404 page not found")
             return
-        if scope["method"] != "POST":
+        if request.method != "POST":
             await self._text(send, 405, "Method Not Allowed", [(b"allow", b"POST")])
             return
-        await self._chat(headers, body, receive, send)
+        await self._chat(request.headers, request.body, receive, send)
 
     # ------------------------------------------------------------------
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    @staticmethod
-    async def _read_body(receive: Receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-    def _record(self, scope: Scope, path: str, headers: dict[str, str], raw: bytes) -> Any:
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        self.requests.append({"method": scope["method"], "path": path, "headers": headers, "body": body})
-        if len(self.requests) > MAX_RECORDED_REQUESTS:
-            del self.requests[: len(self.requests) - MAX_RECORDED_REQUESTS]
-        return body
 
     @staticmethod
     async def _text(
@@ -483,24 +432,6 @@ class WorkflowChatFake:
         session = Session(events, options, options.get("delay", self.token_delay))
         session.pause_before = pause_at
         return session
-
-    @staticmethod
-    async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                disconnected.set()
-                return
-
-    @staticmethod
-    async def _wait(disconnected: asyncio.Event, seconds: float) -> bool:
-        """Sleep `seconds`; True when the client went away meanwhile."""
-        if seconds <= 0.25:
-            await asyncio.sleep(max(seconds, 0))
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(disconnected.wait(), seconds)
-        return disconnected.is_set()
 
     async def _stream(self, session: Session, start: int, send: Send, disconnected: asyncio.Event) -> None:
         async def emit(chunk: bytes) -> None:
