@@ -43,15 +43,13 @@ from urllib.parse import unquote
 from ulid import ULID
 
 from agents.fakes.base import (
-    MAX_DIRECTIVE_DELAY,
-    MAX_DIRECTIVE_WORDS,
     TOKEN,
     FakePlatform,
     Receive,
     Request,
     Scope,
     Send,
-    strip_directives,
+    parse_directives,
 )
 
 SUCCESS_CODE = 201000
@@ -100,8 +98,8 @@ UNKNOWN_FRAME = {
 }
 COMPLETED_CORRECTION = "\n\n_(Edited after streaming: this line is only in the completed message.)_"
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(completed-differs)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
-    r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d|code\s*=\s*\d{1,9}))\s*\]\]",
+    r"\[\[\s*(?:(?P<flag>completed-differs)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d|code\s*=\s*\d{1,9}))\s*\]\]",
     re.IGNORECASE,
 )
 FILLER_TEXT = (
@@ -109,25 +107,6 @@ FILLER_TEXT = (
     "platform keeps thinking about the rest of the reply and nothing here comes from a real model"
 )
 FILLER = FILLER_TEXT.split()
-
-
-def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
-    """`text` without its directives, and what they ask for."""
-    found: dict[str, Any] = {}
-
-    def take(match: re.Match) -> str:
-        differs, words, delay, fail = match.groups()
-        if differs:
-            found["completed_differs"] = True
-        elif words:
-            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
-        elif delay:
-            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
-        elif fail:
-            found["fail"] = re.sub(r"\s+", "", fail.lower())
-        return ""
-
-    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, turn: int, thread_id: str, words: int | None, attachment: str = "") -> str:
@@ -289,7 +268,7 @@ class AgentWeaveFake(FakePlatform):
         if agent_id.startswith("missing"):
             await self._json(send, 404, envelope(404000, ERROR_CODES[404000]))
             return
-        message, options = parse_directives(body["content"])
+        message, options = parse_directives(DIRECTIVE, body["content"])
         options.setdefault("fail", self.failure)
         failure = options["fail"]
         if failure and failure.isdigit():

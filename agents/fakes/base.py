@@ -52,9 +52,29 @@ def filler_words(seed: str, count: int) -> list[str]:
     return words
 
 
-def strip_directives(pattern: re.Pattern, text: str, take: Callable[[re.Match], str]) -> str:
-    """`text` with every `pattern` match passed to `take` and removed, spaces tidied."""
-    return re.sub(r"[ \t]{2,}", " ", pattern.sub(take, text)).strip()
+def parse_directives(pattern: re.Pattern, text: str) -> tuple[str, dict[str, Any]]:
+    """`text` without the directives `pattern` finds, and what they ask for.
+
+    The pattern's named groups: `flag` (a name, true when given), `words` (a count),
+    `delay` (seconds), and any other (a value, in lower case without spaces).
+    """
+    found: dict[str, Any] = {}
+
+    def take(match: re.Match) -> str:
+        for name, value in match.groupdict().items():
+            if value is None:
+                continue
+            if name == "flag":
+                found[value.lower().replace("-", "_")] = True
+            elif name == "words":
+                found["words"] = max(1, min(int(value), MAX_DIRECTIVE_WORDS))
+            elif name == "delay":
+                found["delay"] = min(float(value), MAX_DIRECTIVE_DELAY)
+            else:
+                found[name] = re.sub(r"\s+", "", value.lower())
+        return ""
+
+    return re.sub(r"[ \t]{2,}", " ", pattern.sub(take, text)).strip(), found
 
 
 class FakePlatform:

@@ -50,8 +50,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from agents.fakes.base import (
-    MAX_DIRECTIVE_DELAY,
-    MAX_DIRECTIVE_WORDS,
     TOKEN,
     FakePlatform,
     Receive,
@@ -59,7 +57,7 @@ from agents.fakes.base import (
     Scope,
     Send,
     filler_words,
-    strip_directives,
+    parse_directives,
 )
 
 MAX_USER_INPUT = 10_000
@@ -115,8 +113,8 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(tool|camel|lower|stamp|hitl|cite|asset|credits)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
-    r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
+    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
 
@@ -182,25 +180,6 @@ def new_id(prefix: str) -> str:
 def camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
-    """`text` without its directives, and what they ask for."""
-    found: dict[str, Any] = {}
-
-    def take(match: re.Match) -> str:
-        flag, words, delay, fail = match.groups()
-        if flag:
-            found[flag.lower()] = True
-        elif words:
-            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
-        elif delay:
-            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
-        elif fail:
-            found["fail"] = fail.lower()
-        return ""
-
-    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
@@ -652,7 +631,7 @@ class SketricGenFake(FakePlatform):
         if unknown:
             await self._json(send, 400, {"detail": f"Unknown or incomplete asset(s): {', '.join(unknown)}"})
             return
-        message, options = parse_directives(body.get("user_input") or "")
+        message, options = parse_directives(DIRECTIVE, body.get("user_input") or "")
         options.setdefault("fail", self.failure)
         failure = options["fail"]
         if failure and failure.isdigit():

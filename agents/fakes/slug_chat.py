@@ -32,15 +32,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from agents.fakes.base import (
-    MAX_DIRECTIVE_DELAY,
-    MAX_DIRECTIVE_WORDS,
     TOKEN,
     FakePlatform,
     Receive,
     Request,
     Send,
     filler_words,
-    strip_directives,
+    parse_directives,
 )
 
 CHAT_PREFIX = "/v1/api/chat/"
@@ -80,31 +78,12 @@ ERRORS = {
 STREAM_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 UNKNOWN_FRAME = {"type": "usage", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
-    r"|cid\s*=\s*(" + "|".join(CONVERSATION_ID_PLACES) + r")"
-    r"|fail\s*:\s*(" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
+    r"\[\[\s*(?:words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"|cid\s*=\s*(?P<cid>" + "|".join(CONVERSATION_ID_PLACES) + r")"
+    r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
 DEFAULT_AGENTS = frozenset({"support-agent", "sales-bot", "customer-support"})
-
-
-def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
-    """`text` without its directives, and what they ask for."""
-    found: dict[str, Any] = {}
-
-    def take(match: re.Match) -> str:
-        words, delay, cid, fail = match.groups()
-        if words:
-            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
-        elif delay:
-            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
-        elif cid:
-            found["cid"] = cid.lower()
-        elif fail:
-            found["fail"] = fail.lower()
-        return ""
-
-    return strip_directives(DIRECTIVE, text, take), found
 
 
 def reply_text(message: str, slug: str, turn: int, conversation_id: str, words: int | None) -> str:
@@ -261,7 +240,7 @@ class SlugChatFake(FakePlatform):
             await self._json(send, 401, envelope_error(401))
             return
         text = body.get("message") if isinstance(body, dict) else ""
-        message, options = parse_directives(text if isinstance(text, str) else "")
+        message, options = parse_directives(DIRECTIVE, text if isinstance(text, str) else "")
         failure = options.get("fail", self.failure)
         rate_headers, reset_in = self._rate_headers(key, exhausted=failure == "429")
         if failure == "429" or self.windows[key][1] > self.rate_limit:

@@ -38,14 +38,12 @@ from http import HTTPStatus
 from typing import Any
 
 from agents.fakes.base import (
-    MAX_DIRECTIVE_DELAY,
-    MAX_DIRECTIVE_WORDS,
     TOKEN,
     FakePlatform,
     Receive,
     Request,
     Send,
-    strip_directives,
+    parse_directives,
 )
 
 PATH = "/v1/ai/workflow/chat/stream"
@@ -91,8 +89,8 @@ HTML_ERROR = (
     "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(tool|workflow|named)|words\s*=\s*(\d{1,9})|delay\s*=\s*(\d{1,5}(?:\.\d*)?)"
-    r"|fail\s*:\s*((?:drop|reset)@\d{1,6}|"
+    r"\[\[\s*(?:(?P<flag>tool|workflow|named)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"|fail\s*:\s*(?P<fail>(?:drop|reset)@\d{1,6}|"
     + "|".join(sorted(FAILURE_MODES, key=len, reverse=True))
     + r"|[45]\d\d))"
     r"\s*\]\]",
@@ -103,25 +101,6 @@ FILLER_TEXT = (
     "page can show every word as it arrives and nothing here comes from a real model"
 )
 FILLER = FILLER_TEXT.split()
-
-
-def parse_directives(text: str) -> tuple[str, dict[str, Any]]:
-    """`text` without its directives, and what they ask for."""
-    found: dict[str, Any] = {}
-
-    def take(match: re.Match) -> str:
-        flag, words, delay, fail = match.groups()
-        if flag:
-            found[flag.lower()] = True
-        elif words:
-            found["words"] = max(1, min(int(words), MAX_DIRECTIVE_WORDS))
-        elif delay:
-            found["delay"] = min(float(delay), MAX_DIRECTIVE_DELAY)
-        elif fail:
-            found["fail"] = fail.lower()
-        return ""
-
-    return strip_directives(DIRECTIVE, text, take), found
 
 
 def image_bytes(encoded: str) -> bytes | None:
@@ -346,7 +325,7 @@ class WorkflowChatFake(FakePlatform):
                 return
             start = int(body.get("lastEventIndex") or 0)
         else:
-            text, options = parse_directives(message)
+            text, options = parse_directives(DIRECTIVE, message)
             options.setdefault("fail", self.failure)
             failure = options["fail"]
             if failure and failure.isdigit():
