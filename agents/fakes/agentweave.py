@@ -49,6 +49,8 @@ from agents.fakes.base import (
     Request,
     Scope,
     Send,
+    demo_reply,
+    message_size,
     parse_directives,
 )
 
@@ -58,7 +60,6 @@ MAX_BODY_BYTES = 21 * 1024 * 1024  # a file's PUT of up to 20 MB
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_THREADS = 10_000
 MAX_FILES = 100
-QUOTE_CHARS = 300
 HUGE_EVENT_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 CHAT_PATH = re.compile(r"^/api/v1/chat/agent/([^/]+)/?$")
@@ -102,42 +103,21 @@ DIRECTIVE = re.compile(
     r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d|code\s*=\s*\d{1,9}))\s*\]\]",
     re.IGNORECASE,
 )
-FILLER_TEXT = (
-    "agents answer in small pieces so the page can show each word as it arrives while the "
-    "platform keeps thinking about the rest of the reply and nothing here comes from a real model"
-)
-FILLER = FILLER_TEXT.split()
 
 
 def reply_text(message: str, turn: int, thread_id: str, words: int | None, attachment: str = "") -> str:
-    """The whole reply: deterministic from the message, the turn, the thread and the length asked for."""
-    quote = " ".join(message.split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[: QUOTE_CHARS - 1] + "…"
-    chars, count = len(message), len(message.split())
-    text = (
-        f"This is a simulated AgentWeave agent, not a real model. This is turn {turn} of "
-        f"this thread. You said: “{quote}”\n\n"
-        "Here is some formatting to show off:\n\n"
-        f"- your message has {chars} characters and {count} words\n"
-        f"- this thread is `{thread_id}`\n"
-        + (f"- you attached {attachment}\n" if attachment else "")
-        + "- nothing here came from a language model\n\n"
-        "```python\n"
-        "def reply(message: str) -> str:\n"
-        '    return f"You said: {message}"\n'
-        "```\n\n"
-        "| Turn | Characters | Words |\n"
-        "|-----:|-----------:|------:|\n"
-        f"| {turn} | {chars} | {count} |"
+    return demo_reply(
+        message,
+        turn,
+        words,
+        intro="This is a simulated AgentWeave agent, not a real model.",
+        noun="thread",
+        bullets=[
+            message_size(message),
+            f"this thread is `{thread_id}`",
+            *([f"you attached {attachment}"] if attachment else []),
+        ],
     )
-    if words is None:
-        return text
-    tokens = TOKEN.findall(text)
-    if words <= len(tokens):
-        return "".join(tokens[:words])
-    extra = [FILLER[i % len(FILLER)] for i in range(words - len(tokens))]
-    return text + "\n\n" + " ".join(extra) + "."
 
 
 def envelope(code: int, message: str) -> dict[str, Any]:

@@ -28,6 +28,8 @@ FILLER_TEXT = (
     "model it is all made up on the spot to look like a plausible answer"
 )
 FILLER = FILLER_TEXT.split()
+QUOTE_CHARS = 300
+PYTHON_SAMPLE = ("python", 'def reply(message: str) -> str:\n    return f"You said: {message}"')
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,47 @@ class Request:
     headers: dict[str, str]  # names in lower case
     raw: bytes
     body: Any  # the JSON body, or None
+
+
+def demo_reply(
+    message: str,
+    turn: int,
+    words: int | None,
+    *,
+    intro: str,
+    noun: str,
+    bullets: list[str],
+    heading: str = "Here is some formatting to show off:",
+    code: tuple[str, str] = PYTHON_SAMPLE,
+) -> str:
+    """A fake's whole reply: deterministic from its arguments, in Markdown that shows off rendering.
+
+    `words` asks for exactly that many tokens: the reply cut short, or made longer with filler.
+    """
+    quote = " ".join(message.split())
+    if len(quote) > QUOTE_CHARS:
+        quote = quote[: QUOTE_CHARS - 1] + "…"
+    chars, count = len(message), len(message.split())
+    language, sample = code
+    text = (
+        f"{intro} This is turn {turn} of this {noun}. You said: “{quote}”\n\n"
+        f"{heading}\n\n"
+        + "".join(f"- {bullet}\n" for bullet in [*bullets, "nothing here came from a language model"])
+        + f"\n```{language}\n{sample}\n```\n\n"
+        "| Turn | Characters | Words |\n"
+        "|-----:|-----------:|------:|\n"
+        f"| {turn} | {chars} | {count} |"
+    )
+    if words is None:
+        return text
+    tokens = TOKEN.findall(text)
+    if words <= len(tokens):
+        return "".join(tokens[:words])
+    return text + "\n\n" + " ".join(filler_words(message, words - len(tokens)))
+
+
+def message_size(message: str) -> str:
+    return f"your message has {len(message)} characters and {len(message.split())} words"
 
 
 def filler_words(seed: str, count: int) -> list[str]:

@@ -56,7 +56,8 @@ from agents.fakes.base import (
     Request,
     Scope,
     Send,
-    filler_words,
+    demo_reply,
+    message_size,
     parse_directives,
 )
 
@@ -82,7 +83,6 @@ UPLOAD_TYPES = {
     ".py": "text/x-python",
 }
 MAX_CONVERSATIONS = 10_000
-QUOTE_CHARS = 300
 HUGE_EVENT_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -183,32 +183,14 @@ def camel(key: str) -> str:
 
 
 def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
-    """The whole reply: deterministic from the message, the turn and the length asked for."""
-    quote = " ".join(message.split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[: QUOTE_CHARS - 1] + "…"
-    chars, count = len(message), len(message.split())
-    text = (
-        f"This is a simulated SketricGen agent, not a real model. This is turn {turn} of "
-        f"this conversation. You said: “{quote}”\n\n"
-        "Here is some formatting to show off:\n\n"
-        f"- your message has {chars} characters and {count} words\n"
-        f"- this conversation is `{conversation_id}`\n"
-        "- nothing here came from a language model\n\n"
-        "```python\n"
-        "def reply(message: str) -> str:\n"
-        '    return f"You said: {message}"\n'
-        "```\n\n"
-        "| Turn | Characters | Words |\n"
-        "|-----:|-----------:|------:|\n"
-        f"| {turn} | {chars} | {count} |"
+    return demo_reply(
+        message,
+        turn,
+        words,
+        intro="This is a simulated SketricGen agent, not a real model.",
+        noun="conversation",
+        bullets=[message_size(message), f"this conversation is `{conversation_id}`"],
     )
-    if words is None:
-        return text
-    tokens = TOKEN.findall(text)
-    if words <= len(tokens):
-        return "".join(tokens[:words])
-    return text + "\n\n" + " ".join(filler_words(message, words - len(tokens)))
 
 
 def hitl_request(conversation_id: str, run_id: str) -> dict[str, Any]:

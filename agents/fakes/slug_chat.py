@@ -37,7 +37,8 @@ from agents.fakes.base import (
     Receive,
     Request,
     Send,
-    filler_words,
+    demo_reply,
+    message_size,
     parse_directives,
 )
 
@@ -46,7 +47,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_MESSAGE_CHARS = 100_000  # [guess] the document names no limit
 MAX_USER_IDENTIFIER = 255  # [guess]
 MAX_CONVERSATIONS = 10_000
-QUOTE_CHARS = 300
 HUGE_CHUNK_BYTES = 2 * 1024 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 MODEL = "fake-gpt-4"
@@ -87,32 +87,14 @@ DEFAULT_AGENTS = frozenset({"support-agent", "sales-bot", "customer-support"})
 
 
 def reply_text(message: str, slug: str, turn: int, conversation_id: str, words: int | None) -> str:
-    """The whole reply: deterministic from the message, the agent, the turn and the length asked for."""
-    quote = " ".join(message.split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[: QUOTE_CHARS - 1] + "…"
-    chars, count = len(message), len(message.split())
-    text = (
-        f"This is a simulated Agent Chat API agent ({slug}), not a real model. This is turn "
-        f"{turn} of this conversation. You said: “{quote}”\n\n"
-        "Here is some formatting to show off:\n\n"
-        f"- your message has {chars} characters and {count} words\n"
-        f"- this conversation is `{conversation_id}`\n"
-        "- nothing here came from a language model\n\n"
-        "```python\n"
-        "def reply(message: str) -> str:\n"
-        '    return f"You said: {message}"\n'
-        "```\n\n"
-        "| Turn | Characters | Words |\n"
-        "|-----:|-----------:|------:|\n"
-        f"| {turn} | {chars} | {count} |"
+    return demo_reply(
+        message,
+        turn,
+        words,
+        intro=f"This is a simulated Agent Chat API agent ({slug}), not a real model.",
+        noun="conversation",
+        bullets=[message_size(message), f"this conversation is `{conversation_id}`"],
     )
-    if words is None:
-        return text
-    tokens = TOKEN.findall(text)
-    if words <= len(tokens):
-        return "".join(tokens[:words])
-    return text + "\n\n" + " ".join(filler_words(message, words - len(tokens)))
 
 
 def frame(data: Any) -> bytes:

@@ -32,7 +32,6 @@ import base64
 import json
 import re
 import uuid
-import zlib
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -43,6 +42,7 @@ from agents.fakes.base import (
     Receive,
     Request,
     Send,
+    demo_reply,
     parse_directives,
 )
 
@@ -56,7 +56,6 @@ IMAGE_SIGNATURES = (
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_CONVERSATIONS = 10_000
 MAX_SESSIONS = 2_000
-QUOTE_CHARS = 300
 
 PREFERRED_MODES = ("planning", "building", "repair", "conversation")
 AGENT_VERSIONS = ("v1", "v2", "both")
@@ -96,11 +95,6 @@ DIRECTIVE = re.compile(
     r"\s*\]\]",
     re.IGNORECASE,
 )
-FILLER_TEXT = (
-    "workflows grow one node at a time while the assistant explains each step in small pieces so the "
-    "page can show every word as it arrives and nothing here comes from a real model"
-)
-FILLER = FILLER_TEXT.split()
 
 
 def image_bytes(encoded: str) -> bytes | None:
@@ -133,33 +127,16 @@ def described_images(images: Any) -> list[str]:
 
 
 def reply_text(message: str, turn: int, conversation_id: str, words: int | None) -> str:
-    """The whole reply: deterministic from the message, the turn and the length asked for."""
-    quote = " ".join(message.split())
-    if len(quote) > QUOTE_CHARS:
-        quote = quote[: QUOTE_CHARS - 1] + "…"
-    chars, count = len(message), len(message.split())
-    text = (
-        f"This is a simulated Workflow chat (B3OS Caddie) agent, not a real model. This is turn "
-        f"{turn} of this conversation. You said: “{quote}”\n\n"
-        "A workflow could look like this:\n\n"
-        "- a `manual` root node starts it\n"
-        f"- this conversation is `{conversation_id}`\n"
-        "- nothing here came from a language model\n\n"
-        "```json\n"
-        '{"nodes": {"root": {"type": "manual", "children": ["notify"]}}}\n'
-        "```\n\n"
-        "| Turn | Characters | Words |\n"
-        "|-----:|-----------:|------:|\n"
-        f"| {turn} | {chars} | {count} |"
+    return demo_reply(
+        message,
+        turn,
+        words,
+        intro="This is a simulated Workflow chat (B3OS Caddie) agent, not a real model.",
+        noun="conversation",
+        heading="A workflow could look like this:",
+        bullets=["a `manual` root node starts it", f"this conversation is `{conversation_id}`"],
+        code=("json", '{"nodes": {"root": {"type": "manual", "children": ["notify"]}}}'),
     )
-    if words is None:
-        return text
-    tokens = TOKEN.findall(text)
-    if words <= len(tokens):
-        return "".join(tokens[:words])
-    start = zlib.crc32(message.encode()) % len(FILLER)
-    extra = [FILLER[(start + i) % len(FILLER)] for i in range(words - len(tokens))]
-    return text + "\n\n" + " ".join(extra) + "."
 
 
 def sample_workflow(message: str) -> dict[str, Any]:
