@@ -6,7 +6,7 @@ signed-in member watch a live share link, read-only.
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -33,12 +33,10 @@ def as_shared(text: str, token: str) -> str:
     return relay.frame(payload)
 
 
-@database_sync_to_async
 def owned_conversation_exists(user_id: int, conversation_id: str) -> bool:
     return Conversation.objects.filter(pk=conversation_id, owner_id=user_id).exists()
 
 
-@database_sync_to_async
 def still_signed_in(user_id: int, session: SessionBase) -> bool:
     """The user is active and the session that opened the socket was not logged out."""
     if session.session_key is None or not session.exists(session.session_key):
@@ -46,7 +44,6 @@ def still_signed_in(user_id: int, session: SessionBase) -> bool:
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
-@database_sync_to_async
 def live_link_conversation(user, token: str) -> tuple[int, str] | None:
     """(link id, conversation id) of the live link `token` names, if `user` may watch it."""
     if not (user.is_authenticated and user.is_active):
@@ -61,10 +58,21 @@ def error_frame(code: str, message: str, **extra: Any) -> str:
     return relay.frame({"type": "error", "code": code, "message": message, **extra})
 
 
+class Refusal(NamedTuple):
+    code: str
+    message: str
+    close_code: int
+
+
+SIGNED_OUT = Refusal("SIGNED_OUT", "You are signed out. Sign in again.", 4401)
+LINK_CLOSED = Refusal("NOT_FOUND", "This link no longer works.", 4404)
+
+
 class FrameConsumer(AsyncWebsocketConsumer):
     """Reads JSON frames, refusing floods and bad frames. Subclasses implement:
 
-    - `still_allowed()`: whether the socket may still act, asked at every frame (closes the socket if not);
+    - `access_refusal()`: why the socket may no longer act, or None; asked at every frame, in the
+      database thread, after the sign-in check (a refusal closes the socket);
     - `handle(request)`: act on one frame, a dict.
     """
 
@@ -97,12 +105,12 @@ class FrameConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, dict):
             await self.send(text_data=error_frame("BAD_FRAME", "Frames are JSON objects."))
             return
-        if not await still_signed_in(self.user_id, self.scope["session"]):
-            await self.send(text_data=error_frame("SIGNED_OUT", "You are signed out. Sign in again."))
-            await self.close(code=4401)
+        refusal = await database_sync_to_async(self.refusal)()
+        if refusal is not None:
+            await self.send(text_data=error_frame(refusal.code, refusal.message))
+            await self.close(code=refusal.close_code)
             return
-        if await self.still_allowed():
-            await self.handle(request)
+        await self.handle(request)
 
     def flooding(self) -> bool:
         now = time.monotonic()
@@ -110,7 +118,13 @@ class FrameConsumer(AsyncWebsocketConsumer):
         self.recent_frames.append(now)
         return len(self.recent_frames) > FLOOD_FRAMES
 
-    async def still_allowed(self) -> bool:
+    def refusal(self) -> Refusal | None:
+        """One trip to the database thread per frame: the sign-in, then the access check."""
+        if not still_signed_in(self.user_id, self.scope["session"]):
+            return SIGNED_OUT
+        return self.access_refusal()
+
+    def access_refusal(self) -> Refusal | None:
         raise NotImplementedError
 
     async def handle(self, request: dict[str, Any]) -> None:
@@ -129,7 +143,9 @@ class ConversationConsumer(FrameConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
-        if not user.is_authenticated or not await owned_conversation_exists(user.pk, self.conversation_id):
+        if not user.is_authenticated or not await database_sync_to_async(owned_conversation_exists)(
+            user.pk, self.conversation_id
+        ):
             await self.close()
             return
         self.user_id = user.pk
@@ -141,12 +157,10 @@ class ConversationConsumer(FrameConsumer):
         if hasattr(self, "user_id"):
             relay.hub.unwatch(self.conversation_id, self.send_frame)
 
-    async def still_allowed(self) -> bool:
-        if await owned_conversation_exists(self.user_id, self.conversation_id):
-            return True
-        await self.send(text_data=error_frame("NOT_FOUND", "This conversation no longer exists."))
-        await self.close(code=4404)
-        return False
+    def access_refusal(self) -> Refusal | None:
+        if owned_conversation_exists(self.user_id, self.conversation_id):
+            return None
+        return Refusal("NOT_FOUND", "This conversation no longer exists.", 4404)
 
     async def handle(self, request: dict[str, Any]) -> None:
         kind = request.get("type")
@@ -202,7 +216,7 @@ class SharedConversationConsumer(FrameConsumer):
 
     async def connect(self) -> None:
         self.token = self.scope["url_route"]["kwargs"]["token"]
-        found = await live_link_conversation(self.scope["user"], self.token)
+        found = await database_sync_to_async(live_link_conversation)(self.scope["user"], self.token)
         if found is None:
             await self.close()
             return
@@ -225,17 +239,13 @@ class SharedConversationConsumer(FrameConsumer):
             await self.send_frame(text)
 
     async def share_closed(self, event: dict[str, Any]) -> None:
-        await self.send(text_data=error_frame("NOT_FOUND", "This link no longer works."))
-        await self.close(code=4404)
+        await self.send(text_data=error_frame(LINK_CLOSED.code, LINK_CLOSED.message))
+        await self.close(code=LINK_CLOSED.close_code)
 
-    async def still_allowed(self) -> bool:
-        if await live_link_conversation(self.scope["user"], self.token) == (
-            self.link_id,
-            self.conversation_id,
-        ):
-            return True
-        await self.share_closed({})
-        return False
+    def access_refusal(self) -> Refusal | None:
+        if live_link_conversation(self.scope["user"], self.token) == (self.link_id, self.conversation_id):
+            return None
+        return LINK_CLOSED
 
     async def handle(self, request: dict[str, Any]) -> None:
         client_id = str(request.get("client_id", ""))[:64]
