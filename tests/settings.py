@@ -1,0 +1,14 @@
+"""Settings for the test run: the site's own, with a password hasher fast enough for fixtures.
+
+PBKDF2 at Django's default iterations costs about half a second per user on
+this machine; every persona and browser login would pay it.
+"""
+
+import os
+
+os.environ.setdefault("CHATSITE_LOCAL", "1")
+
+from chatsite.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+UPSTREAM_RETRY_BASE_DELAY = 0.01
