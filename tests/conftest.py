@@ -1,4 +1,7 @@
+import io
 import os
+import threading
+from urllib.parse import parse_qs
 
 os.environ.setdefault("CHATSITE_LOCAL", "1")
 
@@ -63,6 +66,36 @@ def sketricgen_credential(sketricgen, db):
     credential.set_api_key("demo-key")
     credential.save()
     return credential
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """A real OpenID Connect provider (oidc-provider-mock) on localhost: `.url` is its issuer.
+
+    `.requests` records the path and form of each request it receives, to check what the site sent.
+    """
+    from oidc_provider_mock import app as provider_app
+    from werkzeug.serving import make_server
+
+    requests: list[tuple[str, dict[str, str]]] = []
+    wsgi = provider_app(require_nonce=True)
+
+    def recording(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        fields = parse_qs(environ.get("QUERY_STRING", "")) | parse_qs(body.decode("latin-1"))
+        requests.append((environ["PATH_INFO"], {name: values[-1] for name, values in fields.items()}))
+        return wsgi(environ, start_response)
+
+    server = make_server("localhost", 0, recording, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    server.url = f"http://localhost:{server.server_port}"
+    server.requests = requests
+    yield server
+    server.shutdown()
+    thread.join(5)
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ class LiveSite:
 
 
 @pytest.fixture(scope="session")
-def live_site(tmp_path_factory):
+def live_site(tmp_path_factory, oidc_provider):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")
     var = tmp_path_factory.mktemp("site")
@@ -87,6 +87,11 @@ def live_site(tmp_path_factory):
         "REPLY_CHECKPOINT_SECONDS": "0.5",
         # Every browser test chats as the demo user, faster than a person would.
         "CHATSITE_MESSAGES_PER_MINUTE": "1000",
+        "OIDC_ISSUER": oidc_provider.url,
+        "OIDC_CLIENT_ID": "chatsite-browser-tests",
+        "OIDC_CLIENT_SECRET": secrets.token_urlsafe(16),
+        "OIDC_PROVIDER_NAME": "Example SSO",
+        "OIDC_GROUPS_CLAIM": "groups",
     }
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], "chatsite_browser")
