@@ -78,9 +78,13 @@ class Message(models.Model):
     relay_channel = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # A reply's first words and its end, for the usage figures (time to first words, to the end).
+    first_text_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["created_at"], name="message_created_at")]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

@@ -17,7 +17,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
@@ -25,6 +25,8 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agents.models import Agent
@@ -94,6 +96,7 @@ class ReplyRun:
     remote_watchers: set[str] = field(default_factory=set)
     outbox: list[str] = field(default_factory=list)
     flusher: asyncio.Task | None = None
+    first_text_at: datetime | None = None
     # What the last checkpoint saved, and when (monotonic seconds).
     saved_seq: int = 0
     saved_at: float = field(default_factory=time.monotonic)
@@ -113,6 +116,8 @@ class ReplyRun:
     def apply(self, event: ReplyEvent) -> dict[str, Any] | None:
         """Fold `event` into the reply; the frame to send, or None for nothing to show."""
         base = {"message_id": self.message_id}
+        if isinstance(event, TextDelta | TextReplace) and self.first_text_at is None:
+            self.first_text_at = timezone.now()
         if isinstance(event, TextDelta):
             self.seq += 1
             payload = {"type": "text_delta", **base, "seq": self.seq, "text": event.text}
@@ -558,6 +563,9 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
         status=status,
         error=error,
         upstream_run_id=run.upstream_run_id,
+        # A reply resumed after an approval keeps the time of its very first words.
+        first_text_at=Coalesce("first_text_at", Value(run.first_text_at, output_field=DateTimeField())),
+        finished_at=timezone.now(),
         updated_at=timezone.now(),
     )
     if run.upstream_conversation_id:

@@ -1,0 +1,112 @@
+"""The admin's usage pages: the whole site, and one agent, over the last days."""
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+
+from agents.models import Agent
+from conversations.usage import DAYS, Usage, daily_usage, period_usage, usage_by_agent, usage_csv
+
+CHART_WIDTH, CHART_HEIGHT = 300, 64
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+@dataclass
+class Chart:
+    title: str
+    summary: str
+    bars: list[Bar]
+    # p95 marks drawn over the p50 bars of a timing chart.
+    marks: list[Bar]
+    unit: str
+
+
+def bars(days: list[Usage], values: list[float | None], unit: str, peak: float) -> list[Bar]:
+    width = CHART_WIDTH / len(days)
+    result = []
+    for n, (usage, value) in enumerate(zip(days, values, strict=True)):
+        height = 0.0 if not value or not peak else max(1.0, CHART_HEIGHT * value / peak)
+        shown = "no data" if value is None else f"{value:,.1f} {unit}".replace(".0 ", " ")
+        label = f"{usage.day:%a %d %b}: {shown}"
+        result.append(Bar(n * width + 1, CHART_HEIGHT - height, max(width - 2, 1), height, label))
+    return result
+
+
+def count_chart(title: str, days: list[Usage], attr: str, total: int, unit: str) -> Chart:
+    values = [getattr(u, attr) for u in days]
+    peak = max(values, default=0)
+    return Chart(title, f"{total:,} {unit}", bars(days, values, unit, peak), [], unit)
+
+
+def timing_chart(title: str, days: list[Usage], attr: str, period: Usage) -> Chart:
+    p50 = [getattr(u, f"{attr}_p50") for u in days]
+    p95 = [getattr(u, f"{attr}_p95") for u in days]
+    peak = max((v for v in p95 if v is not None), default=0)
+    median, slow = getattr(period, f"{attr}_p50"), getattr(period, f"{attr}_p95")
+    summary = "no replies" if median is None else f"median {median:,.1f} s · p95 {slow:,.1f} s"
+    return Chart(title, summary, bars(days, p50, "s", peak), bars(days, p95, "s (p95)", peak), "s")
+
+
+def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
+    failed = [
+        Usage(day=u.day, errored=u.errored + u.interrupted) for u in days
+    ]  # one bar: replies that did not complete
+    return [
+        count_chart("Messages", days, "messages", period.messages, "messages"),
+        count_chart("Active users", days, "active_users", period.active_users, "people"),
+        count_chart(
+            "Replies errored or interrupted",
+            failed,
+            "errored",
+            period.errored + period.interrupted,
+            f"of {period.replies:,} replies",
+        ),
+        timing_chart("Time to first words", days, "first_words", period),
+        timing_chart("Time to the end of a reply", days, "reply", period),
+        count_chart("Files sent", days, "files", period.files, "files"),
+    ]
+
+
+def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:
+    if not request.user.has_perm("agents.view_agent"):
+        raise PermissionDenied
+    days = daily_usage(agent)
+    if request.GET.get("format") == "csv":
+        name = f"usage-{agent.slug if agent else 'site'}.csv"
+        response = HttpResponse(usage_csv(days), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    period = period_usage(agent)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Usage of {agent.name}" if agent else "Usage",
+        "agent": agent,
+        "days": days,
+        "period_days": DAYS,
+        "period": period,
+        "charts": charts_for(days, period),
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT,
+        "by_agent": usage_by_agent() if agent is None else [],
+    }
+    return TemplateResponse(request, "admin/usage.html", context)
+
+
+def site_usage(request: HttpRequest) -> HttpResponse:
+    return usage_response(request, None)
+
+
+def agent_usage(request: HttpRequest, agent_id: int) -> HttpResponse:
+    return usage_response(request, get_object_or_404(Agent, pk=agent_id))
