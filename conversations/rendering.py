@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import nh3
+from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.texmath import texmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -35,10 +38,27 @@ ALLOWED_TAGS = frozenset(
         "th", "thead", "tr", "ul",
     }
 )  # fmt: skip
+# MathML as latex2mathml writes it: presentation elements only (no links, no annotation-xml).
+MATH_TAGS = frozenset(
+    {
+        "math", "mi", "mn", "mo", "ms", "mspace", "mtext", "mrow", "mfrac", "msqrt", "mroot",
+        "msub", "msup", "msubsup", "munder", "mover", "munderover", "mtable", "mtr", "mtd",
+        "mstyle", "mpadded", "mphantom", "menclose", "merror", "semantics", "annotation",
+    }
+)  # fmt: skip
+MATH_ATTRIBUTES = frozenset(
+    {
+        "display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "accent",
+        "accentunder", "movablelimits", "form", "displaystyle", "scriptlevel", "linethickness",
+        "columnalign", "columnspacing", "rowspacing", "rowlines", "columnlines", "frame", "width",
+        "height", "depth", "notation", "encoding", "minsize", "maxsize", "symmetric", "largeop",
+    }
+)  # fmt: skip
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title"},
     "ol": {"start"},
+    **{tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS},
 }
 ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
 ALLOWED_CLASSES = {
@@ -70,7 +90,7 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
 @lru_cache(maxsize=1)
 def _cleaner() -> nh3.Cleaner:
     return nh3.Cleaner(
-        tags=set(ALLOWED_TAGS),
+        tags=set(ALLOWED_TAGS | MATH_TAGS),
         clean_content_tags={"script", "style"},
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
         attribute_filter=_filter_attribute,
@@ -153,6 +173,19 @@ def _render_image(
     return f'<a href="{escapeHtml(src)}">{label}</a>'
 
 
+def _render_math(
+    self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    """TeX as MathML, which browsers draw without any script; TeX they cannot parse stays visible as code."""
+    token = tokens[idx]
+    display = "block" if "block" in token.type else "inline"
+    try:
+        mathml = latex_to_mathml(token.content.strip(), display=display)
+    except Exception:  # latex2mathml raises many kinds of error on malformed TeX
+        return f"<code>{escapeHtml(token.content)}</code>"
+    return f"<p>{mathml}</p>\n" if display == "block" else mathml
+
+
 def _alignment_as_class(state: StateCore) -> None:
     """Table alignment arrives as inline `style`, which the CSP refuses; a class does the same job."""
     for token in state.tokens:
@@ -170,6 +203,11 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule("code_block", _render_code_block)
     md.add_render_rule("image", _render_image)
     md.core.ruler.push("alignment_as_class", _alignment_as_class)
+    # $…$ and $$…$$; a dollar next to a digit ("$5 and $10") or a space stays text.
+    md.use(dollarmath_plugin, allow_labels=False, allow_space=False, allow_digits=False, double_inline=True)
+    md.use(texmath_plugin, delimiters="brackets")  # \(…\) and \[…\]
+    for kind in ("math_inline", "math_inline_double", "math_block", "math_block_eqno"):
+        md.add_render_rule(kind, _render_math)
     return md
 
 
