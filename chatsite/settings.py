@@ -227,6 +227,11 @@ CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", [])
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000)
 UPSTREAM_CONNECT_TIMEOUT = float(env_str("UPSTREAM_CONNECT_TIMEOUT", "10"))
 UPSTREAM_READ_TIMEOUT = float(env_str("UPSTREAM_READ_TIMEOUT", "120"))
+# Internal hosts (names or IP addresses) upstream requests may go to anyway; by
+# default loopback, private, link-local and metadata addresses are refused
+# (agents.providers.addresses). Loopback is allowed for the demo's fake platforms.
+UPSTREAM_ALLOWED_HOSTS = env_list("UPSTREAM_ALLOWED_HOSTS", [])
+UPSTREAM_ALLOW_LOOPBACK = env_bool("UPSTREAM_ALLOW_LOOPBACK", CHATSITE_DEMO)
 # Retries of a turn the platform refused before answering (429, 502-504, no connection).
 UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 3)
 UPSTREAM_RETRY_BASE_DELAY = float(env_str("UPSTREAM_RETRY_BASE_DELAY", "1"))
