@@ -10,6 +10,8 @@ from functools import cache
 from typing import Any
 
 from django import forms
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from agents.models import Agent, Credential
 from agents.providers import PROVIDERS, provider_class
@@ -126,14 +128,18 @@ class CredentialForm(PlatformOptionsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.api_key_last4:
-            self.fields["api_key"].help_text = (
-                f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
-            )
-        if not self.instance.pk:
-            self.fields["api_key"].required = True
-        self.fields["base_url"].required = False
+        # A viewer's form has no fields at all: everything is shown read-only.
+        if "api_key" in self.fields:
+            if self.instance.pk and self.instance.api_key_last4:
+                self.fields["api_key"].help_text = (
+                    f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
+                )
+            if not self.instance.pk:
+                self.fields["api_key"].required = True
+        if "base_url" in self.fields:
+            self.fields["base_url"].required = False
 
+    @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("base_url") and cleaned.get("platform"):
@@ -188,6 +194,7 @@ class CredentialForm(PlatformOptionsForm):
                 "to the hosts it was entered for.",
             )
 
+    @method_decorator(sensitive_variables())
     def save(self, commit=True):
         if self.cleaned_data.get("api_key"):
             self.instance.set_api_key(self.cleaned_data["api_key"])

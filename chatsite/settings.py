@@ -273,6 +273,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Error pages (DEBUG) and error reports never show a platform key.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "chatsite.error_reports.KeyHidingReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -228,6 +228,8 @@ def transport_errors(platform: str) -> Iterator[None]:
         raise UpstreamError(f"{platform} stopped answering (read timeout).") from exc
     except httpx.TransportError as exc:
         raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.") from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamError(f"{platform} sent an answer that could not be decoded.") from exc
 
 
 @asynccontextmanager
