@@ -226,7 +226,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         scheme, host = request.url.scheme, request.url.host
         if scheme not in ("http", "https"):
-            raise refused(host or str(request.url)[:80], f"{scheme}:// is not a web address")
+            raise refused(host or "an address without a host", f"{scheme}:// is not a web address")
         if scheme == "http" and not plain_http_allowed(host):
             raise refused(host, "plain http is only for the site's own machine; use https")
         return await super().handle_async_request(request)
