@@ -1,5 +1,7 @@
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -7,11 +9,47 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.decorators import method_decorator
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from agents.crypto import UndecryptableKey
 from agents.forms import PlatformOptionsForm, agent_form_for, credential_form_for
 from agents.models import Agent, Credential
 from agents.providers import UpstreamError, provider_class
+
+# What an admin action may meet when it calls a platform: its refusal, an answer
+# that does not decode, a failed request, or a stored key the site cannot decrypt.
+PLATFORM_FAILURES = (UpstreamError, httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError)
+
+
+class PlatformCallFailed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@sensitive_variables()
+def call_platform(obj: Agent | Credential, method: str) -> Any:
+    """`obj.provider().<method>()` from a sync admin view; every failure becomes PlatformCallFailed.
+
+    Only the adapter's own messages (UpstreamError) are shown as they are: a
+    library's error text may quote what the platform sent.
+    """
+    try:
+        return async_to_sync(getattr(obj.provider(), method))()
+    except PLATFORM_FAILURES as exc:
+        raise PlatformCallFailed(failure_message(exc)) from exc
+
+
+def failure_message(exc: Exception) -> str:
+    if isinstance(exc, UpstreamError | UndecryptableKey):
+        return str(exc)
+    if isinstance(exc, httpx.DecodingError):
+        return "The platform's answer could not be decoded (a broken or mislabelled compressed body)."
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
+        return f"The request to the platform failed ({type(exc).__name__})."
+    return f"The platform's answer could not be read ({type(exc).__name__})."
 
 
 def unique_agent_slug(name: str) -> str:
@@ -26,6 +64,8 @@ class PlatformOptionsMixin:
     """Shows the settings of the object's platform as their own fields (agents.forms)."""
 
     base_fields: list[str]
+    # Form fields that are never shown back, not even read-only.
+    write_only_fields: tuple[str, ...] = ()
     form_for: Callable[[str | None], type[PlatformOptionsForm]]
 
     def platform_for(self, request: HttpRequest, obj) -> str | None:
@@ -36,6 +76,10 @@ class PlatformOptionsMixin:
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Every field of a viewer's page is read-only: the stored options as they are, no key.
+            shown = [name for name in self.base_fields if name not in self.write_only_fields]
+            return [(None, {"fields": [*shown, "options"]})]
         platform = self.platform_for(request, obj)
         form = type(self).form_for(platform)
         if platform:
@@ -80,14 +124,13 @@ class TestConnectionMixin:
     """The "Test connection" action, for models whose `provider()` gives their adapter."""
 
     @admin.action(description="Test connection")
+    @method_decorator(sensitive_variables())
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:
             try:
-                result = async_to_sync(obj.provider().check_connection)()
-            except UpstreamError as exc:
+                result = call_platform(obj, "check_connection")
+            except PlatformCallFailed as exc:
                 self.message_user(request, f"{obj.name}: {exc.message}", messages.ERROR)
-            except ValueError as exc:  # the stored key cannot be decrypted
-                self.message_user(request, f"{obj.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{obj.name}: {result}", messages.SUCCESS)
 
@@ -96,11 +139,20 @@ class TestConnectionMixin:
 class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
     form_for = staticmethod(credential_form_for)
     base_fields = ["name", "platform", "base_url", "api_key", "masked_key"]
+    write_only_fields = ("api_key",)
     list_display = ["name", "platform", "base_url", "masked_key", "agent_count", "updated_at"]
     list_filter = ["platform"]
     search_fields = ["name", "base_url"]
     readonly_fields = ["masked_key", "created_at", "updated_at"]
     actions = ["test_connection", "import_agents"]
+
+    @method_decorator(sensitive_post_parameters("api_key"))
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        return super().add_view(request, form_url, extra_context)
+
+    @method_decorator(sensitive_post_parameters("api_key"))
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         return [
@@ -119,6 +171,7 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
             return None
         return redirect("admin:agents_credential_import", queryset.get().pk)
 
+    @method_decorator(sensitive_variables())
     def import_agents_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         credential = self.get_object(request, object_id)
         if credential is None:
@@ -126,9 +179,9 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
         if not (self.has_view_permission(request, credential) and request.user.has_perm("agents.add_agent")):
             raise PermissionDenied
         try:
-            upstream_agents = async_to_sync(credential.provider().list_agents)()
-        except (UpstreamError, ValueError) as exc:
-            self.message_user(request, f"{credential.name}: {exc}", messages.ERROR)
+            upstream_agents = call_platform(credential, "list_agents")
+        except PlatformCallFailed as exc:
+            self.message_user(request, f"{credential.name}: {exc.message}", messages.ERROR)
             return redirect("admin:agents_credential_changelist")
         existing = set(credential.agents.values_list("upstream_agent_id", flat=True))
         if request.method == "POST":

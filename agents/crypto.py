@@ -29,9 +29,13 @@ def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
 
+class UndecryptableKey(ValueError):
+    """A stored key that none of the configured keys opens."""
+
+
 def decrypt(token: str) -> str:
-    """The plaintext; raises ValueError when no configured key opens it."""
+    """The plaintext; raises UndecryptableKey (a ValueError) when no configured key opens it."""
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ValueError("This API key was encrypted with a key the site no longer has.") from exc
+        raise UndecryptableKey("This API key was encrypted with a key the site no longer has.") from exc

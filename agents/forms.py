@@ -10,9 +10,12 @@ from functools import cache
 from typing import Any
 
 from django import forms
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
 from agents.models import Agent, Credential
 from agents.providers import PROVIDERS, provider_class
+from agents.providers.addresses import url_problem
 from agents.providers.base import Option
 
 PREFIX = "option_"
@@ -125,14 +128,18 @@ class CredentialForm(PlatformOptionsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and self.instance.api_key_last4:
-            self.fields["api_key"].help_text = (
-                f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
-            )
-        if not self.instance.pk:
-            self.fields["api_key"].required = True
-        self.fields["base_url"].required = False
+        # A viewer's form has no fields at all: everything is shown read-only.
+        if "api_key" in self.fields:
+            if self.instance.pk and self.instance.api_key_last4:
+                self.fields["api_key"].help_text = (
+                    f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
+                )
+            if not self.instance.pk:
+                self.fields["api_key"].required = True
+        if "base_url" in self.fields:
+            self.fields["base_url"].required = False
 
+    @method_decorator(sensitive_variables("cleaned"))
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("base_url") and cleaned.get("platform"):
@@ -141,19 +148,53 @@ class CredentialForm(PlatformOptionsForm):
                 cleaned["base_url"] = self.instance.base_url = default
             else:
                 self.add_error("base_url", "This platform has no usual address: enter its base URL.")
-        new_key = cleaned.get("api_key")
-        if self.instance.pk and not new_key:
-            if "base_url" in self.changed_data:
-                self.add_error(
-                    "api_key",
-                    "The base URL changed: enter the API key again, so that a key is only "
-                    "ever sent to the host it was entered for.",
-                )
+        self.cleaned_options = self.chosen_options()
+        for field, url in self.key_addresses(cleaned).items():
+            problem = url_problem(url) if url else None
+            if problem and field not in self.errors:
+                self.add_error(field, problem)
+        if self.instance.pk and not cleaned.get("api_key"):
             if "platform" in self.changed_data:
                 self.add_error("api_key", "The platform changed: enter the API key for the new platform.")
-        self.cleaned_options = self.chosen_options()
+            else:
+                self.require_key_for_changed_addresses(cleaned)
         return cleaned
 
+    @classmethod
+    def url_option_names(cls) -> list[str]:
+        """Every URL setting of the platform: the key is sent to each of them."""
+        return [name for name, option in cls.declared().items() if option.kind == "url"]
+
+    def key_addresses(self, cleaned: dict[str, Any]) -> dict[str, str]:
+        """The addresses the key will be sent to, by form field."""
+        addresses = {"base_url": cleaned.get("base_url") or ""}
+        for name in self.url_option_names():
+            addresses[PREFIX + name] = self.cleaned_options.get(name) or ""
+        return addresses
+
+    def require_key_for_changed_addresses(self, cleaned: dict[str, Any]) -> None:
+        stored = self.instance.options if isinstance(self.instance.options, dict) else {}
+        changed = []
+        if "base_url" in self.changed_data:
+            changed.append("base_url")
+        for name in self.url_option_names():
+            if (self.cleaned_options.get(name) or "") != (stored.get(name) or ""):
+                changed.append(PREFIX + name)
+        for field in changed:
+            if field not in self.errors:
+                self.add_error(
+                    field,
+                    "The key is sent to this address: enter the API key again to change it.",
+                )
+        if changed:
+            labels = ", ".join(str(self.fields[field].label or field) for field in changed)
+            self.add_error(
+                "api_key",
+                f"Changed: {labels}. Enter the API key again, so that a key is only ever sent "
+                "to the hosts it was entered for.",
+            )
+
+    @method_decorator(sensitive_variables())
     def save(self, commit=True):
         if self.cleaned_data.get("api_key"):
             self.instance.set_api_key(self.cleaned_data["api_key"])

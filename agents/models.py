@@ -2,7 +2,9 @@ from django.contrib.auth.models import Group
 from django.core.validators import URLValidator
 from django.db import models
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from agents import crypto
 from agents.providers import AgentSpec, Connection, Provider, provider_class
@@ -46,6 +48,7 @@ class Credential(models.Model):
     def api_key(self) -> str:
         return crypto.decrypt(self.api_key_encrypted)
 
+    @method_decorator(sensitive_variables("raw_key"))
     def set_api_key(self, raw_key: str) -> None:
         self.api_key_encrypted = crypto.encrypt(raw_key)
         self.api_key_last4 = raw_key[-4:]

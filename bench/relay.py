@@ -431,6 +431,8 @@ class Bench:
             "STATIC_ROOT": str(self.var / "static"),
             "CHATSITE_HTTPS": "0",
             "CHATSITE_DEMO": "0",
+            # The fake platform runs on 127.0.0.1.
+            "UPSTREAM_ALLOW_LOOPBACK": "1",
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",

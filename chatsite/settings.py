@@ -45,13 +45,26 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can open (0700), whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` as a file only its owner can read (0600), created empty if missing, whatever the umask."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def local_secret_key() -> str:
     """A key generated once per checkout, for local runs only."""
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        private_dir(VAR_DIR)
+        private_file(path).write_text(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -123,10 +136,15 @@ def database_config() -> dict:
             url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
         )
         return config
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    private_dir(VAR_DIR)
+    # SQLite creates the -wal and -shm files with the database file's permissions.
+    database = private_file(VAR_DIR / "chatsite.sqlite3")
+    for companion in ("chatsite.sqlite3-wal", "chatsite.sqlite3-shm"):
+        if (VAR_DIR / companion).exists():
+            (VAR_DIR / companion).chmod(0o600)
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": VAR_DIR / "chatsite.sqlite3",
+        "NAME": database,
         # A local file costs nothing to keep open; opening it per query cost a third of the
         # relay's CPU (bench/README.md).
         "CONN_MAX_AGE": None,
@@ -200,6 +218,9 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+# Attached files on local disk are readable by the site's own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 
 def file_storage() -> dict:
@@ -251,6 +272,11 @@ CREDENTIAL_KEYS = env_list("CREDENTIAL_KEYS", [])
 UPSTREAM_MAX_CONNECTIONS = env_int("UPSTREAM_MAX_CONNECTIONS", 1000)
 UPSTREAM_CONNECT_TIMEOUT = float(env_str("UPSTREAM_CONNECT_TIMEOUT", "10"))
 UPSTREAM_READ_TIMEOUT = float(env_str("UPSTREAM_READ_TIMEOUT", "120"))
+# Internal hosts (names or IP addresses) upstream requests may go to anyway; by
+# default loopback, private, link-local and metadata addresses are refused
+# (agents.providers.addresses). Loopback is allowed for the demo's fake platforms.
+UPSTREAM_ALLOWED_HOSTS = env_list("UPSTREAM_ALLOWED_HOSTS", [])
+UPSTREAM_ALLOW_LOOPBACK = env_bool("UPSTREAM_ALLOW_LOOPBACK", CHATSITE_DEMO)
 # Retries of a turn the platform refused before answering (429, 502-504, no connection).
 UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 3)
 UPSTREAM_RETRY_BASE_DELAY = float(env_str("UPSTREAM_RETRY_BASE_DELAY", "1"))
@@ -292,6 +318,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# Error pages (DEBUG) and error reports never show a platform key.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "chatsite.error_reports.KeyHidingReporterFilter"
 
 LOGGING = {
     "version": 1,

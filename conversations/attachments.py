@@ -132,10 +132,15 @@ def name_problem(name: str) -> str | None:
 
 
 def clean_file_name(name: str, content_type: str) -> str:
-    """A name that is safe to show and to send upstream, ending in an extension that fits the content."""
+    """A name that is safe to show and to send upstream, ending in an extension that fits the content.
+
+    A name whose extension says another type keeps it and gets the content's
+    own after it ("setup.exe" holding text becomes "setup.exe.txt"): the owner
+    still recognises the file, and whoever downloads it opens text, not a program.
+    """
     name = " ".join(name.split())
     stem, extension = posixpath.splitext(name)
-    if not extension or (type_of_name(name) != content_type and content_type not in TEXT_TYPES):
+    if not extension or type_of_name(name) != content_type:
         stem, extension = name, TYPE_NAMES.get(content_type, ("", ""))[1]
     extension = extension[:16]
     stem = stem[: MAX_NAME_CHARS - len(extension)].rstrip() or "file"

@@ -66,7 +66,7 @@ class Connection:
     """A credential as an adapter sees it: where to call and with which key."""
 
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     options: dict[str, Any] = field(default_factory=dict)
 
 

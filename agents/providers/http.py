@@ -13,6 +13,7 @@ import httpx
 from django.conf import settings
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
+from agents.providers.addresses import GuardedTransport
 from agents.providers.base import UpstreamError
 
 MAX_EVENT_BYTES = 1024 * 1024
@@ -27,19 +28,24 @@ def upstream_client() -> httpx.AsyncClient:
     """The process's pooled client (one per event loop), sized for many streams.
 
     httpx's default pool holds 100 connections, so stream 101 would wait for
-    one to free up.
+    one to free up. Every connection passes the address guard
+    (agents.providers.addresses): no upstream call may bypass this client.
     """
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
+        limits = httpx.Limits(
+            max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
+            max_keepalive_connections=min(100, settings.UPSTREAM_MAX_CONNECTIONS),
+            keepalive_expiry=30,
+        )
+        # No proxies from the environment: a proxy would connect wherever it is asked,
+        # past the address guard.
         client = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
-                max_keepalive_connections=min(100, settings.UPSTREAM_MAX_CONNECTIONS),
-                keepalive_expiry=30,
-            ),
+            transport=GuardedTransport(limits),
             timeout=upstream_timeout(),
             follow_redirects=False,
+            trust_env=False,
         )
         _clients[loop] = client
     return client
@@ -222,6 +228,8 @@ def transport_errors(platform: str) -> Iterator[None]:
         raise UpstreamError(f"{platform} stopped answering (read timeout).") from exc
     except httpx.TransportError as exc:
         raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.") from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamError(f"{platform} sent an answer that could not be decoded.") from exc
 
 
 @asynccontextmanager

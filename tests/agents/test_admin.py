@@ -50,7 +50,14 @@ def test_a_key_is_required_for_a_new_credential(admin_client):
 def test_an_empty_key_field_keeps_the_current_key(admin_client, credential):
     url = reverse("admin:agents_credential_change", args=[credential.pk])
     response = admin_client.post(
-        url, credential_form(base_url=credential.base_url, api_key="", name="Renamed")
+        url,
+        credential_form(
+            base_url=credential.base_url,
+            api_key="",
+            name="Renamed",
+            options_platform="sketricgen",
+            option_admin_base_url=credential.options["admin_base_url"],
+        ),
     )
     assert response.status_code == 302
     credential.refresh_from_db()
