@@ -1,9 +1,19 @@
-"""The SketricGen adapter over real HTTP against the fake platform."""
+"""The SketricGen adapter over real HTTP against the fake platform.
+
+Every test runs against the shapes the current document gives and against the
+fake's earlier shapes (`legacy`): the adapter must read both.
+"""
+
+import json
+import time
+from contextlib import nullcontext
 
 import pytest
 
+from agents.providers import sketricgen as sketricgen_module
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import (
+    Activity,
     ApprovalRequested,
     RunFinished,
     RunStarted,
@@ -12,16 +22,17 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import upstream_client
-from agents.providers.sketricgen import SketricGenProvider, contact_id
+from agents.providers.sketricgen import SketricGenProvider, contact_id, hitl_from_custom
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 AGENT = "agent_demo_helpdesk"
 
 
-@pytest.fixture(autouse=True)
-async def fast_fake_and_fresh_client(sketricgen):
+@pytest.fixture(autouse=True, params=["documented", "legacy"])
+async def shapes(request, sketricgen):
     sketricgen.app.token_delay = 0
-    yield
+    sketricgen.app.legacy = request.param == "legacy"
+    yield request.param
     await upstream_client().aclose()
 
 
@@ -107,10 +118,10 @@ async def test_camel_case_keys_and_lower_case_types(sketricgen, directive):
     assert isinstance(events[0], RunStarted)
     assert events[0].conversation_id.startswith("conv_")
     assert events[0].run_id.startswith("run_")
-    assert [type(e) for e in events if isinstance(e, ToolStarted | ToolFinished)] == [
-        ToolStarted,
-        ToolFinished,
-    ]
+    tool_events = [e for e in events if isinstance(e, ToolStarted | ToolFinished)]
+    # camelCase is standard AG-UI, where TOOL_CALL_RESULT follows the end with the result
+    assert [type(e) for e in tool_events][:2] == [ToolStarted, ToolFinished]
+    assert {e.id for e in tool_events} == {tool_events[0].id}
     assert len(text_of(events).split()) == 8
     assert isinstance(events[-1], RunFinished)
 
@@ -123,8 +134,62 @@ async def test_tool_events(sketricgen):
     started, finished = events[6], events[7]
     assert started.name == "web_search"
     assert started.id.startswith("call_")
-    assert finished == ToolFinished(id=started.id)
+    assert finished.id == started.id
     assert len(text_of(events).split()) == 10
+
+
+async def test_a_tool_call_carries_its_streamed_arguments(sketricgen, shapes):
+    events = await reply(sketricgen, "look it up [[tool]] [[words=10]]")
+
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    if shapes == "documented":
+        assert json.loads(finished.arguments) == {"query": "server-sent events AG-UI", "max_results": 3}
+    else:
+        assert finished.arguments == ""
+
+
+async def test_a_standard_ag_ui_tool_result_is_kept_with_the_call(sketricgen):
+    events = await reply(sketricgen, "look it up [[tool]] [[camel]] [[words=10]]")
+
+    started = next(e for e in events if isinstance(e, ToolStarted))
+    result = [e for e in events if isinstance(e, ToolFinished) and e.result]
+    assert [e.id for e in result] == [started.id]
+    assert json.loads(result[0].result)[0]["url"] == "https://docs.ag-ui.com/concepts/events"
+
+
+@pytest.mark.parametrize("directive", ["", "[[camel]]"])
+async def test_text_messages_either_side_of_a_tool_call_are_two_paragraphs(sketricgen, directive):
+    events = await reply(sketricgen, f"look it up [[tool]] {directive} [[words=10]]")
+
+    text = text_of(events)
+    before_tool = text_of(events[: next(i for i, e in enumerate(events) if isinstance(e, ToolStarted))])
+    assert text.count("\n\n") == 1
+    assert text.startswith(before_tool + "\n\n")
+    assert len(text.split()) == 10
+
+
+async def test_workspace_file_activity_is_shown_as_activity(sketricgen):
+    events = await reply(sketricgen, "take notes [[workspace]] [[words=5]]")
+
+    assert Activity(text="Workspace: write file summary.md") in events
+    assert "workspace" not in text_of(events).lower()
+
+
+def test_a_human_input_request_is_read_from_every_shape_the_custom_event_may_take():
+    request = {
+        "request_id": "hitl-1",
+        "action_requests": [{"name": "request_human_input", "args": {"questions": []}}],
+        "review_configs": [{"allowed_decisions": ["respond"]}],
+    }
+    interrupts = [{"id": "interrupt-1", "value": {k: v for k, v in request.items() if k != "request_id"}}]
+
+    assert hitl_from_custom(request) == request
+    assert hitl_from_custom({"hitl_request": request}) == request
+    assert hitl_from_custom({"hitl_interrupts": [request]}) == request
+    from_interrupts = hitl_from_custom(interrupts)
+    assert from_interrupts["request_id"] == "interrupt-1"
+    assert from_interrupts["action_requests"] == request["action_requests"]
+    assert hitl_from_custom({"something": "else"}) is None
 
 
 # --- Failures the platform reports -----------------------------------------------------------
@@ -215,12 +280,21 @@ async def test_silent_stream_times_out(sketricgen, settings):
     assert len([e for e in events if isinstance(e, TextDelta)]) == 3
 
 
-async def test_silent_json_reply_times_out(sketricgen, settings):
+async def test_silent_json_reply_times_out(sketricgen, settings, monkeypatch):
     settings.UPSTREAM_READ_TIMEOUT = 0.5
+    monkeypatch.setattr(sketricgen_module, "JSON_REPLY_SECONDS", 0.5)
     _, error = await failed_reply(sketricgen, "[[fail:hang]]", stream=False)
 
     assert "read timeout" in error.message
     assert not error.retryable, "the platform may be working on the message"
+
+
+async def test_a_json_reply_may_take_longer_than_the_read_timeout(sketricgen, settings):
+    settings.UPSTREAM_READ_TIMEOUT = 0.3
+    events = await reply(sketricgen, "think hard [[delay=0.1]] [[words=10]]", stream=False)
+
+    assert len(text_of(events).split()) == 10
+    assert isinstance(events[-1], RunFinished)
 
 
 async def test_malformed_frame(sketricgen):
@@ -395,6 +469,40 @@ async def test_returned_files_are_listed_as_links(sketricgen, stream):
     files = text_of(events).split("\n\n**Files**\n\n")[1]
     assert files.startswith("- [summary.pdf](https://assets.sketricgen.example/file_")
     assert files.endswith("/summary.pdf) (application/pdf)")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[[words=10]] done", "[[credits]] [[words=10]] broke", "[[hitl]] [[words=10]] ask first"],
+    ids=["finished", "out-of-credits", "paused"],
+)
+async def test_a_terminal_event_ends_the_reply_at_once(sketricgen, text):
+    sketricgen.app.hold_open_after_end = 30
+    started = time.monotonic()
+    turn = Turn(text, user=ALICE)
+    events = []
+    with pytest.raises(UpstreamError) if "credits" in text else nullcontext():
+        async for event in provider(sketricgen, enable_hitl=True).stream_reply(turn):
+            events.append(event)
+
+    assert time.monotonic() - started < 1
+    assert events
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_a_history_free_agent_asks_for_each_turn_on_its_own(sketricgen, stream):
+    first = await reply(sketricgen, "one", stream=stream, disable_conversation_history=True)
+    second = await reply(
+        sketricgen,
+        "two",
+        conversation_id=first[0].conversation_id,
+        stream=stream,
+        disable_conversation_history=True,
+    )
+
+    assert "turn 1 of this conversation" in text_of(second)
+    assert sketricgen.app.requests[-1]["body"]["disable_conversation_history"] is True
+    assert sketricgen.app.requests[-1]["body"]["conversation_id"] == first[0].conversation_id
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
