@@ -546,13 +546,23 @@ class SketricGenProvider(Provider):
         raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
 
     async def admin_get(self, path: str, **params: str) -> dict[str, Any]:
-        return await request_json(
-            "GET",
-            self.admin_base_url + path,
-            platform=LABEL,
-            params=params,
-            headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
-        )
+        try:
+            return await request_json(
+                "GET",
+                self.admin_base_url + path,
+                platform=LABEL,
+                params=params,
+                headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
+            )
+        except UpstreamError as exc:
+            if exc.status in (401, 403):
+                raise UpstreamError(
+                    f"{LABEL}'s Admin API refused the key: listing agents needs a key with "
+                    f"“Manage resources” access (a key with only “Run agents” access can chat but not "
+                    f"import). {exc.message}",
+                    status=exc.status,
+                ) from exc
+            raise
 
     can_list_agents = True
 
@@ -578,9 +588,35 @@ class SketricGenProvider(Provider):
         return found
 
     async def check_connection(self) -> str:
-        data = await self.admin_get("/teamspaces")
-        teamspaces = data.get("teamspaces") or []
-        if not teamspaces or not isinstance(teamspaces[0], dict):
-            raise UpstreamError(f"{LABEL} accepted the key but returned no teamspace.")
-        name = teamspaces[0].get("display_name") or teamspaces[0].get("teamspace_id")
-        return f"Connected to {LABEL}: the key belongs to teamspace “{name}”."
+        """Ask the Runtime API, with the key chatting uses, to run an empty message.
+
+        Nothing public offers a dry run. The document says `user_input` is
+        required unless `hitl_resume` or `assets` is sent, so the platform
+        refuses an empty message before running anything: no agent runs and
+        no credits are spent. [guess] It checks the key (and its Run agents
+        access) before the body, as FastAPI dependencies do: 401 or 403 is a
+        refused key, 400/404/422 an accepted one.
+        """
+        agent_id = self.agent.upstream_id if self.agent else "connection-check"
+        with transport_errors(LABEL):
+            response = await upstream_client().post(
+                self.workflow_url,
+                json={"agent_id": agent_id, "user_input": "", "stream": False},
+                headers={"api-key": self.connection.api_key, "Accept": "application/json"},
+                timeout=upstream_timeout(read=30),
+            )
+        status = response.status_code
+        if status == 403:
+            raise UpstreamError(
+                f"{LABEL}'s Runtime API refused the key: chatting needs a key with “Run agents” access. "
+                + http_error(response, LABEL).message,
+                status=status,
+            )
+        if status == 404 and self.agent is not None:
+            raise UpstreamError(f"{LABEL} accepted the key but does not know the agent “{agent_id}”.")
+        if status in (400, 404, 422) or status < 300:
+            return (
+                f"Connected to {LABEL}: the Runtime API accepted the key, so it has “Run agents” access. "
+                "The empty test message was refused before anything ran; no credits were spent."
+            )
+        raise http_error(response, LABEL)

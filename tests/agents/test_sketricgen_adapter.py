@@ -366,13 +366,37 @@ async def test_empty_message_is_refused_before_any_request(sketricgen):
 # --- Checking a credential -------------------------------------------------------------------
 
 
-async def test_check_connection(sketricgen):
+async def test_check_connection_asks_the_runtime_api_without_running_the_agent(sketricgen):
     sentence = await provider(sketricgen).check_connection()
 
-    assert sentence == "Connected to SketricGen: the key belongs to teamspace “Demo Teamspace”."
-    request = sketricgen.app.requests[-1]
-    assert request["path"] == "/admin/v1/teamspaces"
-    assert request["headers"]["authorization"] == "Bearer demo-key"
+    assert sentence == (
+        "Connected to SketricGen: the Runtime API accepted the key, so it has “Run agents” access. "
+        "The empty test message was refused before anything ran; no credits were spent."
+    )
+    (request,) = sketricgen.app.requests
+    assert request["path"] == "/api/v1/run-workflow"
+    assert request["headers"]["api-key"] == "demo-key"
+    assert request["body"]["user_input"] == ""
+    assert sketricgen.app.conversations == {}, "no run was started"
+
+
+async def test_a_run_only_key_passes_the_check_but_cannot_import(sketricgen):
+    sketricgen.app.api_keys = {"run-key"}
+    sketricgen.app.key_access = {"run-key": "run"}
+
+    assert "“Run agents” access" in await provider(sketricgen, key="run-key").check_connection()
+    with pytest.raises(UpstreamError, match="needs a key with “Manage resources” access") as info:
+        await provider(sketricgen, key="run-key").list_agents()
+    assert info.value.status == 403
+
+
+async def test_a_manage_only_key_fails_the_check_because_it_cannot_chat(sketricgen):
+    sketricgen.app.api_keys = {"manage-key"}
+    sketricgen.app.key_access = {"manage-key": "manage"}
+
+    with pytest.raises(UpstreamError, match="chatting needs a key with “Run agents” access"):
+        await provider(sketricgen, key="manage-key").check_connection()
+    assert await provider(sketricgen, key="manage-key").list_agents()
 
 
 async def test_check_connection_with_a_rejected_key(sketricgen):
