@@ -34,6 +34,8 @@ not quote:
                       streams, `run_halted_out_of_credits` in JSON
 - `[[workspace]]`     a CUSTOM_EVENT `deep_agents_workspace` (the agent wrote a file) before
                       the text [guess: the payload is not published]
+- `[[hold]]`          the stream stays open for 30 s after its terminal event (or until the
+                      client leaves): a client must stop reading at the event, as documented
 - `[[legacy]]`        the shapes this fake sent before the current document: the request
                       on RUN_PAUSED_HITL itself, out of credits as a CUSTOM event before
                       RUN_FINISHED, no TOOL_CALL_ARGS (also `legacy = True` on the instance)
@@ -122,6 +124,7 @@ STATUS_DETAILS = {
     504: "Gateway timeout",
 }
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
+HOLD_SECONDS = 30.0
 TOOL_ARGUMENTS = ('{"query": "server-sent', ' events AG-UI", "max_results": 3}')
 TOOL_RESULT = '[{"title": "AG-UI protocol: events", "url": "https://docs.ag-ui.com/concepts/events"}]'
 WORKSPACE_ACTIVITY = {"action": "write_file", "path": "/workspace/notes/summary.md"}
@@ -130,7 +133,7 @@ NO_RUN_ACCESS = "This API key does not have Run agents access"
 NO_MANAGE_ACCESS = "This API key does not have Manage resources access"
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -272,6 +275,7 @@ class Run:
         self.run_id = new_id("run")
         self.legacy = legacy or bool(options.get("legacy"))
         self.workspace = bool(options.get("workspace"))
+        self.hold = bool(options.get("hold"))
         self.camel = bool(options.get("camel"))
         self.lower = bool(options.get("lower"))
         self.tool = bool(options.get("tool"))
@@ -799,7 +803,7 @@ class SketricGenFake(FakePlatform):
                 if run.out_of_credits and not run.legacy:
                     await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
                     await emit(run.frame(run.event("RUN_HALTED_OUT_OF_CREDITS")))
-                    await self._end_stream(send, disconnected)
+                    await self._end_stream(run, send, disconnected)
                     return
                 if run.out_of_credits:
                     break
@@ -817,7 +821,7 @@ class SketricGenFake(FakePlatform):
                         await emit(run.frame(run.custom("deep_agents_hitl", run.hitl_request)))
                         paused = run.event("RUN_PAUSED_HITL")
                     await emit(run.frame(paused))
-                    await self._end_stream(send, disconnected)
+                    await self._end_stream(run, send, disconnected)
                     return
                 if failure in ("drop", "reset", "run_error"):
                     if failure == "run_error":
@@ -862,11 +866,12 @@ class SketricGenFake(FakePlatform):
             if value:
                 await emit(run.frame(run.custom(name, value)))
         await emit(run.frame(run.event("RUN_FINISHED", thread_id=run.conversation_id, run_id=run.run_id)))
-        await self._end_stream(send, disconnected)
+        await self._end_stream(run, send, disconnected)
 
-    async def _end_stream(self, send: Send, disconnected: asyncio.Event) -> None:
+    async def _end_stream(self, run: Run, send: Send, disconnected: asyncio.Event) -> None:
         """Close the body after a terminal event, once `hold_open_after_end` seconds have passed."""
-        if self.hold_open_after_end and await self._wait(disconnected, self.hold_open_after_end):
+        hold = HOLD_SECONDS if run.hold else self.hold_open_after_end
+        if hold and await self._wait(disconnected, hold):
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
