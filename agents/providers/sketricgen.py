@@ -180,7 +180,8 @@ def hitl_from_custom(value: Any) -> dict[str, Any] | None:
 
     [guess] Its payload is not published: the `hitl_request` object itself, an
     object holding `hitl_request`, or a list of interrupts as in the JSON
-    reply's `hitl_interrupts` (each a request, or holding one in `value`).
+    reply's `hitl_interrupts` (each a request, or holding one in `value`;
+    an interrupt's `id` stands in for a missing `request_id`).
     """
     if isinstance(value, dict) and isinstance(field(value, "hitl_request"), dict):
         return field(value, "hitl_request")
@@ -514,8 +515,12 @@ class SketricGenProvider(Provider):
         if data.get("error"):
             raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
         yield TextDelta(text=as_text(data.get("response")))
-        if data.get("run_paused_hitl") and isinstance(data.get("hitl_request"), dict):
-            yield approval_requested(data["hitl_request"])
+        if data.get("run_paused_hitl"):
+            request = data.get("hitl_request")
+            request = request if isinstance(request, dict) else hitl_from_custom(data.get("hitl_interrupts"))
+            if request is None:
+                raise UpstreamError(f"{LABEL} paused the run for approval but sent nothing to approve.")
+            yield approval_requested(request)
             return
         for event in finished(data):
             yield event

@@ -563,3 +563,40 @@ def test_result_links_keep_only_web_addresses_and_escape_labels():
         "",
         r"- html,\<script\>",
     ]
+
+
+async def test_a_pause_in_standard_ag_ui_spelling_asks_for_decisions(sketricgen):
+    events = await reply(sketricgen, "mail the team [[hitl]] [[camel]]", enable_hitl=True)
+
+    stream = sketricgen.app.requests[-1]
+    assert stream["body"]["enable_hitl"] is True
+    assert isinstance(events[-1], ApprovalRequested)
+    assert [a["name"] for a in events[-1].actions] == ["send_email", "create_ticket"]
+
+
+async def test_a_json_pause_with_only_the_interrupts_still_asks_for_decisions():
+    from tests.fakes import ServedApp, verbatim_app
+
+    body = {
+        "conversation_id": "conversation-1",
+        "response": "Paused for review",
+        "error": False,
+        "run_paused_hitl": True,
+        "hitl_interrupts": [
+            {
+                "id": "interrupt-1",
+                "value": {
+                    "action_requests": [{"name": "request_human_input", "args": {"questions": []}}],
+                    "review_configs": [{"allowed_decisions": ["respond"]}],
+                },
+            }
+        ],
+    }
+    with ServedApp(verbatim_app(json.dumps(body).encode(), b"application/json", 201)) as served:
+        adapter = SketricGenProvider(Connection(served.url, "k"), AgentSpec("agent-1", {"stream": False}))
+        events = [e async for e in adapter.stream_reply(Turn("hi", user=ALICE))]
+
+    assert events[-1] == ApprovalRequested(
+        request_id="interrupt-1",
+        actions=[{"name": "request_human_input", "args": {"questions": []}, "allowed": ["respond"]}],
+    )
