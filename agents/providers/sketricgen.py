@@ -514,7 +514,9 @@ class SketricGenProvider(Provider):
         yield RunStarted(conversation_id=as_text(data.get("conversation_id")))
         if data.get("error"):
             raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
-        yield TextDelta(text=as_text(data.get("response")))
+        text = as_text(data.get("response"))
+        # A resumed run continues a reply that already has text: its own text is a new paragraph.
+        yield TextDelta(text="\n\n" + text if text and turn.approval is not None else text)
         if data.get("run_paused_hitl"):
             request = data.get("hitl_request")
             request = request if isinstance(request, dict) else hitl_from_custom(data.get("hitl_interrupts"))

@@ -456,6 +456,7 @@ async def test_a_paused_run_asks_for_decisions_and_resumes_with_them(sketricgen,
     resumed = [event async for event in provider(sketricgen, **options).stream_reply(turn)]
     assert isinstance(resumed[-1], RunFinished)
     assert "send_email approved; create_ticket rejected" in text_of(resumed)
+    assert text_of(resumed).startswith("\n\nThis is a simulated"), "a new paragraph after the paused text"
     sent = [r["body"] for r in sketricgen.app.requests if r["path"].endswith("run-workflow")]
     assert sent[0]["enable_hitl"] is True
     assert sent[1]["hitl_resume"] == approval and sent[1]["user_input"] == ""
