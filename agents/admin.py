@@ -121,14 +121,39 @@ class PlatformOptionsMixin:
 
 
 class TestConnectionMixin:
-    """The "Test connection" action, for models whose `provider()` gives their adapter."""
+    """The "Test connection" action, for models whose `provider()` gives their adapter.
+
+    It never runs an agent turn that may cost the account credits; that is
+    "Test with one real message", which asks the admin to confirm first.
+    """
 
     @admin.action(description="Test connection")
     @method_decorator(sensitive_variables())
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.report_checks(request, queryset, real_turn=False)
+
+    @admin.action(description="Test with one real message (may cost credits)")
+    @method_decorator(sensitive_variables())
+    def test_with_a_real_message(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Test with one real message?",
+                "objects": queryset,
+                "paid": [obj for obj in queryset if provider_class(obj.platform).real_turn_check],
+                "free": [obj for obj in queryset if not provider_class(obj.platform).real_turn_check],
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return render(request, "admin/agents/confirm_real_message.html", context)
+        self.report_checks(request, queryset, real_turn=True)
+        return None
+
+    def report_checks(self, request: HttpRequest, queryset: QuerySet, *, real_turn: bool) -> None:
+        method = "check_with_real_turn" if real_turn else "check_connection"
         for obj in queryset:
             try:
-                result = call_platform(obj, "check_connection")
+                result = call_platform(obj, method)
             except PlatformCallFailed as exc:
                 self.message_user(request, f"{obj.name}: {exc.message}", messages.ERROR)
             else:
@@ -246,7 +271,7 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
     search_fields = ["name", "slug", "description", "upstream_agent_id"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["groups"]
-    actions = ["test_connection"]
+    actions = ["test_connection", "test_with_a_real_message"]
 
     def platform_for(self, request: HttpRequest, agent: Agent | None) -> str | None:
         chosen = request.POST.get("credential") or request.GET.get("credential")

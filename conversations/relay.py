@@ -60,6 +60,8 @@ REMOTE_BATCH_SECONDS = 0.05
 ALIVE_SECONDS = 90
 
 MAX_RESPONSE_CHARS = 10_000
+# A tool call's arguments and result are kept up to this length each.
+MAX_TOOL_DETAIL_CHARS = 20_000
 
 INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
 
@@ -135,6 +137,10 @@ class ReplyRun:
             for call in self.tool_calls:
                 if call["id"] == event.id:
                     call["status"] = "done"
+                    if event.arguments:
+                        call["arguments"] = event.arguments[:MAX_TOOL_DETAIL_CHARS]
+                    if event.result:
+                        call["result"] = event.result[:MAX_TOOL_DETAIL_CHARS]
         elif isinstance(event, RunStarted):
             self.upstream_conversation_id = event.conversation_id or self.upstream_conversation_id
             self.upstream_run_id = event.run_id or self.upstream_run_id

@@ -26,6 +26,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+from conversations.caddie_blocks import caddie_blocks_plugin
+
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Highlighting is skipped above this size: a huge block is shown plain rather than slowly.
 HIGHLIGHT_MAX_CHARS = 100_000
@@ -33,7 +35,7 @@ LANGUAGE_LABEL_MAX = 32
 
 ALLOWED_TAGS = frozenset(
     {
-        "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+        "a", "blockquote", "br", "button", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
         "hr", "img", "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody", "td",
         "th", "thead", "tr", "ul",
     }
@@ -58,12 +60,24 @@ ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title"},
     "ol": {"start"},
+    "button": {"type", "data-answer"},  # a choice in a question block (conversations.caddie_blocks)
     **{tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS},
 }
 ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
 ALLOWED_CLASSES = {
-    "div": {"codeblock", "codeblock-head"},
-    "span": {name for name in STANDARD_TYPES.values() if name} | {"codeblock-lang"},
+    "div": {
+        "codeblock",
+        "codeblock-head",
+        "caddie-ask",
+        "caddie-question",
+        "caddie-choices",
+        "caddie-plan",
+        "caddie-unreadable",
+    },
+    "p": {"caddie-title", "caddie-hint"},
+    "button": {"caddie-choice"},
+    "span": {name for name in STANDARD_TYPES.values() if name}
+    | {"codeblock-lang", "caddie-choice-detail", "caddie-action"},
     "th": set(ALIGN_CLASSES),
     "td": set(ALIGN_CLASSES),
 }
@@ -203,6 +217,7 @@ def _markdown() -> MarkdownIt:
     md.add_render_rule("code_block", _render_code_block)
     md.add_render_rule("image", _render_image)
     md.core.ruler.push("alignment_as_class", _alignment_as_class)
+    md.use(caddie_blocks_plugin)
     # $…$ and $$…$$; a dollar next to a digit ("$5 and $10") or a space stays text.
     md.use(dollarmath_plugin, allow_labels=False, allow_space=False, allow_digits=False, double_inline=True)
     md.use(texmath_plugin, delimiters="brackets")  # \(…\) and \[…\]
@@ -221,6 +236,7 @@ def render_markdown(text: str) -> str:
 # A fence may follow block quote markers and list markers ("> - ```py").
 _FENCE_OPEN = re.compile(r"^(?:[ \t>]|(?:[-+*]|\d{1,9}[.)])(?=[ \t]))*(`{3,}|~{3,})(.*)$")
 _FENCE_CLOSE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[ \t]*$")
+_CADDIE_OPEN = re.compile(r"\[\[(ASK|PLAN)\]\]")
 
 
 class StreamingMarkdown:
@@ -249,6 +265,7 @@ class StreamingMarkdown:
         self._tail_length = 0
         self._line: list[str] = []
         self._fence: tuple[str, int] | None = None
+        self._open_block_marker = ""  # the closing marker of a Caddie block still open
 
     @property
     def text(self) -> str:
@@ -315,6 +332,15 @@ class StreamingMarkdown:
                 if marker[0] == self._fence[0] and len(marker) >= self._fence[1]:
                     self._fence = None
                     return True
+            return False
+        if self._open_block_marker:
+            if self._open_block_marker not in line:
+                return False
+            self._open_block_marker = ""
+            return True
+        caddie = _CADDIE_OPEN.search(line)
+        if caddie and f"[[/{caddie.group(1)}]]" not in line[caddie.end() :]:
+            self._open_block_marker = f"[[/{caddie.group(1)}]]"
             return False
         if not line.strip():
             return True

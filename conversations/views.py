@@ -161,6 +161,16 @@ def files_config(agent: Agent) -> dict[str, Any]:
     }
 
 
+def pretty_json(value: Any) -> str:
+    """A tool call's arguments or result, indented when it is JSON, as it is otherwise."""
+    if not isinstance(value, str) or not value:
+        return ""
+    try:
+        return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
+    except ValueError:
+        return value
+
+
 def message_view(
     message: Message, is_last: bool, attachment_url: AttachmentUrl = attachments.owner_url
 ) -> dict[str, Any]:
@@ -185,6 +195,8 @@ def message_view(
                 "id": str(call.get("id", "")),
                 "name": str(call.get("name", "tool")),
                 "status": call.get("status"),
+                "arguments": pretty_json(call.get("arguments")),
+                "result": pretty_json(call.get("result")),
             }
             for call in calls
         ],

@@ -9,25 +9,38 @@ official `sketricgen` SDK runs against it in a test, so what it sends follows
 the SDK's models and the platform's documents, not our adapter.
 
 Behaviour can be changed on the instance (`failure`, `token_delay`,
-`reply_words`, `api_keys`, `agents`) or per message with directives in
-`user_input`, which the reply does not quote:
+`reply_words`, `api_keys`, `key_access`, `legacy`, `hold_open_after_end`,
+`agents`) or per message with directives in `user_input`, which the reply does
+not quote:
 
-- `[[tool]]`          a TOOL_CALL_START/TOOL_CALL_END pair mid-reply
+- `[[tool]]`          a tool call mid-reply: TOOL_CALL_START, its arguments in two
+                      TOOL_CALL_ARGS, TOOL_CALL_END, and the text goes on in a new message;
+                      with `[[camel]]` also AG-UI's TOOL_CALL_RESULT
 - `[[words=N]]`       a reply of exactly N word-ish tokens
 - `[[delay=S]]`       S seconds between streamed tokens
-- `[[camel]]`         standard AG-UI camelCase keys (`threadId`, `messageId`, ...)
+- `[[camel]]`         standard AG-UI: camelCase keys (`threadId`, `messageId`, ...) and
+                      custom events typed `CUSTOM`
 - `[[lower]]`         lower-case event types (an older version of the document)
 - `[[stamp]]`         each text delta starts with its send time, `time.time_ns()` and a
                       space (for benchmarks: latency = receive time - stamp)
-- `[[hitl]]`          with `enable_hitl`, the run pauses halfway (RUN_PAUSED_HITL, or
-                      `run_paused_hitl` + `hitl_request` in JSON) for decisions on two
-                      actions; `hitl_resume` with those decisions finishes it. [guess] The
-                      stream event carries the request as `hitl_request`, as JSON does.
+- `[[hitl]]`          with `enable_hitl`, the run pauses halfway for decisions on two
+                      actions; `hitl_resume` with those decisions finishes it. Streams send
+                      the documented CUSTOM_EVENT `deep_agents_hitl` (its `value` the
+                      request [guess: the payload is not published]) then a bare
+                      RUN_PAUSED_HITL; JSON sends `run_paused_hitl` + `hitl_request`.
 - `[[cite]]`          the reply cites two web sources (`web_search_citations`)
 - `[[asset]]`         the run returns a file (`assets`)
-- `[[credits]]`       the run halts halfway, out of credits (`run_halted_out_of_credits`)
-                      [guess] Streams carry these three as AG-UI CUSTOM events
-                      `{name: <JSON field>, value}` just before RUN_FINISHED.
+- `[[credits]]`       the run halts halfway, out of credits: RUN_HALTED_OUT_OF_CREDITS in
+                      streams, `run_halted_out_of_credits` in JSON
+- `[[workspace]]`     a CUSTOM_EVENT `deep_agents_workspace` (the agent wrote a file) before
+                      the text [guess: the payload is not published]
+- `[[hold]]`          the stream stays open for 30 s after its terminal event (or until the
+                      client leaves): a client must stop reading at the event, as documented
+- `[[legacy]]`        the shapes this fake sent before the current document: the request
+                      on RUN_PAUSED_HITL itself, out of credits as a CUSTOM event before
+                      RUN_FINISHED, no TOOL_CALL_ARGS (also `legacy = True` on the instance)
+                      [guess] Streams carry `web_search_citations` and `assets` as custom
+                      events `{name: <JSON field>, value}` just before RUN_FINISHED.
 - `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599
 
 Where nothing public says what the platform does (failures in JSON mode, the
@@ -111,9 +124,16 @@ STATUS_DETAILS = {
     504: "Gateway timeout",
 }
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
+HOLD_SECONDS = 30.0
+TOOL_ARGUMENTS = ('{"query": "server-sent', ' events AG-UI", "max_results": 3}')
+TOOL_RESULT = '[{"title": "AG-UI protocol: events", "url": "https://docs.ag-ui.com/concepts/events"}]'
+WORKSPACE_ACTIVITY = {"action": "write_file", "path": "/workspace/notes/summary.md"}
+# [guess] How the platform words a refusal for a key without the needed access.
+NO_RUN_ACCESS = "This API key does not have Run agents access"
+NO_MANAGE_ACCESS = "This API key does not have Manage resources access"
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -250,9 +270,12 @@ def returned_asset(run_id: str) -> dict[str, Any]:
 class Run:
     """One run-workflow call: the options it was given and how its events are spelled."""
 
-    def __init__(self, conversation_id: str, options: dict[str, Any], delay: float):
+    def __init__(self, conversation_id: str, options: dict[str, Any], delay: float, legacy: bool = False):
         self.conversation_id = conversation_id
         self.run_id = new_id("run")
+        self.legacy = legacy or bool(options.get("legacy"))
+        self.workspace = bool(options.get("workspace"))
+        self.hold = bool(options.get("hold"))
         self.camel = bool(options.get("camel"))
         self.lower = bool(options.get("lower"))
         self.tool = bool(options.get("tool"))
@@ -278,6 +301,11 @@ class Run:
             data[camel(key) if self.camel else key] = value
         return data
 
+    def custom(self, name: str, value: Any) -> dict[str, Any]:
+        """A named side-channel event: CUSTOM_EVENT as documented, CUSTOM in standard AG-UI."""
+        kind = "CUSTOM" if self.camel or self.legacy else "CUSTOM_EVENT"
+        return self.event(kind, name=name, value=value)
+
     @staticmethod
     def frame(data: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps(data).encode() + b"\n\n"
@@ -296,6 +324,11 @@ class SketricGenFake(FakePlatform):
     def reset(self) -> None:
         """Restore every setting to its default and forget conversations and requests."""
         self.api_keys: set[str] = {"demo-key"}
+        # A key listed here has only this access ("run" or "manage"); other keys have both.
+        self.key_access: dict[str, str] = {}
+        self.legacy = False
+        # Seconds a stream stays open after its terminal event (the document: clients stop reading there).
+        self.hold_open_after_end: float = 0.0
         self.token_delay: float = 0.02
         # None: the natural reply (about a hundred tokens); a number: exactly that many tokens.
         self.reply_words: int | None = None
@@ -557,7 +590,7 @@ class SketricGenFake(FakePlatform):
         string("user_input", max_length=MAX_USER_INPUT)
         string("conversation_id")
         string("contact_id", max_length=MAX_CONTACT_ID)
-        for name in ("stream", "enable_hitl"):
+        for name in ("stream", "enable_hitl", "disable_conversation_history"):
             if name in body and not isinstance(body[name], bool):
                 error("bool_type", [name], "Input should be a valid boolean", body[name])
         assets = body.get("assets", [])
@@ -602,6 +635,9 @@ class SketricGenFake(FakePlatform):
         if headers.get("api-key") not in self.api_keys:
             await self._json(send, 401, {"detail": "Invalid or missing API key"})
             return
+        if self.key_access.get(headers["api-key"], "run") != "run":
+            await self._json(send, 403, {"detail": NO_RUN_ACCESS})
+            return
         errors = self.validation_errors(raw, body)
         if errors:
             await self._json(send, 422, {"detail": errors})
@@ -633,14 +669,16 @@ class SketricGenFake(FakePlatform):
         if len(self.conversations) > MAX_CONVERSATIONS:
             del self.conversations[next(iter(self.conversations))]
         words = options.get("words", self.reply_words)
-        text = reply_text(message or "(no text, only attachments)", turn, conversation_id, words)
+        # Without history the agent sees only this message: to it, every turn is the first.
+        seen_turn = 1 if body.get("disable_conversation_history") else turn
+        text = reply_text(message or "(no text, only attachments)", seen_turn, conversation_id, words)
         received = [self.uploads[a] for a in body.get("assets") or []]
         if received:
             names = ", ".join(
                 f"“{u['file_name']}” ({u['content_type']}, {u['size']} bytes)" for u in received
             )
             text = f"I received {len(received)} file(s): {names}.\n\n{text}"
-        run = Run(conversation_id, options, options.get("delay", self.token_delay))
+        run = Run(conversation_id, options, options.get("delay", self.token_delay), self.legacy)
         if options.get("hitl") and body.get("enable_hitl") and resume is None:
             run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)
 
@@ -754,24 +792,36 @@ class SketricGenFake(FakePlatform):
         failure = run.failure
         first = run.frame(run.event("RUN_STARTED", thread_id=run.conversation_id, run_id=run.run_id))
         await emit(UTF8_BOM + first if failure == "bom" else first)
+        if run.workspace:
+            await emit(run.frame(run.custom("deep_agents_workspace", WORKSPACE_ACTIVITY)))
         message_id = new_id("msg")
         await emit(run.frame(run.event("TEXT_MESSAGE_START", message_id=message_id, role="assistant")))
         middle = len(tokens) // 2
         hang_after = min(3, len(tokens))
         for index, token in enumerate(tokens):
             if index == middle:
+                if run.out_of_credits and not run.legacy:
+                    await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
+                    await emit(run.frame(run.event("RUN_HALTED_OUT_OF_CREDITS")))
+                    await self._end_stream(run, send, disconnected)
+                    return
                 if run.out_of_credits:
                     break
                 if run.hitl_request is not None:
                     await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
-                    paused = run.event(
-                        "RUN_PAUSED_HITL",
-                        thread_id=run.conversation_id,
-                        run_id=run.run_id,
-                        hitl_request=run.hitl_request,
-                    )
+                    if run.legacy:
+                        paused = run.event(
+                            "RUN_PAUSED_HITL",
+                            thread_id=run.conversation_id,
+                            run_id=run.run_id,
+                            hitl_request=run.hitl_request,
+                        )
+                    else:
+                        # As the SDK's own tests send it: the details came in the custom event.
+                        await emit(run.frame(run.custom("deep_agents_hitl", run.hitl_request)))
+                        paused = run.event("RUN_PAUSED_HITL")
                     await emit(run.frame(paused))
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await self._end_stream(run, send, disconnected)
                     return
                 if failure in ("drop", "reset", "run_error"):
                     if failure == "run_error":
@@ -814,8 +864,15 @@ class SketricGenFake(FakePlatform):
         await emit(run.frame(run.event("TEXT_MESSAGE_END", message_id=message_id)))
         for name, value in run.results().items():
             if value:
-                await emit(run.frame(run.event("CUSTOM", name=name, value=value)))
+                await emit(run.frame(run.custom(name, value)))
         await emit(run.frame(run.event("RUN_FINISHED", thread_id=run.conversation_id, run_id=run.run_id)))
+        await self._end_stream(run, send, disconnected)
+
+    async def _end_stream(self, run: Run, send: Send, disconnected: asyncio.Event) -> None:
+        """Close the body after a terminal event, once `hold_open_after_end` seconds have passed."""
+        hold = HOLD_SECONDS if run.hold else self.hold_open_after_end
+        if hold and await self._wait(disconnected, hold):
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
@@ -835,9 +892,21 @@ class SketricGenFake(FakePlatform):
                 )
             )
         )
+        if not run.legacy:
+            for delta in TOOL_ARGUMENTS:
+                await emit(run.frame(run.event("TOOL_CALL_ARGS", tool_call_id=tool_call_id, delta=delta)))
         if await SketricGenFake._wait(disconnected, run.delay * 5):
             return message_id
         await emit(run.frame(run.event("TOOL_CALL_END", tool_call_id=tool_call_id)))
+        if run.camel:
+            result = run.event(
+                "TOOL_CALL_RESULT",
+                message_id=new_id("msg"),
+                tool_call_id=tool_call_id,
+                content=TOOL_RESULT,
+                role="tool",
+            )
+            await emit(run.frame(result))
         message_id = new_id("msg")
         await emit(run.frame(run.event("TEXT_MESSAGE_START", message_id=message_id, role="assistant")))
         return message_id
@@ -850,6 +919,9 @@ class SketricGenFake(FakePlatform):
         scheme, _, key = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or key.strip() not in self.api_keys:
             await self._json(send, 401, {"code": "unauthorized", "error": "Invalid or missing API key"})
+            return
+        if self.key_access.get(key.strip(), "manage") != "manage":
+            await self._json(send, 403, {"code": "insufficient_role", "error": NO_MANAGE_ACCESS})
             return
         listings = {
             "/teamspaces": lambda: {"teamspaces": [self.teamspace]},

@@ -18,6 +18,14 @@ message with directives, which the reply does not quote:
 - `[[workflow]]`      mode_switch, node and sheet_data events, and a `done` carrying a workflow
                       (with one incomplete field and one validation error) instead of a message
 - `[[named]]`         every frame also has an `event: <type>` line (the seed names the events)
+- `[[ask]]`           the reply ends with a question block, `[[ASK]]{"questions": [...]}[[/ASK]]`
+- `[[plan]]`          the reply ends with a plan block, `[[PLAN]]{"changes": [...]}[[/PLAN]]`
+                      (both as the platform's client parses them: parse-caddie-blocks.ts)
+- `[[legacy]]`        `done` in the shapes this fake sent before the platform's client was read:
+                      `toolUtilization` an object, `incompleteFields` objects, `validationErrors`
+                      strings (also `legacy = True` on the instance); by default they are the
+                      client's types: an array of `{toolName, callCount, score}`, strings, and
+                      `{nodeId, message}`
 - `[[words=N]]`       a reply of exactly N word-ish tokens
 - `[[delay=S]]`       S seconds between streamed tokens
 - `[[fail:MODE]]`     one of FAILURE_MODES, or an HTTP status from 400 to 599;
@@ -75,6 +83,41 @@ FAILURE_MODES = frozenset(
 )
 ERROR_MESSAGE = "Simulated failure: the workflow model did not answer."
 UNKNOWN_EVENT = {"type": "something_new", "secret": "<script>alert('fake')</script>"}
+# A question and a plan in the shapes the platform's client parses (parse-caddie-blocks.ts).
+ASK_BLOCK = {
+    "questions": [
+        {
+            "id": "network",
+            "type": "chain-id",
+            "label": "Which network should the workflow watch?",
+            "required": True,
+            "options": [
+                {"value": "8453", "label": "Base", "description": "Low fees"},
+                {"value": "1", "label": "Ethereum"},
+                {"value": "42161", "label": "Arbitrum"},
+            ],
+        },
+        {"id": "threshold", "type": "number", "label": "Alert threshold (USD)", "default": 2500},
+    ]
+}
+PLAN_BLOCK = {
+    "note": "A price alert in three nodes.",
+    "changes": [
+        {
+            "action": "add",
+            "nodeId": "trigger",
+            "type": "schedule",
+            "description": "Check the price every 5 minutes",
+        },
+        {
+            "action": "add",
+            "nodeId": "check",
+            "type": "condition",
+            "description": "Compare it with the threshold",
+        },
+        {"action": "update", "nodeId": "notify", "type": "slack", "description": "Post the alert to Slack"},
+    ],
+}
 TEXT_ERRORS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -88,7 +131,7 @@ HTML_ERROR = (
     "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(?P<flag>tool|workflow|named)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(?P<flag>tool|workflow|named|ask|plan|legacy)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(?P<fail>(?:drop|reset)@\d{1,6}|"
     + "|".join(sorted(FAILURE_MODES, key=len, reverse=True))
     + r"|[45]\d\d))"
@@ -196,6 +239,7 @@ class WorkflowChatFake(FakePlatform):
         self.token_delay: float = 0.02
         self.reply_words: int | None = None
         self.failure: str | None = None
+        self.legacy = False
         self.heartbeat_interval: float = 0.2
         self.heartbeat_pause: float = 1.0
         self.conversations: dict[str, int] = {}
@@ -333,11 +377,16 @@ class WorkflowChatFake(FakePlatform):
             del self.conversations[next(iter(self.conversations))]
         words = options.get("words", self.reply_words)
         reply = reply_text(text or "(an empty message)", turn, conversation_id, words)
+        if options.get("ask"):
+            reply += "\n\nBefore I build it:\n\n[[ASK]]\n" + json.dumps(ASK_BLOCK, indent=2) + "\n[[/ASK]]"
+        if options.get("plan"):
+            reply += "\n\nHere is my plan:\n\n[[PLAN]]" + json.dumps(PLAN_BLOCK) + "[[/PLAN]]"
         images = described_images(body.get("images"))
         if images:
             reply = f"I received {len(images)} image(s): {', '.join(images)}.\n\n{reply}"
         tokens = TOKEN.findall(reply)
         workflow = bool(options.get("workflow"))
+        legacy = self.legacy or bool(options.get("legacy"))
         failure = options.get("fail")
 
         events: list[dict[str, Any]] = []
@@ -367,20 +416,24 @@ class WorkflowChatFake(FakePlatform):
                     {"type": "node", "nodeId": node_id, "nodeType": node["type"], "name": node["name"]}
                 )
             events.append({"type": "sheet_data", "rows": [["node", "type"]]})
-            data: dict[str, Any] = {
-                "type": "workflow",
-                "workflow": result,
-                "incompleteFields": [{"nodeId": "notify", "field": "chatId"}],
-                "validationErrors": ["notify: chatId is required"],
-            }
+            data: dict[str, Any] = {"type": "workflow", "workflow": result}
+            if legacy:
+                data["incompleteFields"] = [{"nodeId": "notify", "field": "chatId"}]
+                data["validationErrors"] = ["notify: chatId is required"]
+            else:
+                data["incompleteFields"] = ["notify.chatId"]
+                data["validationErrors"] = [{"nodeId": "notify", "message": "chatId is required"}]
         else:
             data = {"type": "message", "message": reply}
+        calls = 1 if options.get("tool") else 0
         events.append(
             {
                 "type": "done",
                 "data": data,
                 "usage": {"inputTokens": len(text.split()), "outputTokens": len(tokens)},
-                "toolUtilization": {"search_templates": 1 if options.get("tool") else 0},
+                "toolUtilization": {"search_templates": calls}
+                if legacy
+                else [{"toolName": "search_templates", "callCount": calls, "score": 1.0}],
             }
         )
         for index, event in enumerate(events, start=1):

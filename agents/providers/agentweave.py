@@ -330,16 +330,21 @@ class AgentWeaveProvider(Provider):
             raise http_failure(response)
         return UploadedFile(file_url=public, thread_id=as_text(place.get("thread_id")) or thread_id)
 
-    async def check_connection(self) -> str:
-        """With an agent, one short real chat turn (it may cost the account a few credits).
+    real_turn_check = True
 
-        Without one (a credential on its own) there is nothing to chat with, so
-        an empty message is posted to a placeholder agent [guess]: the platform
-        checks the key first, so 401/403 means a bad key and any other refusal
-        means the key was accepted, with no credits spent.
+    async def check_connection(self) -> str:
+        """Post an empty message, which the platform refuses before any turn: no credits spent.
+
+        To the agent itself, or to a placeholder for a credential on its own
+        [guess]: the platform checks the key first, so 401/403 means a bad key
+        and any other refusal means the key was accepted.
         """
+        return await self._probe_key(self.agent.upstream_id if self.agent else "connection-check")
+
+    async def check_with_real_turn(self) -> str:
+        """One short real chat turn (it may cost the account a few credits)."""
         if self.agent is None:
-            return await self._probe_key()
+            return await self.check_connection()
         problems = validate_options(self.agent.options)
         if problems:
             raise UpstreamError(f"This agent's {LABEL} settings need fixing: " + " ".join(problems))
@@ -356,8 +361,8 @@ class AgentWeaveProvider(Provider):
         said = said[:80] + "…" if len(said) > 80 else said
         return f"Connected to {LABEL}: the agent answered “{said}” in thread {thread_id or '(none given)'}."
 
-    async def _probe_key(self) -> str:
-        url = self.chat_url("connection-check")
+    async def _probe_key(self, agent_id: str) -> str:
+        url = self.chat_url(agent_id)
         with transport_errors(LABEL):
             response = await upstream_client().post(
                 url, json={"content": "", "type": "text"}, headers=self.headers
@@ -368,5 +373,6 @@ class AgentWeaveProvider(Provider):
             raise http_failure(response)
         return (
             f"{LABEL} accepted the key (the empty probe message was refused with HTTP "
-            f"{response.status_code}, as expected). Test an agent to check a whole reply."
+            f"{response.status_code}, as expected; no agent turn ran). “Test with one real message” "
+            "on an agent shows a whole reply, and may cost credits."
         )

@@ -187,6 +187,14 @@ class Provider(abc.ABC):
     async def check_connection(self) -> str:
         """Make a small real request; return what succeeded, in plain words."""
 
+    # Whether seeing an agent answer takes a real turn, which may cost the account credits: then
+    # `check_connection` stays free and `check_with_real_turn` runs only when an admin confirms it.
+    real_turn_check: ClassVar[bool] = False
+
+    async def check_with_real_turn(self) -> str:
+        """Run one short real agent turn and say what came back (may cost credits)."""
+        return await self.check_connection()
+
     can_list_agents: ClassVar[bool] = False
 
     async def list_agents(self) -> list[UpstreamAgent]:

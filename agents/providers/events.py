@@ -49,8 +49,16 @@ class ToolStarted(ReplyEvent):
 
 @dataclass(frozen=True, slots=True)
 class ToolFinished(ReplyEvent):
+    """A tool call ended. `arguments` and `result` are the platform's text (usually JSON), "" when not sent.
+
+    A platform that sends the result after the end sends this event again for
+    the same `id`, with the result.
+    """
+
     kind: ClassVar[str] = "tool_finished"
     id: str
+    arguments: str = ""
+    result: str = ""
 
 
 @dataclass(frozen=True, slots=True)

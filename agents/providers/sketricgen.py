@@ -8,8 +8,11 @@ snake_case or camelCase (standard AG-UI).
 import asyncio
 import hashlib
 import hmac
+import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -26,6 +29,7 @@ from agents.providers.base import (
     UserRef,
 )
 from agents.providers.events import (
+    Activity,
     ApprovalRequested,
     ReplyEvent,
     RunFinished,
@@ -42,6 +46,7 @@ from agents.providers.http import (
     request_json,
     transport_errors,
     upstream_client,
+    upstream_timeout,
 )
 
 MAX_CONTACT_ID = 255
@@ -57,6 +62,10 @@ OUT_OF_CREDITS = (
 # [guess] as AG-UI CUSTOM events named after those fields, or on RUN_FINISHED.
 EXTRA_FIELDS = ("web_search_citations", "assets", "run_halted_out_of_credits")
 MAX_LISTED = 20
+# A non-streamed reply arrives whole when the run ends: the SDK documents a 300 s runtime timeout.
+JSON_REPLY_SECONDS = 300
+MAX_ACTIVITY_CHARS = 160
+MAX_TOOL_ARGUMENTS_CHARS = 20_000
 # Characters left as they are in a link target; parentheses and spaces are encoded.
 URL_SAFE = ":/?#@!$&'*+,;=%~"
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~!])")
@@ -154,6 +163,177 @@ def finished(results: dict[str, Any]) -> list[ReplyEvent]:
     return [TextDelta(text="\n\n" + text), RunFinished()] if text else [RunFinished()]
 
 
+def custom_event(data: dict[str, Any]) -> tuple[str, Any]:
+    """The name and payload of a CUSTOM_EVENT (documented, shape unpublished) or AG-UI CUSTOM event.
+
+    [guess] AG-UI names the fields `name` and `value`; `event`/`data`/`payload` are read too.
+    """
+    name = as_text(data.get("name")) or as_text(data.get("event")) or as_text(field(data, "event_name"))
+    for key in ("value", "data", "payload"):
+        if key in data:
+            return name, data[key]
+    return name, None
+
+
+def hitl_from_custom(value: Any) -> dict[str, Any] | None:
+    """The `hitl_request` a `deep_agents_hitl` event carries.
+
+    [guess] Its payload is not published: the `hitl_request` object itself, an
+    object holding `hitl_request`, or a list of interrupts as in the JSON
+    reply's `hitl_interrupts` (each a request, or holding one in `value`;
+    an interrupt's `id` stands in for a missing `request_id`).
+    """
+    if isinstance(value, dict) and isinstance(field(value, "hitl_request"), dict):
+        return field(value, "hitl_request")
+    if isinstance(value, dict) and field(value, "action_requests") is not None:
+        return value
+    items = (
+        value
+        if isinstance(value, list)
+        else field(value, "hitl_interrupts")
+        if isinstance(value, dict)
+        else None
+    )
+    if not isinstance(items, list):
+        return None
+    merged: dict[str, Any] = {"request_id": "", "action_requests": [], "review_configs": []}
+    for item in items:
+        inner = item.get("value") if isinstance(item, dict) and isinstance(item.get("value"), dict) else item
+        if not isinstance(inner, dict):
+            continue
+        merged["request_id"] = (
+            merged["request_id"] or as_text(field(inner, "request_id")) or as_text(item.get("id"))
+        )
+        merged["action_requests"] += [a for a in field(inner, "action_requests") or [] if isinstance(a, dict)]
+        merged["review_configs"] += [c for c in field(inner, "review_configs") or [] if isinstance(c, dict)]
+    return merged if merged["action_requests"] else None
+
+
+def workspace_activity(value: Any) -> str:
+    """A line saying what a `deep_agents_workspace` event did to the agent's files.
+
+    [guess] The payload is not published: an operation (`action`, `operation`,
+    `op` or `type`) and one path (`path`, `file_path`, `file_name`, `name`) or
+    a list of them (`files`, `paths`). Never more than a short line of text.
+    """
+    if not isinstance(value, dict):
+        return "Working with files in its workspace"
+    verb = next(
+        (as_text(value.get(k)) for k in ("action", "operation", "op", "type") if as_text(value.get(k))), ""
+    )
+    names = [
+        as_text(value.get(k)) for k in ("path", "file_path", "file_name", "name") if as_text(value.get(k))
+    ]
+    for key in ("files", "paths"):
+        listed = value.get(key)
+        if isinstance(listed, list):
+            for item in listed:
+                item = (
+                    item
+                    if isinstance(item, str)
+                    else as_text(field(item, "path"))
+                    if isinstance(item, dict)
+                    else ""
+                )
+                if item:
+                    names.append(item)
+    shown = ", ".join(name.rsplit("/", 1)[-1] for name in names[:3]) + (" …" if len(names) > 3 else "")
+    verb = " ".join(verb.replace("_", " ").split())[:40]
+    text = f"Workspace: {verb} {shown}".strip() if verb or shown else "Working with files in its workspace"
+    return text[:MAX_ACTIVITY_CHARS]
+
+
+@dataclass
+class StreamState:
+    """What one streamed run has sent so far."""
+
+    wrote_text: bool = False
+    message_id: str = ""
+    pending_approval: dict[str, Any] | None = None
+    tool_arguments: dict[str, list[str]] = dataclass_field(default_factory=dict)
+    results: dict[str, Any] = dataclass_field(default_factory=dict)
+    ended: bool = False
+
+
+def stream_events(data: dict[str, Any], sse_event: str, state: StreamState) -> Iterator[ReplyEvent]:
+    """The normalised events for one streamed AG-UI event; sets `state.ended` at a terminal event.
+
+    The document: RUN_FINISHED, RUN_ERROR, RUN_PAUSED_HITL and
+    RUN_HALTED_OUT_OF_CREDITS each end the run's stream.
+    """
+    kind = as_text(data.get("type")).upper() or sse_event.upper()
+    if kind in ("TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_CHUNK"):
+        delta = as_text(field(data, "delta"))
+        message_id = as_text(field(data, "message_id"))
+        new_message = bool(message_id) and message_id != state.message_id
+        state.message_id = message_id or state.message_id
+        if delta:
+            if state.wrote_text and new_message:
+                delta = "\n\n" + delta
+            state.wrote_text = True
+            yield TextDelta(text=delta)
+    elif kind == "TEXT_MESSAGE_START":
+        state.message_id = as_text(field(data, "message_id"))
+        if state.wrote_text:
+            # Two messages of one run are two paragraphs, never one run-on sentence.
+            yield TextDelta(text="\n\n")
+            state.wrote_text = False
+    elif kind == "RUN_STARTED":
+        yield RunStarted(
+            conversation_id=as_text(field(data, "thread_id")), run_id=as_text(field(data, "run_id"))
+        )
+    elif kind == "TOOL_CALL_START":
+        call_id = as_text(field(data, "tool_call_id"))
+        state.tool_arguments[call_id] = []
+        yield ToolStarted(id=call_id, name=as_text(field(data, "tool_call_name")) or "tool")
+    elif kind == "TOOL_CALL_ARGS":
+        parts = state.tool_arguments.setdefault(as_text(field(data, "tool_call_id")), [])
+        if sum(map(len, parts)) < MAX_TOOL_ARGUMENTS_CHARS:
+            parts.append(as_text(field(data, "delta")))
+    elif kind == "TOOL_CALL_END":
+        call_id = as_text(field(data, "tool_call_id"))
+        yield ToolFinished(id=call_id, arguments="".join(state.tool_arguments.pop(call_id, [])))
+    elif kind == "TOOL_CALL_RESULT":  # standard AG-UI; the document does not list it
+        content = field(data, "content")
+        result = content if isinstance(content, str) else json.dumps(content) if content is not None else ""
+        if result:
+            yield ToolFinished(id=as_text(field(data, "tool_call_id")), result=result)
+    elif kind in ("CUSTOM_EVENT", "CUSTOM"):
+        yield from custom_events(data, state)
+    elif kind == "RUN_ERROR":
+        message = as_text(field(data, "message")) or "The agent's run failed."
+        raise UpstreamError(f"{LABEL} reported an error: {message}")
+    elif kind == "RUN_HALTED_OUT_OF_CREDITS":
+        raise UpstreamError(OUT_OF_CREDITS)
+    elif kind == "RUN_PAUSED_HITL":
+        request = field(data, "hitl_request")
+        request = request if isinstance(request, dict) else state.pending_approval
+        if request is None:
+            raise UpstreamError(f"{LABEL} paused the run for approval but sent nothing to approve.")
+        state.ended = True
+        yield approval_requested(request)
+    elif kind == "RUN_FINISHED":
+        result = field(data, "result")
+        for source in (data, result if isinstance(result, dict) else {}):
+            state.results.update({k: source[k] for k in EXTRA_FIELDS if source.get(k) is not None})
+        state.ended = True
+        yield from finished(state.results)
+    # Anything else (TEXT_MESSAGE_END, types added later) carries nothing to show and is dropped.
+
+
+def custom_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEvent]:
+    name, value = custom_event(data)
+    if name == "deep_agents_hitl":
+        request = hitl_from_custom(value)
+        if request is None:
+            raise UpstreamError(f"{LABEL} asked for approval but the request could not be read.")
+        state.pending_approval = request
+    elif name == "deep_agents_workspace":
+        yield Activity(text=workspace_activity(value))
+    elif name in EXTRA_FIELDS:
+        state.results[name] = value
+
+
 class SketricGenProvider(Provider):
     platform = "sketricgen"
     label = LABEL
@@ -170,6 +350,12 @@ class SketricGenProvider(Provider):
             "or user_id (a stable id that reveals nothing).",
             "choice",
             contact_modes,
+        ),
+        "disable_conversation_history": Option(
+            "Each message is answered on its own, without the earlier messages of the conversation.",
+            "flag",
+            default=False,
+            label="Forget earlier messages",
         ),
     }
     credential_options = {
@@ -196,7 +382,7 @@ class SketricGenProvider(Provider):
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
         problems = super().agent_option_problems(options)
-        for flag in ("stream", "enable_hitl"):
+        for flag in ("stream", "enable_hitl", "disable_conversation_history"):
             if flag in options and not isinstance(options[flag], bool):
                 problems.append(f"{flag} must be true or false.")
         if options.get("contact_id", "none") not in cls.contact_modes:
@@ -284,6 +470,8 @@ class SketricGenProvider(Provider):
             body["assets"] = list(assets)
         if turn.upstream_conversation_id:
             body["conversation_id"] = turn.upstream_conversation_id
+        if self.agent.options.get("disable_conversation_history"):
+            body["disable_conversation_history"] = True
         contact = contact_id(self.agent.options.get("contact_id", "none"), turn.user)
         if contact:
             body["contact_id"] = contact
@@ -317,6 +505,7 @@ class SketricGenProvider(Provider):
             platform=LABEL,
             json=self.request_body(turn, stream=False, assets=assets),
             headers=headers,
+            timeout=upstream_timeout(read=max(JSON_REPLY_SECONDS, settings.UPSTREAM_READ_TIMEOUT)),
         ) as response:
             await response.aread()
         data = parse_json_object(response.text)
@@ -325,9 +514,15 @@ class SketricGenProvider(Provider):
         yield RunStarted(conversation_id=as_text(data.get("conversation_id")))
         if data.get("error"):
             raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
-        yield TextDelta(text=as_text(data.get("response")))
-        if data.get("run_paused_hitl") and isinstance(data.get("hitl_request"), dict):
-            yield approval_requested(data["hitl_request"])
+        text = as_text(data.get("response"))
+        # A resumed run continues a reply that already has text: its own text is a new paragraph.
+        yield TextDelta(text="\n\n" + text if text and turn.approval is not None else text)
+        if data.get("run_paused_hitl"):
+            request = data.get("hitl_request")
+            request = request if isinstance(request, dict) else hitl_from_custom(data.get("hitl_interrupts"))
+            if request is None:
+                raise UpstreamError(f"{LABEL} paused the run for approval but sent nothing to approve.")
+            yield approval_requested(request)
             return
         for event in finished(data):
             yield event
@@ -343,62 +538,38 @@ class SketricGenProvider(Provider):
             json=self.request_body(turn, stream=True, assets=assets),
             headers=headers,
         ) as response:
-            results: dict[str, Any] = {}
+            # A resumed run continues a reply that already has text: its own text is a new paragraph.
+            state = StreamState(wrote_text=turn.approval is not None)
             async for sse in iter_sse(response):
                 data = parse_json_object(sse.data)
                 if data is None:
                     raise UpstreamError(
                         f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
                     )
-                kind = as_text(data.get("type")).upper() or sse.event.upper()
-                if kind == "TEXT_MESSAGE_CONTENT" or kind == "TEXT_MESSAGE_CHUNK":
-                    delta = as_text(field(data, "delta"))
-                    if delta:
-                        yield TextDelta(text=delta)
-                elif kind == "RUN_STARTED":
-                    yield RunStarted(
-                        conversation_id=as_text(field(data, "thread_id")),
-                        run_id=as_text(field(data, "run_id")),
-                    )
-                elif kind == "TOOL_CALL_START":
-                    yield ToolStarted(
-                        id=as_text(field(data, "tool_call_id")),
-                        name=as_text(field(data, "tool_call_name")) or "tool",
-                    )
-                elif kind == "TOOL_CALL_END":
-                    yield ToolFinished(id=as_text(field(data, "tool_call_id")))
-                elif kind == "RUN_ERROR":
-                    message = as_text(field(data, "message")) or "The agent's run failed."
-                    raise UpstreamError(f"{LABEL} reported an error: {message}")
-                elif kind == "RUN_PAUSED_HITL":
-                    request = field(data, "hitl_request")
-                    if not isinstance(request, dict):
-                        raise UpstreamError(
-                            f"{LABEL} paused the run for approval but sent nothing to approve."
-                        )
-                    yield approval_requested(request)
+                for event in stream_events(data, sse.event, state):
+                    yield event
+                if state.ended:
                     return
-                elif kind == "CUSTOM" and as_text(data.get("name")) in EXTRA_FIELDS:
-                    results[data["name"]] = data.get("value")
-                elif kind == "RUN_FINISHED":
-                    result = field(data, "result")
-                    for source in (data, result if isinstance(result, dict) else {}):
-                        results.update({k: source[k] for k in EXTRA_FIELDS if source.get(k) is not None})
-                    for event in finished(results):
-                        yield event
-                    return
-                # Anything else (TEXT_MESSAGE_START/END, CUSTOM, types added
-                # later) carries nothing to show and is dropped.
         raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
 
     async def admin_get(self, path: str, **params: str) -> dict[str, Any]:
-        return await request_json(
-            "GET",
-            self.admin_base_url + path,
-            platform=LABEL,
-            params=params,
-            headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
-        )
+        try:
+            return await request_json(
+                "GET",
+                self.admin_base_url + path,
+                platform=LABEL,
+                params=params,
+                headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
+            )
+        except UpstreamError as exc:
+            if exc.status in (401, 403):
+                raise UpstreamError(
+                    f"{LABEL}'s Admin API refused the key: listing agents needs a key with "
+                    f"“Manage resources” access (a key with only “Run agents” access can chat but not "
+                    f"import). {exc.message}",
+                    status=exc.status,
+                ) from exc
+            raise
 
     can_list_agents = True
 
@@ -424,9 +595,35 @@ class SketricGenProvider(Provider):
         return found
 
     async def check_connection(self) -> str:
-        data = await self.admin_get("/teamspaces")
-        teamspaces = data.get("teamspaces") or []
-        if not teamspaces or not isinstance(teamspaces[0], dict):
-            raise UpstreamError(f"{LABEL} accepted the key but returned no teamspace.")
-        name = teamspaces[0].get("display_name") or teamspaces[0].get("teamspace_id")
-        return f"Connected to {LABEL}: the key belongs to teamspace “{name}”."
+        """Ask the Runtime API, with the key chatting uses, to run an empty message.
+
+        Nothing public offers a dry run. The document says `user_input` is
+        required unless `hitl_resume` or `assets` is sent, so the platform
+        refuses an empty message before running anything: no agent runs and
+        no credits are spent. [guess] It checks the key (and its Run agents
+        access) before the body, as FastAPI dependencies do: 401 or 403 is a
+        refused key, 400/404/422 an accepted one.
+        """
+        agent_id = self.agent.upstream_id if self.agent else "connection-check"
+        with transport_errors(LABEL):
+            response = await upstream_client().post(
+                self.workflow_url,
+                json={"agent_id": agent_id, "user_input": "", "stream": False},
+                headers={"api-key": self.connection.api_key, "Accept": "application/json"},
+                timeout=upstream_timeout(read=30),
+            )
+        status = response.status_code
+        if status == 403:
+            raise UpstreamError(
+                f"{LABEL}'s Runtime API refused the key: chatting needs a key with “Run agents” access. "
+                + http_error(response, LABEL).message,
+                status=status,
+            )
+        if status == 404 and self.agent is not None:
+            raise UpstreamError(f"{LABEL} accepted the key but does not know the agent “{agent_id}”.")
+        if status in (400, 404, 422) or status < 300:
+            return (
+                f"Connected to {LABEL}: the Runtime API accepted the key, so it has “Run agents” access. "
+                "The empty test message was refused before anything ran; no credits were spent."
+            )
+        raise http_error(response, LABEL)

@@ -188,6 +188,27 @@ def workflow_summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def used_tools(utilization: Any) -> list[str]:
+    """The tools a `done` event says the turn called.
+
+    The platform's client types `toolUtilization` as `[{toolName, callCount,
+    score}]`; an object of counts by name (this site's earlier reading) is read too.
+    """
+    if isinstance(utilization, dict):
+        items = [{"toolName": name, "callCount": count} for name, count in utilization.items()]
+    else:
+        items = (
+            [item for item in utilization if isinstance(item, dict)] if isinstance(utilization, list) else []
+        )
+    names = []
+    for item in items:
+        name = short(as_text(item.get("toolName")), 80)
+        count = item.get("callCount")
+        if name and isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            names.append(name)
+    return names[:SUMMARY_ITEMS]
+
+
 def node_activity(data: dict[str, Any]) -> str:
     """A short description of a `node` event; its shape is undocumented [guess], so read widely."""
     node = data.get("node") if isinstance(data.get("node"), dict) else data.get("data")
@@ -213,6 +234,7 @@ class ReplyState:
     text: str = ""
     tools_started: int = 0
     open_tools: list[tuple[str, str]] = field(default_factory=list)
+    tool_names: set[str] = field(default_factory=set)
     finished: bool = False
 
 
@@ -415,6 +437,7 @@ class WorkflowChatProvider(Provider):
             state.tools_started += 1
             tool_id = f"{state.request_id[:8]}-tool-{state.tools_started}"
             state.open_tools.append((tool_id, name))
+            state.tool_names.add(name)
             yield ToolStarted(id=tool_id, name=name)
         elif kind == "tool_result":
             # [guess] Results name their tool when they can; otherwise the latest open tool ended.
@@ -442,6 +465,13 @@ class WorkflowChatProvider(Provider):
         for tool_id, _ in state.open_tools:
             yield ToolFinished(id=tool_id)
         state.open_tools.clear()
+        for name in used_tools(data.get("toolUtilization")):
+            if name not in state.tool_names:
+                state.tools_started += 1
+                tool_id = f"{state.request_id[:8]}-tool-{state.tools_started}"
+                state.tool_names.add(name)
+                yield ToolStarted(id=tool_id, name=name)
+                yield ToolFinished(id=tool_id)
         result = data.get("data") if isinstance(data.get("data"), dict) else {}
         if as_text(result.get("type")) == "workflow":
             summary = workflow_summary(result)

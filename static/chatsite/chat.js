@@ -152,6 +152,15 @@ list.addEventListener("click", async (event) => {
     else thread.decide(Number(decide.closest(".msg")?.dataset.messageId), decisions);
     return;
   }
+  const choice = target.closest(".caddie-choice");
+  if (choice) {
+    // A choice in an agent's question is sent as the user's answer, as if typed.
+    if (input && form.dataset.state !== "running" && thread.running === null) {
+      input.value = choice.dataset.answer || choice.textContent;
+      send();
+    }
+    return;
+  }
   const retry = target.closest(".retry-btn, .regenerate-btn");
   if (retry) {
     const id = Number(retry.closest(".msg")?.dataset.messageId);

@@ -378,7 +378,10 @@ export class Thread {
     const list = element.querySelector(".tool-chips");
     list.replaceChildren();
     for (const call of Array.isArray(calls) ? calls : []) {
-      if (call && typeof call === "object") this.addTool(list, call.id, call.name, call.status);
+      if (call && typeof call === "object") {
+        const chip = this.addTool(list, call.id, call.name, call.status);
+        setToolDetails(chip, call.arguments, call.result);
+      }
     }
     list.hidden = list.childElementCount === 0;
   }
@@ -390,6 +393,7 @@ export class Thread {
     setToolStatus(chip, status === "done" ? "done" : "running");
     list.append(chip);
     list.hidden = false;
+    return chip;
   }
 
   toolStarted(element, frame) {
@@ -400,7 +404,9 @@ export class Thread {
 
   toolFinished(element, frame) {
     const chip = findTool(element.querySelector(".tool-chips"), frame.id);
-    if (chip) setToolStatus(chip, "done");
+    if (!chip) return;
+    setToolStatus(chip, "done");
+    setToolDetails(chip, frame.arguments, frame.result);
   }
 }
 
@@ -418,6 +424,26 @@ function findTool(list, id) {
 function setToolStatus(chip, status) {
   chip.dataset.status = status;
   chip.querySelector(".tool-state").textContent = status;
+}
+
+/** A tool call's arguments and result as text (indented when JSON); empty values leave what is shown. */
+function setToolDetails(chip, argumentsText, resultText) {
+  for (const [name, value] of [["arguments", argumentsText], ["result", resultText]]) {
+    if (typeof value !== "string" || value === "") continue;
+    const block = chip.querySelector(`.tool-${name}`);
+    block.textContent = prettyJson(value);
+    block.hidden = false;
+    chip.querySelector(`.tool-${name}-label`).hidden = false;
+    chip.querySelector(".tool-no-details").hidden = true;
+  }
+}
+
+function prettyJson(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
 }
 
 function retryingText(frame) {

@@ -129,4 +129,4 @@ def test_a_host_named_in_the_setting_is_reached(admin_client, settings, loopback
         credential = credential_at(f"http://localhost:{internal.port}")
         connection_test_messages(admin_client, credential)
     assert len(internal.received) == 1
-    assert internal.received[0].startswith(b"GET /admin/v1/teamspaces ")
+    assert internal.received[0].startswith(b"POST /api/v1/run-workflow ")

@@ -191,7 +191,7 @@ def option_fields(response) -> set[str]:
 @pytest.mark.parametrize(
     ("platform", "fields"),
     [
-        ("sketricgen", {"stream", "enable_hitl", "contact_id"}),
+        ("sketricgen", {"stream", "enable_hitl", "contact_id", "disable_conversation_history"}),
         (
             "workflow_chat",
             {"preferredMode", "agentVersion", "templateSearchMode", "timezone", "workflowId", "definition"},
@@ -359,3 +359,59 @@ def test_test_connection_works_for_every_platform(admin_client, served_fakes, pl
         )
         messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
         assert [level for level, _ in messages] == ["success"], messages
+
+
+# --- Test connection never spends the customer's credits unasked ------------------------------
+
+
+@pytest.fixture
+def agentweave_agent(served_fakes, db):
+    server = served_fakes["agentweave"]
+    server.app.reset()
+    credential = Credential(platform="agentweave", name="Weave", base_url=server.url)
+    credential.set_api_key("demo-key")
+    credential.save()
+    yield Agent.objects.create(name="Weaver", slug="weaver", credential=credential, upstream_agent_id="a1")
+    server.app.reset()
+
+
+def test_test_connection_runs_no_agent_turn_on_any_platform(admin_client, served_fakes, agentweave_agent):
+    response = admin_client.post(
+        reverse("admin:agents_agent_changelist"),
+        {"action": "test_connection", "_selected_action": [agentweave_agent.pk]},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("no agent turn ran" in m for m in messages), messages
+    assert served_fakes["agentweave"].app.threads == {}
+
+
+def test_a_real_message_is_sent_only_after_the_admin_confirms(admin_client, served_fakes, agentweave_agent):
+    chosen = {"action": "test_with_a_real_message", "_selected_action": [agentweave_agent.pk]}
+    asked = admin_client.post(reverse("admin:agents_agent_changelist"), chosen)
+
+    assert asked.status_code == 200
+    assert "may cost the account credits" in asked.content.decode()
+    assert served_fakes["agentweave"].app.threads == {}
+
+    done = admin_client.post(
+        reverse("admin:agents_agent_changelist"), {**chosen, "confirmed": "yes"}, follow=True
+    )
+    messages = [str(m) for m in done.context["messages"]]
+    assert any(m.startswith("Weaver: Connected to AgentWeave: the agent answered") for m in messages), (
+        messages
+    )
+    assert len(served_fakes["agentweave"].app.threads) == 1
+
+
+def test_import_with_a_run_only_key_says_the_key_needs_manage_resources(admin_client, credential, sketricgen):
+    sketricgen.app.key_access = {"demo-key": "run"}
+    response = admin_client.post(
+        reverse("admin:agents_credential_changelist"),
+        {"action": "import_agents", "_selected_action": [credential.pk]},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("needs a key with “Manage resources” access" in m for m in messages), messages

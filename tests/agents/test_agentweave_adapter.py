@@ -448,8 +448,18 @@ async def test_the_fake_still_matches_the_golden_transcript(agentweave):
 # --- Checking a credential or an agent -------------------------------------------------------
 
 
-async def test_check_connection_with_an_agent(agentweave):
+async def test_check_connection_with_an_agent_runs_no_turn(agentweave):
     sentence = await provider(agentweave).check_connection()
+
+    assert sentence.startswith("AgentWeave accepted the key")
+    assert "no agent turn ran" in sentence
+    assert agentweave.app.requests[-1]["body"]["content"] == ""
+    assert agentweave.app.requests[-1]["path"].endswith(f"/chat/agent/{AGENT}")
+    assert agentweave.app.threads == {}
+
+
+async def test_a_real_turn_check_shows_what_the_agent_answered(agentweave):
+    sentence = await provider(agentweave).check_with_real_turn()
 
     assert sentence.startswith("Connected to AgentWeave: the agent answered “This is a simulated AgentWeave")
     (thread_id,) = agentweave.app.threads

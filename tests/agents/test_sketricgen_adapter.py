@@ -1,9 +1,19 @@
-"""The SketricGen adapter over real HTTP against the fake platform."""
+"""The SketricGen adapter over real HTTP against the fake platform.
+
+Every test runs against the shapes the current document gives and against the
+fake's earlier shapes (`legacy`): the adapter must read both.
+"""
+
+import json
+import time
+from contextlib import nullcontext
 
 import pytest
 
+from agents.providers import sketricgen as sketricgen_module
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import (
+    Activity,
     ApprovalRequested,
     RunFinished,
     RunStarted,
@@ -12,16 +22,17 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import upstream_client
-from agents.providers.sketricgen import SketricGenProvider, contact_id
+from agents.providers.sketricgen import SketricGenProvider, contact_id, hitl_from_custom
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 AGENT = "agent_demo_helpdesk"
 
 
-@pytest.fixture(autouse=True)
-async def fast_fake_and_fresh_client(sketricgen):
+@pytest.fixture(autouse=True, params=["documented", "legacy"])
+async def shapes(request, sketricgen):
     sketricgen.app.token_delay = 0
-    yield
+    sketricgen.app.legacy = request.param == "legacy"
+    yield request.param
     await upstream_client().aclose()
 
 
@@ -107,10 +118,10 @@ async def test_camel_case_keys_and_lower_case_types(sketricgen, directive):
     assert isinstance(events[0], RunStarted)
     assert events[0].conversation_id.startswith("conv_")
     assert events[0].run_id.startswith("run_")
-    assert [type(e) for e in events if isinstance(e, ToolStarted | ToolFinished)] == [
-        ToolStarted,
-        ToolFinished,
-    ]
+    tool_events = [e for e in events if isinstance(e, ToolStarted | ToolFinished)]
+    # camelCase is standard AG-UI, where TOOL_CALL_RESULT follows the end with the result
+    assert [type(e) for e in tool_events][:2] == [ToolStarted, ToolFinished]
+    assert {e.id for e in tool_events} == {tool_events[0].id}
     assert len(text_of(events).split()) == 8
     assert isinstance(events[-1], RunFinished)
 
@@ -123,8 +134,62 @@ async def test_tool_events(sketricgen):
     started, finished = events[6], events[7]
     assert started.name == "web_search"
     assert started.id.startswith("call_")
-    assert finished == ToolFinished(id=started.id)
+    assert finished.id == started.id
     assert len(text_of(events).split()) == 10
+
+
+async def test_a_tool_call_carries_its_streamed_arguments(sketricgen, shapes):
+    events = await reply(sketricgen, "look it up [[tool]] [[words=10]]")
+
+    finished = next(e for e in events if isinstance(e, ToolFinished))
+    if shapes == "documented":
+        assert json.loads(finished.arguments) == {"query": "server-sent events AG-UI", "max_results": 3}
+    else:
+        assert finished.arguments == ""
+
+
+async def test_a_standard_ag_ui_tool_result_is_kept_with_the_call(sketricgen):
+    events = await reply(sketricgen, "look it up [[tool]] [[camel]] [[words=10]]")
+
+    started = next(e for e in events if isinstance(e, ToolStarted))
+    result = [e for e in events if isinstance(e, ToolFinished) and e.result]
+    assert [e.id for e in result] == [started.id]
+    assert json.loads(result[0].result)[0]["url"] == "https://docs.ag-ui.com/concepts/events"
+
+
+@pytest.mark.parametrize("directive", ["", "[[camel]]"])
+async def test_text_messages_either_side_of_a_tool_call_are_two_paragraphs(sketricgen, directive):
+    events = await reply(sketricgen, f"look it up [[tool]] {directive} [[words=10]]")
+
+    text = text_of(events)
+    before_tool = text_of(events[: next(i for i, e in enumerate(events) if isinstance(e, ToolStarted))])
+    assert text.count("\n\n") == 1
+    assert text.startswith(before_tool + "\n\n")
+    assert len(text.split()) == 10
+
+
+async def test_workspace_file_activity_is_shown_as_activity(sketricgen):
+    events = await reply(sketricgen, "take notes [[workspace]] [[words=5]]")
+
+    assert Activity(text="Workspace: write file summary.md") in events
+    assert "workspace" not in text_of(events).lower()
+
+
+def test_a_human_input_request_is_read_from_every_shape_the_custom_event_may_take():
+    request = {
+        "request_id": "hitl-1",
+        "action_requests": [{"name": "request_human_input", "args": {"questions": []}}],
+        "review_configs": [{"allowed_decisions": ["respond"]}],
+    }
+    interrupts = [{"id": "interrupt-1", "value": {k: v for k, v in request.items() if k != "request_id"}}]
+
+    assert hitl_from_custom(request) == request
+    assert hitl_from_custom({"hitl_request": request}) == request
+    assert hitl_from_custom({"hitl_interrupts": [request]}) == request
+    from_interrupts = hitl_from_custom(interrupts)
+    assert from_interrupts["request_id"] == "interrupt-1"
+    assert from_interrupts["action_requests"] == request["action_requests"]
+    assert hitl_from_custom({"something": "else"}) is None
 
 
 # --- Failures the platform reports -----------------------------------------------------------
@@ -215,12 +280,21 @@ async def test_silent_stream_times_out(sketricgen, settings):
     assert len([e for e in events if isinstance(e, TextDelta)]) == 3
 
 
-async def test_silent_json_reply_times_out(sketricgen, settings):
+async def test_silent_json_reply_times_out(sketricgen, settings, monkeypatch):
     settings.UPSTREAM_READ_TIMEOUT = 0.5
+    monkeypatch.setattr(sketricgen_module, "JSON_REPLY_SECONDS", 0.5)
     _, error = await failed_reply(sketricgen, "[[fail:hang]]", stream=False)
 
     assert "read timeout" in error.message
     assert not error.retryable, "the platform may be working on the message"
+
+
+async def test_a_json_reply_may_take_longer_than_the_read_timeout(sketricgen, settings):
+    settings.UPSTREAM_READ_TIMEOUT = 0.3
+    events = await reply(sketricgen, "think hard [[delay=0.1]] [[words=10]]", stream=False)
+
+    assert len(text_of(events).split()) == 10
+    assert isinstance(events[-1], RunFinished)
 
 
 async def test_malformed_frame(sketricgen):
@@ -292,13 +366,37 @@ async def test_empty_message_is_refused_before_any_request(sketricgen):
 # --- Checking a credential -------------------------------------------------------------------
 
 
-async def test_check_connection(sketricgen):
+async def test_check_connection_asks_the_runtime_api_without_running_the_agent(sketricgen):
     sentence = await provider(sketricgen).check_connection()
 
-    assert sentence == "Connected to SketricGen: the key belongs to teamspace “Demo Teamspace”."
-    request = sketricgen.app.requests[-1]
-    assert request["path"] == "/admin/v1/teamspaces"
-    assert request["headers"]["authorization"] == "Bearer demo-key"
+    assert sentence == (
+        "Connected to SketricGen: the Runtime API accepted the key, so it has “Run agents” access. "
+        "The empty test message was refused before anything ran; no credits were spent."
+    )
+    (request,) = sketricgen.app.requests
+    assert request["path"] == "/api/v1/run-workflow"
+    assert request["headers"]["api-key"] == "demo-key"
+    assert request["body"]["user_input"] == ""
+    assert sketricgen.app.conversations == {}, "no run was started"
+
+
+async def test_a_run_only_key_passes_the_check_but_cannot_import(sketricgen):
+    sketricgen.app.api_keys = {"run-key"}
+    sketricgen.app.key_access = {"run-key": "run"}
+
+    assert "“Run agents” access" in await provider(sketricgen, key="run-key").check_connection()
+    with pytest.raises(UpstreamError, match="needs a key with “Manage resources” access") as info:
+        await provider(sketricgen, key="run-key").list_agents()
+    assert info.value.status == 403
+
+
+async def test_a_manage_only_key_fails_the_check_because_it_cannot_chat(sketricgen):
+    sketricgen.app.api_keys = {"manage-key"}
+    sketricgen.app.key_access = {"manage-key": "manage"}
+
+    with pytest.raises(UpstreamError, match="chatting needs a key with “Run agents” access"):
+        await provider(sketricgen, key="manage-key").check_connection()
+    assert await provider(sketricgen, key="manage-key").list_agents()
 
 
 async def test_check_connection_with_a_rejected_key(sketricgen):
@@ -358,6 +456,7 @@ async def test_a_paused_run_asks_for_decisions_and_resumes_with_them(sketricgen,
     resumed = [event async for event in provider(sketricgen, **options).stream_reply(turn)]
     assert isinstance(resumed[-1], RunFinished)
     assert "send_email approved; create_ticket rejected" in text_of(resumed)
+    assert text_of(resumed).startswith("\n\nThis is a simulated"), "a new paragraph after the paused text"
     sent = [r["body"] for r in sketricgen.app.requests if r["path"].endswith("run-workflow")]
     assert sent[0]["enable_hitl"] is True
     assert sent[1]["hitl_resume"] == approval and sent[1]["user_input"] == ""
@@ -397,6 +496,40 @@ async def test_returned_files_are_listed_as_links(sketricgen, stream):
     assert files.endswith("/summary.pdf) (application/pdf)")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["[[words=10]] done", "[[credits]] [[words=10]] broke", "[[hitl]] [[words=10]] ask first"],
+    ids=["finished", "out-of-credits", "paused"],
+)
+async def test_a_terminal_event_ends_the_reply_at_once(sketricgen, text):
+    sketricgen.app.hold_open_after_end = 30
+    started = time.monotonic()
+    turn = Turn(text, user=ALICE)
+    events = []
+    with pytest.raises(UpstreamError) if "credits" in text else nullcontext():
+        async for event in provider(sketricgen, enable_hitl=True).stream_reply(turn):
+            events.append(event)
+
+    assert time.monotonic() - started < 1
+    assert events
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+async def test_a_history_free_agent_asks_for_each_turn_on_its_own(sketricgen, stream):
+    first = await reply(sketricgen, "one", stream=stream, disable_conversation_history=True)
+    second = await reply(
+        sketricgen,
+        "two",
+        conversation_id=first[0].conversation_id,
+        stream=stream,
+        disable_conversation_history=True,
+    )
+
+    assert "turn 1 of this conversation" in text_of(second)
+    assert sketricgen.app.requests[-1]["body"]["disable_conversation_history"] is True
+    assert sketricgen.app.requests[-1]["body"]["conversation_id"] == first[0].conversation_id
+
+
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
 async def test_out_of_credits_keeps_the_partial_reply_and_says_why_it_stopped(sketricgen, stream):
     events, error = await failed_reply(sketricgen, "[[credits]] [[words=10]] go", stream=stream)
@@ -431,3 +564,40 @@ def test_result_links_keep_only_web_addresses_and_escape_labels():
         "",
         r"- html,\<script\>",
     ]
+
+
+async def test_a_pause_in_standard_ag_ui_spelling_asks_for_decisions(sketricgen):
+    events = await reply(sketricgen, "mail the team [[hitl]] [[camel]]", enable_hitl=True)
+
+    stream = sketricgen.app.requests[-1]
+    assert stream["body"]["enable_hitl"] is True
+    assert isinstance(events[-1], ApprovalRequested)
+    assert [a["name"] for a in events[-1].actions] == ["send_email", "create_ticket"]
+
+
+async def test_a_json_pause_with_only_the_interrupts_still_asks_for_decisions():
+    from tests.fakes import ServedApp, verbatim_app
+
+    body = {
+        "conversation_id": "conversation-1",
+        "response": "Paused for review",
+        "error": False,
+        "run_paused_hitl": True,
+        "hitl_interrupts": [
+            {
+                "id": "interrupt-1",
+                "value": {
+                    "action_requests": [{"name": "request_human_input", "args": {"questions": []}}],
+                    "review_configs": [{"allowed_decisions": ["respond"]}],
+                },
+            }
+        ],
+    }
+    with ServedApp(verbatim_app(json.dumps(body).encode(), b"application/json", 201)) as served:
+        adapter = SketricGenProvider(Connection(served.url, "k"), AgentSpec("agent-1", {"stream": False}))
+        events = [e async for e in adapter.stream_reply(Turn("hi", user=ALICE))]
+
+    assert events[-1] == ApprovalRequested(
+        request_id="interrupt-1",
+        actions=[{"name": "request_human_input", "args": {"questions": []}, "allowed": ["respond"]}],
+    )

@@ -21,7 +21,9 @@ async def captured_events(fake, text: str) -> list[dict]:
     return [json.loads(line[len("data: ") :]) for line in body.splitlines() if line.startswith("data: ")]
 
 
-@pytest.mark.parametrize("text", ["hello [[camel]]", "look it up [[camel]] [[tool]]"])
+@pytest.mark.parametrize(
+    "text", ["hello [[camel]]", "look it up [[camel]] [[tool]]", "notes [[camel]] [[workspace]] [[cite]]"]
+)
 async def test_the_camel_case_stream_is_valid_ag_ui(sketricgen, text):
     sketricgen.app.token_delay = 0
     events = await captured_events(sketricgen, text)

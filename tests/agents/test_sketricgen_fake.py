@@ -17,9 +17,12 @@ from tests.fakes import ServedApp
 AGENT = "agent_demo_helpdesk"
 
 
-@pytest.fixture(autouse=True)
-def fast(sketricgen):
+@pytest.fixture(autouse=True, params=["documented", "legacy"])
+def shapes(request, sketricgen):
+    """Every test runs against the shapes the current document gives, and the fake's earlier ones."""
     sketricgen.app.token_delay = 0
+    sketricgen.app.legacy = request.param == "legacy"
+    return request.param
 
 
 @pytest.fixture
@@ -442,24 +445,101 @@ def test_lower_directive_uses_lower_case_types(sketricgen):
     ]
 
 
-def test_tool_directive_calls_a_tool_between_two_messages(sketricgen):
+def test_tool_directive_calls_a_tool_between_two_messages(sketricgen, shapes):
     events = stream_events(sketricgen, "search [[tool]] [[words=6]]")
 
+    arguments = ["TOOL_CALL_ARGS"] * 2 if shapes == "documented" else []
     assert types(events) == [
         "RUN_STARTED",
         "TEXT_MESSAGE_START",
         *["TEXT_MESSAGE_CONTENT"] * 3,
         "TEXT_MESSAGE_END",
         "TOOL_CALL_START",
+        *arguments,
         "TOOL_CALL_END",
         "TEXT_MESSAGE_START",
         *["TEXT_MESSAGE_CONTENT"] * 3,
         "TEXT_MESSAGE_END",
         "RUN_FINISHED",
     ]
-    start, end = events[6], events[7]
+    start, end = events[6], events[7 + len(arguments)]
     assert start["tool_call_name"] == "web_search"
     assert start["tool_call_id"] == end["tool_call_id"]
+    if arguments:
+        streamed = "".join(e["delta"] for e in events[7:9])
+        assert json.loads(streamed) == {"query": "server-sent events AG-UI", "max_results": 3}
+        assert {e["tool_call_id"] for e in events[7:9]} == {start["tool_call_id"]}
+
+
+def test_camel_tool_call_ends_with_ag_ui_tool_call_result(sketricgen, shapes):
+    events = stream_events(sketricgen, "search [[tool]] [[camel]] [[words=6]]")
+
+    result = next(e for e in events if e["type"] == "TOOL_CALL_RESULT")
+    assert result["toolCallId"] == next(e for e in events if e["type"] == "TOOL_CALL_START")["toolCallId"]
+    assert json.loads(result["content"])[0]["title"] == "AG-UI protocol: events"
+
+
+def test_workspace_directive_sends_the_documented_custom_event(sketricgen, shapes):
+    events = stream_events(sketricgen, "take notes [[workspace]] [[words=4]]")
+
+    custom = events[1]
+    assert custom["type"] == ("CUSTOM_EVENT" if shapes == "documented" else "CUSTOM")
+    assert custom["name"] == "deep_agents_workspace"
+    assert custom["value"]["path"].endswith("summary.md")
+
+
+def test_out_of_credits_ends_the_stream_with_the_documented_terminal_event(sketricgen, shapes):
+    events = stream_events(sketricgen, "long one [[credits]] [[words=20]]")
+
+    text = "".join(e.get("delta", "") for e in events)
+    assert 0 < len(text.split()) < 20
+    if shapes == "documented":
+        assert types(events)[-2:] == ["TEXT_MESSAGE_END", "RUN_HALTED_OUT_OF_CREDITS"]
+    else:
+        assert events[-2] == {
+            **events[-2],
+            "type": "CUSTOM",
+            "name": "run_halted_out_of_credits",
+            "value": True,
+        }
+        assert types(events)[-1] == "RUN_FINISHED"
+
+
+def test_the_sdk_streams_until_out_of_credits(sketricgen_sdk, shapes):
+    events = [
+        json.loads(e.data)
+        for e in sketricgen_sdk.run_workflow_sync(
+            agent_id=AGENT, user_input="credits [[credits]] [[words=10]]", stream=True
+        )
+    ]
+
+    assert types(events)[-1] == ("RUN_HALTED_OUT_OF_CREDITS" if shapes == "documented" else "RUN_FINISHED")
+
+
+def test_a_history_free_turn_is_the_first_turn_to_the_agent(sketricgen):
+    first = run(sketricgen, {"agent_id": AGENT, "user_input": "one"}).json()
+    body = {"agent_id": AGENT, "user_input": "two", "conversation_id": first["conversation_id"]}
+    second = run(sketricgen, {**body, "disable_conversation_history": True}).json()
+    third = run(sketricgen, body).json()
+    refused = run(sketricgen, {**body, "disable_conversation_history": "yes"})
+
+    assert "turn 1" in second["response"]
+    assert "turn 3" in third["response"]
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "disable_conversation_history"]
+
+
+def test_key_access_decides_which_api_answers(sketricgen):
+    sketricgen.app.api_keys = {"run-key", "manage-key"}
+    sketricgen.app.key_access = {"run-key": "run", "manage-key": "manage"}
+    admin = sketricgen.url + "/admin/v1/teamspaces"
+
+    assert run(sketricgen, {"agent_id": AGENT, "user_input": "hi"}, key="run-key").status_code == 201
+    assert run(sketricgen, {"agent_id": AGENT, "user_input": "hi"}, key="manage-key").status_code == 403
+    assert httpx.get(admin, headers={"Authorization": "Bearer manage-key"}).status_code == 200
+    refused = httpx.get(admin, headers={"Authorization": "Bearer run-key"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "insufficient_role"
 
 
 # --- Failure modes -------------------------------------------------------------------------
@@ -687,7 +767,13 @@ async def test_a_stream_pauses_with_the_request_and_a_wrong_resume_is_refused(sk
         raw = (await client.post("/api/v1/run-workflow", json=body)).text
         events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
         assert events[-1]["type"] == "RUN_PAUSED_HITL"
-        request = events[-1]["hitl_request"]
+        if sketricgen.app.legacy:
+            request = events[-1]["hitl_request"]
+        else:  # documented: the request in the custom event, then a bare pause, as the SDK's tests send it
+            assert set(events[-1]) <= {"type", "timestamp"}
+            assert events[-2]["type"] == "CUSTOM_EVENT"
+            assert events[-2]["name"] == "deep_agents_hitl"
+            request = events[-2]["value"]
         wrong = {
             "agent_id": "a",
             "user_input": "",

@@ -182,8 +182,9 @@ async def test_tool_events(workflow_chat):
     assert len(text_of(events).split()) == 4
 
 
-async def test_workflow_result_is_summarised(workflow_chat):
-    events = await reply(workflow_chat, "alert me when ETH moves [[workflow]] [[words=3]]")
+@pytest.mark.parametrize("shapes", ["", "[[legacy]]"], ids=["client-types", "legacy"])
+async def test_workflow_result_is_summarised(workflow_chat, shapes):
+    events = await reply(workflow_chat, f"alert me when ETH moves [[workflow]] {shapes} [[words=3]]")
 
     activities = [e.text for e in events if isinstance(e, Activity)]
     assert activities == [
@@ -200,6 +201,29 @@ async def test_workflow_result_is_summarised(workflow_chat):
     assert "Validation errors:\n- notify: chatId is required" in summary
     assert isinstance(events[-1], RunFinished)
     assert "rows" not in repr(events)
+
+
+@pytest.mark.parametrize("shapes", ["", "[[legacy]]"], ids=["client-types", "legacy"])
+async def test_a_tool_both_streamed_and_counted_in_done_is_shown_once(workflow_chat, shapes):
+    events = await reply(workflow_chat, f"look [[tool]] {shapes} [[words=3]]")
+
+    assert [e.name for e in events if isinstance(e, ToolStarted)] == ["search_templates"]
+
+
+async def test_a_tool_named_only_in_tool_utilization_is_shown_as_a_tool_call():
+    body = (
+        b'data: {"type": "chunk", "data": "Done."}\n\n'
+        b'data: {"type": "done", "data": {"type": "message", "message": "Done."}, "toolUtilization": '
+        b'[{"toolName": "search_templates", "callCount": 2, "score": 0.9}, '
+        b'{"toolName": "unused", "callCount": 0, "score": 0}]}\n\n'
+    )
+    with ServedApp(SseApp(body)) as served:
+        events = await reply(FakePlatform(served), "hi")
+
+    tools = [e for e in events if isinstance(e, ToolStarted | ToolFinished)]
+    assert [type(e) for e in tools] == [ToolStarted, ToolFinished]
+    assert tools[0].name == "search_templates"
+    assert isinstance(events[-1], RunFinished)
 
 
 async def test_named_event_lines(workflow_chat):

@@ -28,7 +28,7 @@ DEMO_AGENTS = [
         "SketricGen demo",
         "agent-demo",
         "A simulated SketricGen agent. Add [[tool]] to a message to see a tool call, "
-        f"[[hitl]] to be asked to approve its actions. {TRY}",
+        f"[[hitl]] to be asked to approve its actions, [[credits]] to run out of credits. {TRY}",
         {
             "admin_base_url": "{fake}/admin/v1",
             "upload_init_url": "{fake}/publicAssetsUploadInit",
@@ -42,6 +42,7 @@ DEMO_AGENTS = [
         "Workflow chat demo",
         "caddie",
         "A simulated B3OS workflow agent. Add [[workflow]] to get a workflow back, "
+        "[[ask]] to be asked a question, [[plan]] to see a plan, "
         f"[[tool]] for a tool call, [[fail:drop@5]] to watch a dropped stream resume. {TRY}",
     ),
     DemoAgent(
