@@ -23,6 +23,8 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+# Change whenever the HTML for the same Markdown changes: kept renderings are then redone as they are shown.
+RENDERER_VERSION = 1
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Highlighting is skipped above this size: a huge block is shown plain rather than slowly.
 HIGHLIGHT_MAX_CHARS = 100_000

@@ -10,7 +10,6 @@ from django.http import Http404
 from agents.models import Agent
 from conversations import attachments, relay
 from conversations.models import Attachment, Conversation, Message, ShareLink, share_group_name
-from conversations.rendering import render_markdown
 
 SEARCH_CONFIG = "english"
 
@@ -45,10 +44,6 @@ def create_conversation(user, agent: Agent) -> Conversation:
     if not visible_agents(user).filter(pk=agent.pk).exists():
         raise Http404("No such agent.")
     return Conversation.objects.create(owner=user, agent=agent)
-
-
-def message_html(message: Message) -> str:
-    return render_markdown(message.content)
 
 
 def rename_conversation(conversation: Conversation, title: str) -> None:
@@ -129,7 +124,6 @@ def share_conversation(user, conversation: Conversation, access: str, live: bool
         raise ShareRefused("Send a message first: there is nothing to share yet.")
     link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
     link.take_snapshot()
-    link.save()
     return link
 
 
@@ -150,7 +144,6 @@ def get_share_link_for(user, link_id: int) -> ShareLink:
 def update_share_link(link: ShareLink) -> None:
     """Show the conversation as it is now, under the same address."""
     link.take_snapshot()
-    link.save(update_fields=["last_message_id", "title", "updated_at"])
 
 
 def revoke_share_link(link: ShareLink) -> None:
@@ -203,7 +196,7 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
             copy = Conversation.objects.create(
                 owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
             )
-            shown = link.messages().order_by("created_at", "id").prefetch_related("attachments")
+            shown = link.messages().prefetch_related("attachments")
             for message in shown:
                 status = copied_statuses.get(message.status, message.status)
                 if status is None:
@@ -215,7 +208,6 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
                     status=status,
                     error=message.error,
                     tool_calls=message.tool_calls,
-                    seq=message.seq,
                 )
                 for attachment in message.attachments.all():
                     copied_files.append(attachments.copy_attachment(attachment, copied))

@@ -4,6 +4,7 @@ import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.
 import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
 import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -105,6 +106,8 @@ const thread = new Thread(list, {
     touchConversation({ id: conversationId, url: conversationUrl, title });
   },
 });
+
+initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
 
 function showRunning(messageId) {
   if (!form) return;
