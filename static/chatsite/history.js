@@ -10,8 +10,9 @@ const MARGIN = "400px 0px 0px 0px";
  * button: the #load-earlier element (its data-url is the next page's address), or null.
  * list: the #messages element; scroller: the element that scrolls it.
  * thread: the page's Thread, which takes on the loaded messages.
+ * startsAtTop: the page opens scrolled to its top (a share page), not to its newest message.
  */
-export function initEarlierMessages({ button, list, scroller, thread }) {
+export function initEarlierMessages({ button, list, scroller, thread, startsAtTop = false }) {
   if (!button) return;
   let loading = false;
 
@@ -66,6 +67,12 @@ export function initEarlierMessages({ button, list, scroller, thread }) {
           { root: scroller, rootMargin: MARGIN },
         )
       : null;
-  // Observed only after the page has scrolled to its end, so opening it does not load a page at once.
-  window.requestAnimationFrame(() => window.requestAnimationFrame(() => observer?.observe(button)));
+  if (!observer) return;
+  if (startsAtTop) {
+    // A page that opens at the top shows the button at once: load only once the reader scrolls.
+    scroller.addEventListener("scroll", () => observer.observe(button), { once: true, passive: true });
+  } else {
+    // Observed once the page has scrolled to its end, so opening it does not load a page at once.
+    window.requestAnimationFrame(() => window.requestAnimationFrame(() => observer.observe(button)));
+  }
 }

@@ -36,7 +36,13 @@ const thread = new Thread(list, {
   onUserMessage: () => {},
 });
 
-initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
+initEarlierMessages({
+  button: document.getElementById("load-earlier"),
+  list,
+  scroller,
+  thread,
+  startsAtTop: true,
+});
 
 list.addEventListener("click", async (event) => {
   const target = event.target instanceof Element ? event.target : null;
