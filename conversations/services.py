@@ -92,17 +92,20 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
     return mine.filter(Q(title__icontains=query) | Q(pk__in=in_messages))
 
 
-def matching_excerpt(conversation: Conversation, query: str, width: int = 160) -> str:
-    """A piece of the first message that holds one of the query's words, for the results list."""
+def first_match(conversation: Conversation, query: str, width: int = 160) -> tuple[int | None, str]:
+    """The first message that holds one of the query's words, and a piece of it for the results list."""
     words = [word.strip('"') for word in query.lower().split() if word.strip('"-')]
-    for content in conversation.messages.values_list("content", flat=True):
+    for message_id, content in conversation.messages.order_by("created_at", "id").values_list(
+        "pk", "content"
+    ):
         lowered = content.lower()
         found = min((i for i in (lowered.find(word) for word in words) if i >= 0), default=-1)
         if found >= 0:
             start = max(0, found - width // 3)
             piece = " ".join(content[start : start + width].split())
-            return ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
-    return ""
+            excerpt = ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
+            return message_id, excerpt
+    return None, ""
 
 
 # Share links.

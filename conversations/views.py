@@ -75,7 +75,14 @@ def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     found = services.get_conversation_for(request.user, conversation_id)
     available = services.visible_agents(request.user).filter(pk=found.agent_id).exists()
-    return chat_page(request, found.agent, conversation=found, agent_available=available)
+    linked = request.GET.get("message", "")
+    return chat_page(
+        request,
+        found.agent,
+        conversation=found,
+        agent_available=available,
+        linked_message_id=int(linked) if linked.isdigit() else None,
+    )
 
 
 @login_required
@@ -114,10 +121,18 @@ def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -
 
 
 def chat_page(
-    request: HttpRequest, agent: Agent, conversation: Conversation | None, agent_available: bool
+    request: HttpRequest,
+    agent: Agent,
+    conversation: Conversation | None,
+    agent_available: bool,
+    linked_message_id: int | None = None,
 ) -> HttpResponse:
+    """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
     if conversation:
-        messages, has_earlier = last_page(conversation.messages.order_by("created_at", "id"))
+        ordered = conversation.messages.order_by("created_at", "id")
+        messages, has_earlier = last_page(ordered)
+        if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
+            messages, has_earlier = page_from(ordered, linked_message_id) or (messages, has_earlier)
     else:
         messages, has_earlier = [], False
     shown = message_views(messages)
@@ -174,6 +189,20 @@ def messages_before(
     return shown.filter(
         Q(created_at__lt=anchor.created_at) | Q(created_at=anchor.created_at, pk__lt=anchor.pk)
     )
+
+
+def earlier_than(message: Message) -> Q:
+    """Messages before `message` in the conversation's order (time, then id)."""
+    return Q(created_at__lt=message.created_at) | Q(created_at=message.created_at, pk__lt=message.pk)
+
+
+def page_from(shown: QuerySet[Message], message_id: int) -> tuple[list[Message], bool] | None:
+    """Every message of `shown` from `message_id` on, and whether earlier ones exist; None if not there."""
+    anchor = shown.filter(pk=message_id).first()
+    if anchor is None:
+        return None
+    earlier = earlier_than(anchor)
+    return list(shown.exclude(earlier).prefetch_related("attachments")), shown.filter(earlier).exists()
 
 
 def page_cursor(message: Message | SharedMessage) -> int:
@@ -390,7 +419,13 @@ def export_conversation(request: HttpRequest, conversation_id: str, file_format:
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
     found = list(services.search_conversations(request.user, query)[:SEARCH_RESULTS])
-    results = [{"conversation": item, "excerpt": services.matching_excerpt(item, query)} for item in found]
+    results = []
+    for item in found:
+        message_id, excerpt = services.first_match(item, query)
+        url = item.get_absolute_url()
+        if message_id is not None:
+            url += f"?message={message_id}"
+        results.append({"conversation": item, "excerpt": excerpt, "url": url})
     return render(
         request,
         "conversations/search.html",

@@ -478,4 +478,15 @@ if (form) {
 }
 
 intro.hidden = !thread.isEmpty;
-scrollToEnd();
+// A search result links to the message it found (`?message=<id>`), which the page then includes.
+// Not a `#m-<id>` fragment: the browser's own jump to it would scroll the whole layout.
+const linkedId = new URLSearchParams(window.location.search).get("message");
+const linked = /^\d+$/.test(linkedId || "") ? document.getElementById(`m-${linkedId}`) : null;
+if (linked) {
+  // Only the message list scrolls (scrollIntoView would move the whole layout too).
+  scroller.scrollTop += linked.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 16;
+  following = nearBottom();
+  jump.hidden = following;
+} else {
+  scrollToEnd();
+}

@@ -28,6 +28,9 @@ Message.objects.bulk_create(
     )
     for n in range({count})
 )
+Message.objects.filter(conversation=conversation, content__startswith="Question 8:").update(
+    content="Question 8: where do barnacles live?"
+)
 link = services.share_conversation(owner, conversation, access="public", live=False)
 print(json.dumps({{"chat": conversation.get_absolute_url(), "share": link.get_absolute_url()}}))
 """
@@ -99,3 +102,13 @@ def test_a_share_page_loads_older_messages_from_the_keyboard_and_on_scrolling_up
         assert "data-message-id" not in page.locator("#messages").inner_html()
     finally:
         context.close()
+
+
+def test_a_search_result_opens_the_old_message_it_found(signed_in, live_site, long_conversation):
+    page = signed_in
+    page.goto(f"{live_site.url}/search/?q=barnacles")
+    page.locator(".result-title", has_text="Tide log").click()
+    found = page.get_by_text("Question 8: where do barnacles live?")
+    expect(found).to_be_in_viewport()
+    screenshot(page, "long-history-search-result")
+    assert shown_numbers(page)[-1] == MESSAGES - 1

@@ -202,3 +202,21 @@ def test_a_snapshots_earlier_pages_are_frozen_too(alice, long_chat):
     page = Client().get(reverse("shared_messages", args=[token]) + "?before=40").json()
     assert "Question 2: when is high tide?" in page["html"]
     assert "edited later" not in page["html"]
+
+
+def test_a_search_result_links_to_the_old_message_it_found_and_the_page_includes_it(alice, bob, long_chat):
+    old = long_chat.messages.order_by("id")[5]
+    Message.objects.filter(pk=old.pk).update(content="Question 5: where do barnacles live?")
+    client = signed_in_client(alice)
+    results = client.get(reverse("search"), {"q": "barnacles"}).content.decode()
+    link = f"{long_chat.get_absolute_url()}?message={old.pk}"
+    assert f'href="{link}"' in results
+
+    page = client.get(link).content.decode()
+    assert f'id="m-{old.pk}"' in page
+    assert shown_numbers(page) == list(range(5, HISTORY_LENGTH))
+    assert 'id="load-earlier"' in page
+    assert signed_in_client(bob).get(link).status_code == 404
+    # A message id that is not this conversation's opens the newest page as usual.
+    page = client.get(long_chat.get_absolute_url() + "?message=999999999").content.decode()
+    assert shown_numbers(page)[0] == HISTORY_LENGTH - views.MESSAGES_PER_PAGE
