@@ -220,3 +220,15 @@ def test_a_search_result_links_to_the_old_message_it_found_and_the_page_includes
     # A message id that is not this conversation's opens the newest page as usual.
     page = client.get(long_chat.get_absolute_url() + "?message=999999999").content.decode()
     assert shown_numbers(page)[0] == HISTORY_LENGTH - views.MESSAGES_PER_PAGE
+
+
+def test_a_live_links_earlier_pages_follow_the_conversation_with_its_message_ids(alice, bob, long_chat):
+    url = share(signed_in_client(alice), long_chat, access="members", live="1")
+    viewer = signed_in_client(bob)
+    first_page = viewer.get(url).content.decode()
+    assert walk_earlier(viewer, first_page) == list(range(HISTORY_LENGTH))
+    oldest_shown = long_chat.messages.order_by("id")[HISTORY_LENGTH - views.MESSAGES_PER_PAGE]
+    earlier = re.search(r'data-url="([^"]+)"', first_page).group(1)
+    assert earlier.endswith(f"?before={oldest_shown.pk}")
+    page = viewer.get(earlier).json()
+    assert len(page["texts"]) == views.MESSAGES_PER_PAGE and "data-message-id" in page["html"]
