@@ -28,6 +28,15 @@ Message.objects.bulk_create(
     )
     for n in range({count})
 )
+Message.objects.filter(conversation=conversation, content__startswith="Reply 3:").update(
+    tool_calls=[{{"id": "t1", "name": "tide_lookup", "status": "done"}}],
+    approval={{
+        "request_id": "r1",
+        "actions": [{{"name": "send_email", "args": {{}}, "allowed": ["approve"]}}],
+        "status": "resolved",
+        "decisions": [{{"type": "approve"}}],
+    }},
+)
 Message.objects.filter(conversation=conversation, content__startswith="Question 8:").update(
     content="Question 8: where do barnacles live?"
 )
@@ -66,6 +75,13 @@ def test_scrolling_up_loads_older_messages_in_order(signed_in, live_site, long_c
     assert shown_numbers(page) == list(range(MESSAGES))
     page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")
     expect(page.get_by_text("Question 0:")).to_be_in_viewport()
+    # An old reply loaded this way shows its tool chips and its decisions panel as on a full page.
+    old_reply = page.locator(
+        "#m-" + str(page.locator("article.msg-assistant >> nth=1").get_attribute("data-message-id"))
+    )
+    expect(old_reply.locator(".tool-chip")).to_contain_text("tide_lookup")
+    expect(old_reply.locator(".approval")).to_be_visible()
+    expect(old_reply.locator(".approval")).to_contain_text("send_email")
     screenshot(page, "long-history-scrolled-to-the-start")
 
     # Loading older pages leaves the newest turn's actions where they were.

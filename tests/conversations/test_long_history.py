@@ -4,11 +4,12 @@ import json
 import re
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
 from conversations import models, views
-from conversations.models import Conversation, Message, ShareLink
+from conversations.models import Attachment, Conversation, Message, ShareLink
 from tests.conversations.conftest import signed_in_client
 from tests.conversations.test_sharing import share
 
@@ -232,3 +233,36 @@ def test_a_live_links_earlier_pages_follow_the_conversation_with_its_message_ids
     assert earlier.endswith(f"?before={oldest_shown.pk}")
     page = viewer.get(earlier).json()
     assert len(page["texts"]) == views.MESSAGES_PER_PAGE and "data-message-id" in page["html"]
+
+
+def test_an_earlier_page_keeps_files_tool_chips_and_decisions_with_the_shares_own_file_addresses(
+    alice, long_chat
+):
+    question, reply = long_chat.messages.order_by("id")[2:4]
+    attachment = Attachment(
+        conversation=long_chat,
+        message=question,
+        name="chart.txt",
+        content_type="text/plain",
+        size=5,
+        sha256="x",
+    )
+    attachment.file.save("chart.txt", ContentFile(b"chart"), save=False)
+    attachment.save()
+    reply.tool_calls = [{"id": "t1", "name": "tide_lookup", "status": "done"}]
+    reply.approval = {"request_id": "r1", "actions": [{"name": "send_email"}], "status": "resolved"}
+    reply.save()
+    owner = signed_in_client(alice)
+    token = share(owner, long_chat, access="public").rstrip("/").rsplit("/", 1)[1]
+    oldest_of_second_page = long_chat.messages.order_by("id")[views.MESSAGES_PER_PAGE - 1]
+    chat_url = reverse("conversation_messages", args=[long_chat.id])
+    mine = owner.get(f"{chat_url}?before={oldest_of_second_page.pk}").json()["html"]
+    share_url = reverse("shared_messages", args=[token])
+    shared = Client().get(f"{share_url}?before={views.MESSAGES_PER_PAGE - 1}").json()["html"]
+    for html in (mine, shared):
+        assert "chart.txt" in html and 'data-tool-id="t1"' in html and "tide_lookup" in html
+        assert "send_email" in html and "&quot;resolved&quot;" in html
+    assert reverse("attachment", args=[long_chat.id, attachment.pk]) in mine
+    assert reverse("shared_file", args=[token, attachment.pk]) in shared
+    assert reverse("attachment", args=[long_chat.id, attachment.pk]) not in shared
+    assert Client().get(reverse("shared_file", args=[token, attachment.pk])).status_code == 200
