@@ -293,6 +293,9 @@ class SharedMessage(RenderedMarkdown):
     created_at = models.DateTimeField()
     attachments = models.ManyToManyField(Attachment, related_name="shared_copies", blank=True)
 
+    # A frozen copy follows no stream.
+    seq = 0
+
     class Meta:
         ordering = ["position"]
         constraints = [

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, services
+from conversations import attachments, exports, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 
@@ -130,9 +130,9 @@ def chat_page(
     """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
     if conversation:
         ordered = conversation.messages.order_by("created_at", "id")
-        messages, has_earlier = last_page(ordered)
+        messages, has_earlier = history.last_page(ordered, MESSAGES_PER_PAGE)
         if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
-            messages, has_earlier = page_from(ordered, linked_message_id) or (messages, has_earlier)
+            messages, has_earlier = history.page_from(ordered, linked_message_id) or (messages, has_earlier)
     else:
         messages, has_earlier = [], False
     shown = message_views(messages)
@@ -167,51 +167,9 @@ def chat_page(
     )
 
 
-def last_page(
-    shown: QuerySet[Message] | QuerySet[SharedMessage],
-) -> tuple[list[Message] | list[SharedMessage], bool]:
-    """The last page of `shown` (an ordered queryset), oldest first, and whether earlier messages exist."""
-    newest_first = list(shown.reverse().prefetch_related("attachments")[: MESSAGES_PER_PAGE + 1])
-    return newest_first[:MESSAGES_PER_PAGE][::-1], len(newest_first) > MESSAGES_PER_PAGE
-
-
-def messages_before(
-    shown: QuerySet[Message] | QuerySet[SharedMessage], cursor: str
-) -> QuerySet[Message] | QuerySet[SharedMessage]:
-    """The messages of `shown` before the one `cursor` names (a message id, or a frozen copy's position)."""
-    if not cursor.isdigit():
-        raise Http404("No such message.")
-    if shown.model is SharedMessage:
-        return shown.filter(position__lt=int(cursor))
-    anchor = shown.filter(pk=int(cursor)).first()
-    if anchor is None:
-        raise Http404("No such message.")
-    return shown.filter(
-        Q(created_at__lt=anchor.created_at) | Q(created_at=anchor.created_at, pk__lt=anchor.pk)
-    )
-
-
-def earlier_than(message: Message) -> Q:
-    """Messages before `message` in the conversation's order (time, then id)."""
-    return Q(created_at__lt=message.created_at) | Q(created_at=message.created_at, pk__lt=message.pk)
-
-
-def page_from(shown: QuerySet[Message], message_id: int) -> tuple[list[Message], bool] | None:
-    """Every message of `shown` from `message_id` on, and whether earlier ones exist; None if not there."""
-    anchor = shown.filter(pk=message_id).first()
-    if anchor is None:
-        return None
-    earlier = earlier_than(anchor)
-    return list(shown.exclude(earlier).prefetch_related("attachments")), shown.filter(earlier).exists()
-
-
-def page_cursor(message: Message | SharedMessage) -> int:
-    return message.position if isinstance(message, SharedMessage) else message.pk
-
-
 def earlier_url(view_name: str, key: str, page: list[Message] | list[SharedMessage]) -> str:
     """Where the page before `page` loads from (the oldest message shown is the cursor)."""
-    return f"{reverse(view_name, args=[key])}?before={page_cursor(page[0])}"
+    return f"{reverse(view_name, args=[key])}?before={history.page_cursor(page[0])}"
 
 
 def message_views(
@@ -238,7 +196,10 @@ def earlier_messages_response(
     show_ids: bool = True,
 ) -> JsonResponse:
     """The page before `cursor` as server-rendered HTML, with its raw texts and the next page's address."""
-    page, has_earlier = last_page(messages_before(shown, cursor))
+    try:
+        page, has_earlier = history.last_page(history.messages_before(shown, cursor), MESSAGES_PER_PAGE)
+    except history.NoSuchCursor:
+        raise Http404("No such message.") from None
     views = message_views(page, attachment_url)
     for view in views:
         view["is_last"] = False
@@ -303,7 +264,7 @@ def message_view(
         "id": message.pk,
         "role": message.role,
         "status": message.status,
-        "seq": getattr(message, "seq", 0),
+        "seq": message.seq,
         "content": message.content,
         "html": message.html() if message.role == Message.Role.ASSISTANT else "",
         "approval_json": json.dumps(message.approval) if message.approval else "",
@@ -509,7 +470,7 @@ def share_page_or_sign_in(view):
 def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
     """The read-only page a share link opens: no internal ids, nothing of the owner's account but a name."""
     agent = link.conversation.agent
-    shown, has_earlier = last_page(link.messages())
+    shown, has_earlier = history.last_page(link.messages(), MESSAGES_PER_PAGE)
     views = message_views(shown, shared_file_url(link))
     for view in views:
         view["is_last"] = False
