@@ -1,13 +1,15 @@
+import hashlib
 import hmac
 import secrets
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 from ulid import ULID
 
 from agents.models import Agent
+from conversations.rendering import RENDERER_VERSION, render_markdown
 
 TITLE_LENGTH = 80
 
@@ -48,7 +50,43 @@ class Conversation(models.Model):
         return f"conversation-{self.id}"
 
 
-class Message(models.Model):
+def rendered_key_for(content: str) -> str:
+    """What a cached rendering is valid for: this text through this version of the renderer."""
+    return hashlib.sha256(f"{RENDERER_VERSION}\0{content}".encode()).hexdigest()
+
+
+class RenderedMarkdown(models.Model):
+    """A row whose `content` Markdown is rendered once and kept.
+
+    The cache is keyed on a hash of the content it was rendered from, so text
+    changed by any path (relay `.update()` calls included) is re-rendered on
+    next use, never served stale. Subclasses define `content`.
+    """
+
+    rendered_html = models.TextField(blank=True, editable=False)
+    rendered_key = models.CharField(max_length=64, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def html(self) -> str:
+        """The content as sanitised HTML, from the cache when it was rendered from this content."""
+        key = rendered_key_for(self.content)
+        if self.rendered_key != key:
+            self.rendered_html, self.rendered_key = render_markdown(self.content), key
+            self._rendered_unsaved = True
+        return self.rendered_html
+
+    def save_rendered_html(self) -> None:
+        """Store a rendering `html()` made; the pair is written together so it always matches."""
+        if getattr(self, "_rendered_unsaved", False):
+            type(self).objects.filter(pk=self.pk).update(
+                rendered_html=self.rendered_html, rendered_key=self.rendered_key
+            )
+            self._rendered_unsaved = False
+
+
+class Message(RenderedMarkdown):
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
@@ -208,21 +246,82 @@ class ShareLink(models.Model):
     def is_public(self) -> bool:
         return self.access == self.Access.PUBLIC
 
-    def messages(self) -> models.QuerySet[Message]:
-        """What the link shows: every message when live, else the snapshot."""
-        shown = self.conversation.messages.all()
+    def messages(self) -> "models.QuerySet[Message] | models.QuerySet[SharedMessage]":
+        """What the link shows, oldest first: every message when live, else the frozen copy."""
         if self.live:
-            return shown
-        if self.last_message_id is None:
-            return shown.none()
-        return shown.filter(pk__lte=self.last_message_id)
+            return self.conversation.messages.order_by("created_at", "id")
+        return self.frozen_messages.order_by("position")
 
     def take_snapshot(self) -> None:
-        """Show the conversation as it is now: its title and every message but a reply still streaming."""
-        last = self.conversation.messages.exclude(status=Message.Status.STREAMING).order_by("id").last()
-        self.last_message_id = last.pk if last else None
-        self.title = self.conversation.title
+        """Freeze the conversation as it is now: its title, a copy of every message but a streaming reply.
+
+        Saves the link. A copy, not an extent: a paused reply keeps its id while its text grows.
+        """
+        with transaction.atomic():
+            self.title = self.conversation.title
+            shown = list(
+                self.conversation.messages.exclude(status=Message.Status.STREAMING)
+                .order_by("created_at", "id")
+                .prefetch_related("attachments")
+            )
+            self.last_message_id = max((message.pk for message in shown), default=None)
+            self.save()
+            self.frozen_messages.all().delete()
+            frozen = SharedMessage.objects.bulk_create(
+                SharedMessage.copy_of(message, link=self, position=position)
+                for position, message in enumerate(shown)
+            )
+            files = SharedMessage.attachments.through
+            files.objects.bulk_create(
+                files(sharedmessage_id=copy.pk, attachment_id=attachment.pk)
+                for copy, message in zip(frozen, shown, strict=True)
+                for attachment in message.attachments.all()
+            )
 
     def revoke(self) -> None:
         self.revoked_at = timezone.now()
         self.save(update_fields=["revoked_at", "updated_at"])
+
+
+class SharedMessage(RenderedMarkdown):
+    """A message as a snapshot link showed it when it was made or last updated."""
+
+    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="frozen_messages")
+    position = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=Message.Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Message.Status.choices)
+    error = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    approval = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    attachments = models.ManyToManyField(Attachment, related_name="shared_copies", blank=True)
+
+    # A frozen copy follows no stream.
+    seq = 0
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["link", "position"], name="one_shared_message_per_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+    @classmethod
+    def copy_of(cls, message: Message, link: ShareLink, position: int) -> "SharedMessage":
+        """An unsaved copy of what `message` shows now, its kept rendering included."""
+        return cls(
+            link=link,
+            position=position,
+            role=message.role,
+            content=message.content,
+            status=message.status,
+            error=message.error,
+            tool_calls=message.tool_calls,
+            approval=message.approval,
+            created_at=message.created_at,
+            rendered_html=message.rendered_html,
+            rendered_key=message.rendered_key,
+        )

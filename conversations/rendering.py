@@ -28,6 +28,8 @@ from pygments.util import ClassNotFound
 
 from conversations.caddie_blocks import caddie_blocks_plugin
 
+# Change whenever the HTML for the same Markdown changes: kept renderings are then redone as they are shown.
+RENDERER_VERSION = 1
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 # Highlighting is skipped above this size: a huge block is shown plain rather than slowly.
 HIGHLIGHT_MAX_CHARS = 100_000

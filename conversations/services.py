@@ -10,7 +10,6 @@ from django.http import Http404
 from agents.models import Agent
 from conversations import attachments, relay
 from conversations.models import Attachment, Conversation, Message, ShareLink, share_group_name
-from conversations.rendering import render_markdown
 
 SEARCH_CONFIG = "english"
 
@@ -45,10 +44,6 @@ def create_conversation(user, agent: Agent) -> Conversation:
     if not visible_agents(user).filter(pk=agent.pk).exists():
         raise Http404("No such agent.")
     return Conversation.objects.create(owner=user, agent=agent)
-
-
-def message_html(message: Message) -> str:
-    return render_markdown(message.content)
 
 
 def rename_conversation(conversation: Conversation, title: str) -> None:
@@ -97,17 +92,20 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
     return mine.filter(Q(title__icontains=query) | Q(pk__in=in_messages))
 
 
-def matching_excerpt(conversation: Conversation, query: str, width: int = 160) -> str:
-    """A piece of the first message that holds one of the query's words, for the results list."""
+def first_match(conversation: Conversation, query: str, width: int = 160) -> tuple[int | None, str]:
+    """The first message that holds one of the query's words, and a piece of it for the results list."""
     words = [word.strip('"') for word in query.lower().split() if word.strip('"-')]
-    for content in conversation.messages.values_list("content", flat=True):
+    for message_id, content in conversation.messages.order_by("created_at", "id").values_list(
+        "pk", "content"
+    ):
         lowered = content.lower()
         found = min((i for i in (lowered.find(word) for word in words) if i >= 0), default=-1)
         if found >= 0:
             start = max(0, found - width // 3)
             piece = " ".join(content[start : start + width].split())
-            return ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
-    return ""
+            excerpt = ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
+            return message_id, excerpt
+    return None, ""
 
 
 # Share links.
@@ -129,7 +127,6 @@ def share_conversation(user, conversation: Conversation, access: str, live: bool
         raise ShareRefused("Send a message first: there is nothing to share yet.")
     link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
     link.take_snapshot()
-    link.save()
     return link
 
 
@@ -150,7 +147,6 @@ def get_share_link_for(user, link_id: int) -> ShareLink:
 def update_share_link(link: ShareLink) -> None:
     """Show the conversation as it is now, under the same address."""
     link.take_snapshot()
-    link.save(update_fields=["last_message_id", "title", "updated_at"])
 
 
 def revoke_share_link(link: ShareLink) -> None:
@@ -203,7 +199,7 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
             copy = Conversation.objects.create(
                 owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
             )
-            shown = link.messages().order_by("created_at", "id").prefetch_related("attachments")
+            shown = link.messages().prefetch_related("attachments")
             for message in shown:
                 status = copied_statuses.get(message.status, message.status)
                 if status is None:
@@ -215,7 +211,6 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
                     status=status,
                     error=message.error,
                     tool_calls=message.tool_calls,
-                    seq=message.seq,
                 )
                 for attachment in message.attachments.all():
                     copied_files.append(attachments.copy_attachment(attachment, copied))

@@ -7,6 +7,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("agents/<slug:slug>/new/", views.new_conversation, name="new_conversation"),
     path("c/<str:conversation_id>/", views.conversation, name="conversation"),
+    path("c/<str:conversation_id>/messages/", views.conversation_messages, name="conversation_messages"),
     path("c/<str:conversation_id>/rename/", views.rename_conversation, name="rename_conversation"),
     path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete_conversation"),
     path(
@@ -19,6 +20,7 @@ urlpatterns = [
     path("shared/<int:link_id>/update/", views.update_share_link, name="update_share_link"),
     path("shared/<int:link_id>/revoke/", views.revoke_share_link, name="revoke_share_link"),
     path("s/<str:token>/", views.shared_conversation, name="shared_conversation"),
+    path("s/<str:token>/messages/", views.shared_messages, name="shared_messages"),
     path("s/<str:token>/continue/", views.continue_shared, name="continue_shared"),
     path("s/<str:token>/files/<str:attachment_id>/", views.shared_file, name="shared_file"),
     path("c/<str:conversation_id>/attachments/", views.upload_attachment, name="upload_attachment"),

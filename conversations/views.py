@@ -11,9 +11,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -22,11 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, services
+from conversations import attachments, exports, history, services
 from conversations.attachments import AttachmentUrl, file_response
-from conversations.models import Attachment, Conversation, Message, ShareLink
+from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 
 AVATAR_HUES = 6
+# A page shows this many messages; older ones load as the reader scrolls up.
+MESSAGES_PER_PAGE = 40
 SEARCH_RESULTS = 50
 DEFAULT_ERRORS = {
     Message.Status.ERROR: "The reply failed.",
@@ -71,7 +75,14 @@ def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     found = services.get_conversation_for(request.user, conversation_id)
     available = services.visible_agents(request.user).filter(pk=found.agent_id).exists()
-    return chat_page(request, found.agent, conversation=found, agent_available=available)
+    linked = request.GET.get("message", "")
+    return chat_page(
+        request,
+        found.agent,
+        conversation=found,
+        agent_available=available,
+        linked_message_id=int(linked) if linked.isdigit() else None,
+    )
 
 
 @login_required
@@ -110,10 +121,21 @@ def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -
 
 
 def chat_page(
-    request: HttpRequest, agent: Agent, conversation: Conversation | None, agent_available: bool
+    request: HttpRequest,
+    agent: Agent,
+    conversation: Conversation | None,
+    agent_available: bool,
+    linked_message_id: int | None = None,
 ) -> HttpResponse:
-    messages = list(conversation.messages.prefetch_related("attachments")) if conversation else []
-    shown = [message_view(message, is_last=i == len(messages) - 1) for i, message in enumerate(messages)]
+    """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
+    if conversation:
+        ordered = conversation.messages.order_by("created_at", "id")
+        messages, has_earlier = history.last_page(ordered, MESSAGES_PER_PAGE)
+        if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
+            messages, has_earlier = history.page_from(ordered, linked_message_id) or (messages, has_earlier)
+    else:
+        messages, has_earlier = [], False
+    shown = message_views(messages)
     config = {
         "conversationId": conversation.id if conversation else None,
         "wsPath": websocket_path(conversation) if conversation else None,
@@ -131,6 +153,9 @@ def chat_page(
             "agent": agent_card(agent),
             "conversation": conversation,
             "thread_messages": shown,
+            "earlier_url": earlier_url("conversation_messages", conversation.id, messages)
+            if has_earlier
+            else None,
             "raw_texts": {str(message.pk): message.content for message in messages},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
@@ -139,6 +164,68 @@ def chat_page(
             "config": config,
             **sidebar(request, current=conversation),
         },
+    )
+
+
+def earlier_url(view_name: str, key: str, page: list[Message] | list[SharedMessage]) -> str:
+    """Where the page before `page` loads from (the oldest message shown is the cursor)."""
+    return f"{reverse(view_name, args=[key])}?before={history.page_cursor(page[0])}"
+
+
+def message_views(
+    messages: list[Message] | list[SharedMessage], attachment_url: AttachmentUrl = attachments.owner_url
+) -> list[dict[str, Any]]:
+    """The template views of consecutive messages; renderings made on the way are kept."""
+    views = [
+        message_view(message, is_last=i == len(messages) - 1, attachment_url=attachment_url)
+        for i, message in enumerate(messages)
+    ]
+    for message in messages:
+        if message.status != Message.Status.STREAMING:
+            message.save_rendered_html()
+    return views
+
+
+def earlier_messages_response(
+    shown: QuerySet[Message] | QuerySet[SharedMessage],
+    cursor: str,
+    url_name: str,
+    key: str,
+    context: dict[str, Any],
+    attachment_url: AttachmentUrl = attachments.owner_url,
+    show_ids: bool = True,
+) -> JsonResponse:
+    """The page before `cursor` as server-rendered HTML, with its raw texts and the next page's address."""
+    try:
+        page, has_earlier = history.last_page(history.messages_before(shown, cursor), MESSAGES_PER_PAGE)
+    except history.NoSuchCursor:
+        raise Http404("No such message.") from None
+    views = message_views(page, attachment_url)
+    for view in views:
+        view["is_last"] = False
+        if not show_ids:
+            view["id"] = None
+    html = render_to_string("conversations/_messages.html", {"thread_messages": views, **context})
+    return JsonResponse(
+        {
+            "html": html,
+            "texts": {str(m.pk): m.content for m in page} if show_ids else {},
+            "earlier_url": earlier_url(url_name, key, page) if has_earlier else None,
+        }
+    )
+
+
+@login_required
+@require_GET
+def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    return earlier_messages_response(
+        found.messages.order_by("created_at", "id"),
+        request.GET.get("before", ""),
+        "conversation_messages",
+        found.id,
+        {"agent": agent_card(found.agent)},
     )
 
 
@@ -172,7 +259,9 @@ def pretty_json(value: Any) -> str:
 
 
 def message_view(
-    message: Message, is_last: bool, attachment_url: AttachmentUrl = attachments.owner_url
+    message: Message | SharedMessage,
+    is_last: bool,
+    attachment_url: AttachmentUrl = attachments.owner_url,
 ) -> dict[str, Any]:
     """What the message template shows of a saved message.
 
@@ -187,7 +276,7 @@ def message_view(
         "status": message.status,
         "seq": message.seq,
         "content": message.content,
-        "html": services.message_html(message) if message.role == Message.Role.ASSISTANT else "",
+        "html": message.html() if message.role == Message.Role.ASSISTANT else "",
         "approval_json": json.dumps(message.approval) if message.approval else "",
         "error": message.error or DEFAULT_ERRORS.get(message.status, ""),
         "tool_calls": [
@@ -303,7 +392,13 @@ def export_conversation(request: HttpRequest, conversation_id: str, file_format:
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:200]
     found = list(services.search_conversations(request.user, query)[:SEARCH_RESULTS])
-    results = [{"conversation": item, "excerpt": services.matching_excerpt(item, query)} for item in found]
+    results = []
+    for item in found:
+        message_id, excerpt = services.first_match(item, query)
+        url = item.get_absolute_url()
+        if message_id is not None:
+            url += f"?message={message_id}"
+        results.append({"conversation": item, "excerpt": excerpt, "url": url})
     return render(
         request,
         "conversations/search.html",
@@ -387,14 +482,13 @@ def share_page_or_sign_in(view):
 def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
     """The read-only page a share link opens: no internal ids, nothing of the owner's account but a name."""
     agent = link.conversation.agent
-    shown = list(link.messages().order_by("created_at", "id"))
-    views = []
-    for message in shown:
-        view = message_view(message, is_last=False, attachment_url=shared_file_url(link))
+    shown, has_earlier = history.last_page(link.messages(), MESSAGES_PER_PAGE)
+    views = message_views(shown, shared_file_url(link))
+    for view in views:
+        view["is_last"] = False
         if not link.live:
             view["id"] = None  # ids are only needed to follow a live conversation
-        views.append(view)
-    first_question = next((m.content for m in shown if m.role == Message.Role.USER), "")
+    first_question = link.messages().filter(role=Message.Role.USER).values_list("content", flat=True).first()
     signed_in = request.user.is_authenticated
     can_continue = signed_in and services.visible_agents(request.user).filter(pk=agent.pk).exists()
     config = {
@@ -407,11 +501,12 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
         {
             "link": link,
             "title": link.title or "Shared conversation",
-            "description": description_of(first_question, agent.name),
+            "description": description_of(first_question or "", agent.name),
             "page_url": request.build_absolute_uri(),
-            "shared_by": link.created_by.get_full_name() or link.created_by.get_username(),
+            "shared_by": shared_by(link),
             "agent": agent_card(agent),
             "thread_messages": views,
+            "earlier_url": earlier_url("shared_messages", link.token, shown) if has_earlier else None,
             "raw_texts": {str(m.pk): m.content for m in shown} if link.live else {},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
@@ -427,11 +522,29 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
 @never_cache
 @require_GET
 @share_page_or_sign_in
+def shared_messages(request: HttpRequest, link: ShareLink) -> JsonResponse:
+    """The page of messages before `?before=` on a share page: a message id when live, else a position."""
+    return earlier_messages_response(
+        link.messages(),
+        request.GET.get("before", ""),
+        "shared_messages",
+        link.token,
+        {"agent": agent_card(link.conversation.agent), "user_label": shared_by(link) + " said:"},
+        attachment_url=shared_file_url(link),
+        show_ids=link.live,
+    )
+
+
+@never_cache
+@require_GET
+@share_page_or_sign_in
 def shared_file(request: HttpRequest, link: ShareLink, attachment_id: str) -> HttpResponse:
     """A file of a message the link shows; any other file is a 404."""
-    attachment = get_object_or_404(
-        Attachment, pk=attachment_id, conversation=link.conversation, message__in=link.messages()
-    )
+    if link.live:
+        shown = Attachment.objects.filter(message__conversation=link.conversation)
+    else:
+        shown = Attachment.objects.filter(shared_copies__link=link)
+    attachment = get_object_or_404(shown.distinct(), pk=attachment_id, conversation=link.conversation)
     return file_response(attachment)
 
 
@@ -448,6 +561,10 @@ def continue_shared(request: HttpRequest, link: ShareLink) -> HttpResponse:
         request, "This is your own copy. The agent starts a fresh conversation and has not seen it."
     )
     return redirect(copy)
+
+
+def shared_by(link: ShareLink) -> str:
+    return link.created_by.get_full_name() or link.created_by.get_username()
 
 
 def shared_file_url(link: ShareLink) -> Callable[[Attachment], str]:

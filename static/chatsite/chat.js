@@ -4,6 +4,7 @@ import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.
 import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
 import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
@@ -105,6 +106,8 @@ const thread = new Thread(list, {
     touchConversation({ id: conversationId, url: conversationUrl, title });
   },
 });
+
+initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
 
 function showRunning(messageId) {
   if (!form) return;
@@ -484,4 +487,15 @@ if (form) {
 }
 
 intro.hidden = !thread.isEmpty;
-scrollToEnd();
+// A search result links to the message it found (`?message=<id>`), which the page then includes.
+// Not a `#m-<id>` fragment: the browser's own jump to it would scroll the whole layout.
+const linkedId = new URLSearchParams(window.location.search).get("message");
+const linked = /^\d+$/.test(linkedId || "") ? document.getElementById(`m-${linkedId}`) : null;
+if (linked) {
+  // Only the message list scrolls (scrollIntoView would move the whole layout too).
+  scroller.scrollTop += linked.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 16;
+  following = nearBottom();
+  jump.hidden = following;
+} else {
+  scrollToEnd();
+}

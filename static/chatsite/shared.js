@@ -1,6 +1,7 @@
 // A shared conversation: copy buttons, and for a live link the conversation as it streams (read-only).
 
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initEarlierMessages } from "./history.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 
@@ -33,6 +34,14 @@ const thread = new Thread(list, {
   },
   onRunning: () => {},
   onUserMessage: () => {},
+});
+
+initEarlierMessages({
+  button: document.getElementById("load-earlier"),
+  list,
+  scroller,
+  thread,
+  startsAtTop: true,
 });
 
 list.addEventListener("click", async (event) => {

@@ -45,7 +45,13 @@ export class Thread {
     this.streamed = new Map();
     this.resumeAsked = new Set();
     this.running = null;
-    for (const element of list.querySelectorAll(".msg-assistant[data-message-id]")) {
+    this.adopt(list, {});
+  }
+
+  /** Take on server-rendered messages under `root` (the page's own, or an earlier page loaded later). */
+  adopt(root, texts) {
+    for (const [id, text] of Object.entries(texts || {})) this.texts.set(id, text);
+    for (const element of root.querySelectorAll(".msg-assistant[data-message-id]")) {
       const id = Number(element.dataset.messageId);
       this.seqs.set(id, Number(element.dataset.seq) || 0);
       if (element.dataset.status === "streaming") this.running = id;

@@ -23,7 +23,7 @@ def drop_covering_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_attachments_and_share_links'),
+        ('conversations', '0006_freeze_existing_snapshot_links'),
     ]
 
     operations = [
