@@ -41,6 +41,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
+from agents.providers.limits import within_limits
 from agents.providers.retry import stream_with_retries
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
 from conversations.models import Attachment, Conversation, Message, title_from
@@ -58,6 +59,9 @@ REMOTE_BATCH_SECONDS = 0.05
 ALIVE_SECONDS = 90
 
 MAX_RESPONSE_CHARS = 10_000
+
+# An error shown under a reply: the site's words and at most a few hundred of the platform's.
+MAX_ERROR_CHARS = 600
 
 INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
 
@@ -665,8 +669,15 @@ async def launch(
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     """Stream the platform's reply; always ends with the message saved in a final status."""
     status, error = Message.Status.COMPLETE, ""
+    limited = within_limits(
+        stream_with_retries(provider, turn),
+        max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
+        idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
+        total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
+        chars_so_far=len(run.markdown.text),
+    )
     try:
-        async with aclosing(stream_with_retries(provider, turn)) as events:
+        async with aclosing(limited) as events:
             async for event in events:
                 payload = run.apply(event)
                 if payload is not None:
@@ -676,7 +687,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
         elif not run.finished:
             status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
     except UpstreamError as exc:
-        status, error = Message.Status.ERROR, exc.message
+        status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
     except asyncio.CancelledError:
         if not run.stop_requested:
             await conclude(

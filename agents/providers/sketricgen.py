@@ -35,13 +35,14 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import (
+    capped_request,
     http_error,
     iter_sse,
     open_stream,
     parse_json_object,
+    read_capped,
     request_json,
     transport_errors,
-    upstream_client,
 )
 
 MAX_CONTACT_ID = 255
@@ -249,8 +250,10 @@ class SketricGenProvider(Provider):
             content_type = as_text(fields.get("Content-Type")) or as_text(init.get("content_type"))
             # httpx writes `data` fields before `files`: policy fields first, file last, as S3 requires.
             with transport_errors(LABEL):
-                response = await upstream_client().post(
+                response = await capped_request(
+                    "POST",
                     upload["url"],
+                    platform=LABEL,
                     data={str(key): str(value) for key, value in fields.items()},
                     files={"file": (file.name, data, content_type or file.content_type)},
                 )
@@ -318,7 +321,7 @@ class SketricGenProvider(Provider):
             json=self.request_body(turn, stream=False, assets=assets),
             headers=headers,
         ) as response:
-            await response.aread()
+            await read_capped(response, platform=LABEL)
         data = parse_json_object(response.text)
         if data is None:
             raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
