@@ -10,6 +10,7 @@ missed or shown twice.
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import time
@@ -51,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 SendFrame = Callable[[str], Awaitable[None]]
 
+# Daphne refuses websocket messages over 1 MiB. A frame longer than this many
+# characters (at most 4 bytes each in UTF-8) goes out in pieces of this size.
+PIECE_CHARS = 64 * 1024
+
 # How long frames for sockets in other processes are gathered before sending.
 REMOTE_BATCH_SECONDS = 0.05
 
@@ -77,6 +82,36 @@ class TurnRefused(Exception):
 
 def frame(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+_piece_ids = itertools.count(1)
+
+
+def frame_pieces(text: str) -> list[str]:
+    """The websocket messages that carry frame `text`: itself, or `frame.piece` frames under the limit.
+
+    The browser joins the `data` of pieces 0 to `count - 1` of one `id` and reads the result as
+    the frame (docs/websocket.md). Pieces of different frames may interleave; their ids tell them apart.
+    """
+    if len(text) <= PIECE_CHARS:
+        return [text]
+    piece_id = next(_piece_ids)
+    count = -(-len(text) // PIECE_CHARS)
+    return [
+        frame(
+            {
+                "type": "frame.piece",
+                "id": piece_id,
+                "index": index,
+                "count": count,
+                "data": text[index * PIECE_CHARS : (index + 1) * PIECE_CHARS],
+            }
+        )
+        for index in range(count)
+    ]
+
+
+RESYNC = frame({"type": "resync"})
 
 
 @dataclass(eq=False)
@@ -177,8 +212,22 @@ class Hub:
         for send in list(self.watchers.get(conversation_id, ())):
             try:
                 await send(text)
-            except Exception:  # a socket that closed under us stops watching
-                self.unwatch(conversation_id, send)
+            except Exception:
+                logger.warning(
+                    "A frame of %d characters to a socket watching conversation %s was not sent",
+                    len(text),
+                    conversation_id,
+                    exc_info=True,
+                )
+                await self.ask_to_resync(conversation_id, send)
+
+    async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
+        """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
+        try:
+            await send(RESYNC)
+        except Exception:
+            logger.warning("The socket is gone; it stops watching conversation %s", conversation_id)
+            self.unwatch(conversation_id, send)
 
     async def publish(self, run: ReplyRun, text: str) -> None:
         await self.broadcast(run.conversation_id, text)
@@ -199,7 +248,14 @@ class Hub:
             for channel in list(run.remote_watchers):
                 try:
                     await layer.send(channel, {"type": "relay.frames", "frames": frames})
-                except Exception:  # ChannelFull or a layer hiccup: that watcher reloads to catch up
+                except Exception:  # ChannelFull or a layer hiccup: that watcher resumes when it reconnects
+                    logger.warning(
+                        "%d frames of reply %s to %s were not sent; it stops watching",
+                        len(frames),
+                        run.message_id,
+                        channel,
+                        exc_info=True,
+                    )
                     run.remote_watchers.discard(channel)
 
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
