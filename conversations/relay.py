@@ -18,7 +18,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from agents.models import Agent
@@ -62,6 +63,9 @@ REMOTE_BATCH_SECONDS = 0.05
 # A streaming reply whose row has not been touched for this long belongs to a
 # process that died; it is marked interrupted.
 ALIVE_SECONDS = 90
+# How often every process sweeps for such replies: a dead process's reply is
+# interrupted, and every page watching it told, within ALIVE_SECONDS + 2 sweeps.
+SWEEP_SECONDS = ALIVE_SECONDS / 3
 
 MAX_RESPONSE_CHARS = 10_000
 
@@ -201,6 +205,9 @@ class Hub:
         self.channel_name = ""
         self._listener: asyncio.Task | None = None
         self._checkpointer: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
+        # When the last sweep began (database time): interruptions since then are news to tell.
+        self.last_swept: datetime | None = None
 
     def run_in(self, conversation_id: str) -> ReplyRun | None:
         for run in self.runs.values():
@@ -263,6 +270,7 @@ class Hub:
 
         `reply_to` is the socket's channel, for a reply running in another process.
         """
+        self.ensure_sweeper()
         self.watchers.setdefault(conversation_id, set()).add(send)
         run = self.run_in(conversation_id)
         if run is not None:
@@ -275,6 +283,12 @@ class Hub:
         task = self._checkpointer
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             self._checkpointer = asyncio.create_task(keep_checkpointing(self), name="relay-checkpoints")
+
+    def ensure_sweeper(self) -> None:
+        """Start this event loop's sweep for dead processes' replies unless it runs; it runs for good."""
+        task = self._sweeper
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._sweeper = asyncio.create_task(keep_sweeping(self), name="relay-sweeper")
 
     def unwatch(self, conversation_id: str, send: SendFrame) -> None:
         watchers = self.watchers.get(conversation_id)
@@ -533,12 +547,23 @@ def ready_provider(conversation: Conversation) -> Provider:
 
 
 def mark_abandoned_replies(conversation_id: str) -> None:
-    """Replies left `streaming` by a process that is gone become `interrupted`."""
-    Message.objects.filter(
-        conversation_id=conversation_id,
-        status=Message.Status.STREAMING,
-        updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS),
-    ).update(status=Message.Status.INTERRUPTED, error="The reply was cut off when the site restarted.")
+    """Replies of the conversation left `streaming` by a process that is gone become `interrupted`."""
+    interrupt_abandoned(Message.objects.filter(conversation_id=conversation_id))
+
+
+def interrupt_abandoned(replies: QuerySet[Message]) -> int:
+    """Mark those of `replies` left `streaming` by a process that is gone as `interrupted`; how many.
+
+    `updated_at` records when, so that every process's sweep can tell its sockets.
+    """
+    now = timezone.now()
+    return replies.filter(
+        status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=ALIVE_SECONDS)
+    ).update(
+        status=Message.Status.INTERRUPTED,
+        error="The reply was cut off when the site restarted.",
+        updated_at=now,
+    )
 
 
 def refuse_over_limits(user_id: int, sends_message: bool) -> None:
@@ -785,6 +810,55 @@ async def keep_checkpointing(hub: Hub) -> None:
                 logger.exception("Checkpoint of %d replies failed", len(states))
 
 
+def start_sweeping() -> None:
+    """Start the sweep in the running event loop: Daphne's, when it starts, before any socket connects."""
+    hub.ensure_sweeper()
+
+
+async def keep_sweeping(hub: Hub) -> None:
+    """Sweep every SWEEP_SECONDS for as long as the event loop runs; a failed round is logged, not fatal."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await sweep(hub)
+        except Exception:
+            logger.exception("The sweep for replies of dead processes failed")
+
+
+async def sweep(hub: Hub) -> None:
+    """Interrupt the replies of dead processes, and tell this process's sockets of every interruption.
+
+    Each process tells only its own sockets, of interruptions since its last
+    sweep, whoever marked them (this sweep, another process's, or a visit that
+    found the reply abandoned): so a page learns it whichever process serves it,
+    with no message between processes, which a dead process could not answer.
+    """
+    started, ended = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
+    hub.last_swept = started
+    for state in ended:
+        await hub.broadcast(state["conversation_id"], frame(state["frame"]))
+
+
+@database_sync_to_async
+def sweep_replies(
+    running_here: list[int], watched: list[str], since: datetime | None
+) -> tuple[datetime, list[dict[str, Any]]]:
+    """(now, the `reply.ended` of each reply in `watched` conversations interrupted since `since`).
+
+    `since` is moved back by one sweep, against clocks and commits a little
+    apart; a page told twice shows the same ending twice.
+    """
+    now = timezone.now()
+    interrupt_abandoned(Message.objects.exclude(pk__in=running_here))
+    if not watched:
+        return now, []
+    since = (since or now) - timedelta(seconds=SWEEP_SECONDS)
+    interrupted = Message.objects.filter(
+        conversation_id__in=watched, status=Message.Status.INTERRUPTED, updated_at__gte=since
+    ).exclude(pk__in=running_here)
+    return now, [{"conversation_id": str(m.conversation_id), "frame": saved_state(m)} for m in interrupted]
+
+
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
     try:
@@ -844,6 +918,11 @@ def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
     ).first()
     if message is None:
         return None
+    return saved_state(message)
+
+
+def saved_state(message: Message) -> dict[str, Any]:
+    """A reply's saved state as a frame: `reply.ended` once finished, else a `reply.snapshot`."""
     return {
         "type": "reply.ended" if message.is_finished else "reply.snapshot",
         "message_id": message.pk,
