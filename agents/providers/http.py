@@ -5,7 +5,7 @@ import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -129,20 +129,20 @@ def parse_json_object(data: str) -> dict[str, Any] | None:
 async def read_capped(response: httpx.Response, max_bytes: int | None = None, *, platform: str) -> bytes:
     """Read a streamed response's (decoded) body, refusing it once it passes `max_bytes`.
 
-    `max_bytes` defaults to UPSTREAM_MAX_JSON_BYTES.
-    Afterwards `response.text` and `response.json()` work as after `aread()`.
+    `max_bytes` defaults to UPSTREAM_MAX_JSON_BYTES. Afterwards `response.text`
+    and `response.json()` work as after `aread()`; the caller's `stream()` block closes the response.
     """
     max_bytes = max_bytes or settings.UPSTREAM_MAX_JSON_BYTES
     chunks, size = [], 0
     with transport_errors(platform):
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                await response.aclose()
-                raise UpstreamError(
-                    f"{platform} sent a response larger than {max_bytes // 1024:,} KiB; it was not read."
-                )
-            chunks.append(chunk)
+        async with aclosing(response.aiter_bytes()) as body:
+            async for chunk in body:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UpstreamError(
+                        f"{platform} sent a response larger than {max_bytes // 1024:,} KiB; it was not read."
+                    )
+                chunks.append(chunk)
     # What `aread()` does, with the cap: httpx keeps a read body in `_content`.
     response._content = b"".join(chunks)
     return response._content
@@ -152,11 +152,12 @@ async def read_error_body(response: httpx.Response, *, platform: str) -> None:
     """Read the start of an error response's body (at most MAX_ERROR_BYTES) and drop the rest."""
     chunks, size = [], 0
     with transport_errors(platform):
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk[: MAX_ERROR_BYTES - size])
-            size += len(chunks[-1])
-            if size >= MAX_ERROR_BYTES:
-                break
+        async with aclosing(response.aiter_bytes()) as body:
+            async for chunk in body:
+                chunks.append(chunk[: MAX_ERROR_BYTES - size])
+                size += len(chunks[-1])
+                if size >= MAX_ERROR_BYTES:
+                    break
         await response.aclose()
     response._content = b"".join(chunks)
 

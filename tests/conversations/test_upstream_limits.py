@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from agents.models import Agent, Credential
 from conversations.models import Conversation, Message
-from tests.conversations.test_relay import frames_until
+from tests.conversations.test_large_frames import Browser
 from tests.fakes import ServedApp
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,7 +133,7 @@ def saved_reply(conversation: Conversation) -> Message:
 async def reply_to(alice, conversation, connect, seconds: float = 30) -> dict:
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "hello"})
-    ended = (await frames_until(ws, "reply.ended", seconds=seconds))[-1]
+    ended = (await asyncio.wait_for(Browser(ws).frames_until("reply.ended"), seconds))[-1]
     await ws.disconnect()
     return ended
 
