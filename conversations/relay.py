@@ -255,7 +255,7 @@ class Hub:
             for channel in list(run.remote_watchers):
                 try:
                     await layer.send(channel, {"type": "relay.frames", "frames": frames})
-                except Exception:  # ChannelFull or a layer hiccup: that watcher resumes when it reconnects
+                except Exception:  # ChannelFull or a layer hiccup
                     logger.warning(
                         "%d frames of reply %s to %s were not sent; it stops watching",
                         len(frames),
@@ -264,6 +264,14 @@ class Hub:
                         exc_info=True,
                     )
                     run.remote_watchers.discard(channel)
+                    await self.ask_remote_to_resync(layer, channel)
+
+    async def ask_remote_to_resync(self, layer: Any, channel: str) -> None:
+        """Ask a socket in another process that missed frames to resume (and so to watch again)."""
+        try:
+            await layer.send(channel, {"type": "relay.frames", "frames": [RESYNC]})
+        except Exception:
+            logger.warning("%s was not told to resync either; it catches up when it reconnects", channel)
 
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
         """Send the conversation's reply events to `send`, after a snapshot of any running reply.

@@ -1,5 +1,6 @@
 """No frame over the websocket message limit: large ones arrive in pieces, and a lost one is never silent."""
 
+import asyncio
 import json
 import logging
 
@@ -120,3 +121,33 @@ async def test_a_socket_that_cannot_be_told_stops_watching_with_a_log_line(caplo
 
     assert "c1" not in hub.watchers
     assert "stops watching" in caplog.text
+
+
+async def test_a_socket_in_another_process_that_missed_frames_is_told_to_resync(caplog):
+    from channels.layers import get_channel_layer
+
+    from conversations.relay import ReplyRun
+
+    hub, layer = Hub(), get_channel_layer()
+    channel = await layer.new_channel("socket.")
+    run = ReplyRun(message_id=1, conversation_id="c1", hub=hub, remote_watchers={channel})
+    run.outbox = ['{"type":"reply.ended"}']
+    send = layer.send
+    refused = []
+
+    async def refuses_the_first_batch(to: str, message: dict) -> None:
+        if not refused:
+            refused.append(message)
+            raise ValueError("channel full")
+        await send(to, message)
+
+    layer.send = refuses_the_first_batch
+    try:
+        with caplog.at_level(logging.WARNING, logger="conversations.relay"):
+            await hub.flush(run)
+    finally:
+        del layer.send
+
+    assert "were not sent" in caplog.text
+    assert (await asyncio.wait_for(layer.receive(channel), 2))["frames"] == [RESYNC]
+    assert run.remote_watchers == set()
