@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 
 from agents.providers.base import IMAGE_AND_DOCUMENT_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
@@ -32,6 +33,7 @@ from agents.providers.http import (
     transport_errors,
     upstream_client,
 )
+from agents.providers.limits import within_limits
 
 LABEL = "AgentWeave"
 SUCCESS_CODE = 201000
@@ -350,7 +352,14 @@ class AgentWeaveProvider(Provider):
             raise UpstreamError(f"This agent's {LABEL} settings need fixing: " + " ".join(problems))
         body = self.request_body(CHECK_MESSAGE)
         thread_id, text = "", ""
-        async for event in self._stream(self.agent.upstream_id, body):
+        # The relay's limits on a reply hold for this one too.
+        events = within_limits(
+            self._stream(self.agent.upstream_id, body),
+            max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
+            idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
+            total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
+        )
+        async for event in events:
             if isinstance(event, RunStarted):
                 thread_id = event.conversation_id
             elif isinstance(event, TextDelta):
