@@ -17,7 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from agents.providers.http import close_upstream_clients  # noqa: E402
-from conversations.relay import interrupt_all  # noqa: E402
+from conversations.relay import interrupt_all, start_sweeping  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_http_app
@@ -51,6 +51,23 @@ def close_clients_on_reactor_shutdown() -> None:
 
 
 close_clients_on_reactor_shutdown()
+
+
+def sweep_once_the_reactor_runs() -> None:
+    """Start the sweep for dead processes' replies when Daphne starts, not at the first socket.
+
+    `callLater` runs inside the reactor's asyncio loop once it runs; a startup trigger would run before.
+    """
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    reactor.callLater(0, start_sweeping)
+
+
+sweep_once_the_reactor_runs()
 
 application = ProtocolTypeRouter(
     {

@@ -280,6 +280,13 @@ UPSTREAM_ALLOW_LOOPBACK = env_bool("UPSTREAM_ALLOW_LOOPBACK", CHATSITE_DEMO)
 # Retries of a turn the platform refused before answering (429, 502-504, no connection).
 UPSTREAM_RETRIES = env_int("UPSTREAM_RETRIES", 3)
 UPSTREAM_RETRY_BASE_DELAY = float(env_str("UPSTREAM_RETRY_BASE_DELAY", "1"))
+# What one reply may make the site hold: its text, its length in time, and its
+# longest silence (heartbeats do not count; a SketricGen JSON reply may take 300 s).
+UPSTREAM_MAX_REPLY_CHARS = env_int("UPSTREAM_MAX_REPLY_CHARS", 2_000_000)
+UPSTREAM_MAX_REPLY_SECONDS = float(env_str("UPSTREAM_MAX_REPLY_SECONDS", "1800"))
+UPSTREAM_IDLE_SECONDS = float(env_str("UPSTREAM_IDLE_SECONDS", "360"))
+# The largest JSON body read from a platform (a non-streamed reply, an upload answer).
+UPSTREAM_MAX_JSON_BYTES = env_int("UPSTREAM_MAX_JSON_BYTES", 16 * 1024 * 1024)
 # How often a streaming reply's partial text is written to the database.
 REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
 

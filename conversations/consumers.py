@@ -84,12 +84,14 @@ class FrameConsumer(AsyncWebsocketConsumer):
         self.recent_frames: list[float] = []
 
     async def send_frame(self, text: str) -> None:
-        await self.send(text_data=text)
+        """Every frame of the relay goes out here, in pieces when it is large."""
+        for piece in relay.frame_pieces(text):
+            await self.send(text_data=piece)
 
     async def relay_frames(self, message: dict[str, Any]) -> None:
         """Frames of a reply that another process is relaying."""
         for text in message["frames"]:
-            await self.send(text_data=text)
+            await self.send_frame(text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.flooding():
@@ -232,11 +234,7 @@ class SharedConversationConsumer(FrameConsumer):
             await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
 
     async def send_frame(self, text: str) -> None:
-        await self.send(text_data=as_shared(text, self.token))
-
-    async def relay_frames(self, message: dict[str, Any]) -> None:
-        for text in message["frames"]:
-            await self.send_frame(text)
+        await super().send_frame(as_shared(text, self.token))
 
     async def share_closed(self, event: dict[str, Any]) -> None:
         await self.send(text_data=error_frame(LINK_CLOSED.code, LINK_CLOSED.message))

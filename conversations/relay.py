@@ -10,6 +10,7 @@ missed or shown twice.
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import time
@@ -25,7 +26,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, Value
+from django.db.models import DateTimeField, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -43,6 +44,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
+from agents.providers.limits import within_limits
 from agents.providers.retry import stream_with_retries
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
 from conversations.models import Attachment, Conversation, Message, title_from
@@ -52,16 +54,26 @@ logger = logging.getLogger(__name__)
 
 SendFrame = Callable[[str], Awaitable[None]]
 
+# Daphne refuses websocket messages over 1 MiB. A frame longer than this many
+# characters (at most 4 bytes each in UTF-8) goes out in pieces of this size.
+PIECE_CHARS = 64 * 1024
+
 # How long frames for sockets in other processes are gathered before sending.
 REMOTE_BATCH_SECONDS = 0.05
 
 # A streaming reply whose row has not been touched for this long belongs to a
 # process that died; it is marked interrupted.
 ALIVE_SECONDS = 90
+# How often every process sweeps for such replies: a dead process's reply is
+# interrupted, and every page watching it told, within ALIVE_SECONDS + 2 sweeps.
+SWEEP_SECONDS = ALIVE_SECONDS / 3
 
 MAX_RESPONSE_CHARS = 10_000
 # A tool call's arguments and result are kept up to this length each.
 MAX_TOOL_DETAIL_CHARS = 20_000
+
+# An error shown under a reply: the site's words and at most a few hundred of the platform's.
+MAX_ERROR_CHARS = 600
 
 INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
 
@@ -77,6 +89,36 @@ class TurnRefused(Exception):
 
 def frame(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+_piece_ids = itertools.count(1)
+
+
+def frame_pieces(text: str) -> list[str]:
+    """The websocket messages that carry frame `text`: itself, or `frame.piece` frames under the limit.
+
+    The browser joins the `data` of pieces 0 to `count - 1` of one `id` and reads the result as
+    the frame (docs/websocket.md). Pieces of different frames may interleave; their ids tell them apart.
+    """
+    if len(text) <= PIECE_CHARS:
+        return [text]
+    piece_id = next(_piece_ids)
+    count = -(-len(text) // PIECE_CHARS)
+    return [
+        frame(
+            {
+                "type": "frame.piece",
+                "id": piece_id,
+                "index": index,
+                "count": count,
+                "data": text[index * PIECE_CHARS : (index + 1) * PIECE_CHARS],
+            }
+        )
+        for index in range(count)
+    ]
+
+
+RESYNC = frame({"type": "resync"})
 
 
 @dataclass(eq=False)
@@ -173,6 +215,9 @@ class Hub:
         self.channel_name = ""
         self._listener: asyncio.Task | None = None
         self._checkpointer: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
+        # When the last sweep began (database time): interruptions since then are news to tell.
+        self.last_swept: datetime | None = None
 
     def run_in(self, conversation_id: str) -> ReplyRun | None:
         for run in self.runs.values():
@@ -184,8 +229,22 @@ class Hub:
         for send in list(self.watchers.get(conversation_id, ())):
             try:
                 await send(text)
-            except Exception:  # a socket that closed under us stops watching
-                self.unwatch(conversation_id, send)
+            except Exception:
+                logger.warning(
+                    "A frame of %d characters to a socket watching conversation %s was not sent",
+                    len(text),
+                    conversation_id,
+                    exc_info=True,
+                )
+                await self.ask_to_resync(conversation_id, send)
+
+    async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
+        """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
+        try:
+            await send(RESYNC)
+        except Exception:
+            logger.warning("The socket is gone; it stops watching conversation %s", conversation_id)
+            self.unwatch(conversation_id, send)
 
     async def publish(self, run: ReplyRun, text: str) -> None:
         await self.broadcast(run.conversation_id, text)
@@ -206,14 +265,30 @@ class Hub:
             for channel in list(run.remote_watchers):
                 try:
                     await layer.send(channel, {"type": "relay.frames", "frames": frames})
-                except Exception:  # ChannelFull or a layer hiccup: that watcher reloads to catch up
+                except Exception:  # ChannelFull or a layer hiccup
+                    logger.warning(
+                        "%d frames of reply %s to %s were not sent; it stops watching",
+                        len(frames),
+                        run.message_id,
+                        channel,
+                        exc_info=True,
+                    )
                     run.remote_watchers.discard(channel)
+                    await self.ask_remote_to_resync(layer, channel)
+
+    async def ask_remote_to_resync(self, layer: Any, channel: str) -> None:
+        """Ask a socket in another process that missed frames to resume (and so to watch again)."""
+        try:
+            await layer.send(channel, {"type": "relay.frames", "frames": [RESYNC]})
+        except Exception:
+            logger.warning("%s was not told to resync either; it catches up when it reconnects", channel)
 
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
         """Send the conversation's reply events to `send`, after a snapshot of any running reply.
 
         `reply_to` is the socket's channel, for a reply running in another process.
         """
+        self.ensure_sweeper()
         self.watchers.setdefault(conversation_id, set()).add(send)
         run = self.run_in(conversation_id)
         if run is not None:
@@ -226,6 +301,12 @@ class Hub:
         task = self._checkpointer
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
             self._checkpointer = asyncio.create_task(keep_checkpointing(self), name="relay-checkpoints")
+
+    def ensure_sweeper(self) -> None:
+        """Start this event loop's sweep for dead processes' replies unless it runs; it runs for good."""
+        task = self._sweeper
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._sweeper = asyncio.create_task(keep_sweeping(self), name="relay-sweeper")
 
     def unwatch(self, conversation_id: str, send: SendFrame) -> None:
         watchers = self.watchers.get(conversation_id)
@@ -484,12 +565,23 @@ def ready_provider(conversation: Conversation) -> Provider:
 
 
 def mark_abandoned_replies(conversation_id: str) -> None:
-    """Replies left `streaming` by a process that is gone become `interrupted`."""
-    Message.objects.filter(
-        conversation_id=conversation_id,
-        status=Message.Status.STREAMING,
-        updated_at__lt=timezone.now() - timedelta(seconds=ALIVE_SECONDS),
-    ).update(status=Message.Status.INTERRUPTED, error="The reply was cut off when the site restarted.")
+    """Replies of the conversation left `streaming` by a process that is gone become `interrupted`."""
+    interrupt_abandoned(Message.objects.filter(conversation_id=conversation_id))
+
+
+def interrupt_abandoned(replies: QuerySet[Message]) -> int:
+    """Mark those of `replies` left `streaming` by a process that is gone as `interrupted`; how many.
+
+    `updated_at` records when, so that every process's sweep can tell its sockets.
+    """
+    now = timezone.now()
+    return replies.filter(
+        status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=ALIVE_SECONDS)
+    ).update(
+        status=Message.Status.INTERRUPTED,
+        error="The reply was cut off when the site restarted.",
+        updated_at=now,
+    )
 
 
 def refuse_over_limits(user_id: int, sends_message: bool) -> None:
@@ -679,8 +771,15 @@ async def launch(
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     """Stream the platform's reply; always ends with the message saved in a final status."""
     status, error = Message.Status.COMPLETE, ""
+    limited = within_limits(
+        stream_with_retries(provider, turn),
+        max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
+        idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
+        total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
+        chars_so_far=len(run.markdown.text),
+    )
     try:
-        async with aclosing(stream_with_retries(provider, turn)) as events:
+        async with aclosing(limited) as events:
             async for event in events:
                 payload = run.apply(event)
                 if payload is not None:
@@ -690,7 +789,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
         elif not run.finished:
             status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
     except UpstreamError as exc:
-        status, error = Message.Status.ERROR, exc.message
+        status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
     except asyncio.CancelledError:
         if not run.stop_requested:
             await conclude(
@@ -730,6 +829,55 @@ async def keep_checkpointing(hub: Hub) -> None:
                 await checkpoint(states)
             except Exception:
                 logger.exception("Checkpoint of %d replies failed", len(states))
+
+
+def start_sweeping() -> None:
+    """Start the sweep in the running event loop: Daphne's, when it starts, before any socket connects."""
+    hub.ensure_sweeper()
+
+
+async def keep_sweeping(hub: Hub) -> None:
+    """Sweep every SWEEP_SECONDS for as long as the event loop runs; a failed round is logged, not fatal."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await sweep(hub)
+        except Exception:
+            logger.exception("The sweep for replies of dead processes failed")
+
+
+async def sweep(hub: Hub) -> None:
+    """Interrupt the replies of dead processes, and tell this process's sockets of every interruption.
+
+    Each process tells only its own sockets, of interruptions since its last
+    sweep, whoever marked them (this sweep, another process's, or a visit that
+    found the reply abandoned): so a page learns it whichever process serves it,
+    with no message between processes, which a dead process could not answer.
+    """
+    started, ended = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
+    hub.last_swept = started
+    for state in ended:
+        await hub.broadcast(state["conversation_id"], frame(state["frame"]))
+
+
+@database_sync_to_async
+def sweep_replies(
+    running_here: list[int], watched: list[str], since: datetime | None
+) -> tuple[datetime, list[dict[str, Any]]]:
+    """(now, the `reply.ended` of each reply in `watched` conversations interrupted since `since`).
+
+    `since` is moved back by one sweep, against clocks and commits a little
+    apart; a page told twice shows the same ending twice.
+    """
+    now = timezone.now()
+    interrupt_abandoned(Message.objects.exclude(pk__in=running_here))
+    if not watched:
+        return now, []
+    since = (since or now) - timedelta(seconds=SWEEP_SECONDS)
+    interrupted = Message.objects.filter(
+        conversation_id__in=watched, status=Message.Status.INTERRUPTED, updated_at__gte=since
+    ).exclude(pk__in=running_here)
+    return now, [{"conversation_id": str(m.conversation_id), "frame": saved_state(m)} for m in interrupted]
 
 
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
@@ -791,6 +939,11 @@ def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
     ).first()
     if message is None:
         return None
+    return saved_state(message)
+
+
+def saved_state(message: Message) -> dict[str, Any]:
+    """A reply's saved state as a frame: `reply.ended` once finished, else a `reply.snapshot`."""
     return {
         "type": "reply.ended" if message.is_finished else "reply.snapshot",
         "message_id": message.pk,

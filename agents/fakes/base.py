@@ -15,7 +15,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_RECORDED_REQUESTS = 200
-MAX_DIRECTIVE_WORDS = 100_000
+MAX_DIRECTIVE_WORDS = 150_000
 MAX_DIRECTIVE_DELAY = 30.0
 # Pauses up to this long are plain sleeps (cheap with hundreds of streams); a
 # disconnect is then noticed at the next piece of the reply.

@@ -18,17 +18,22 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 
 from agents.providers.base import IMAGE_AND_DOCUMENT_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import (
+    capped_request,
     error_detail,
     http_error,
     iter_sse,
     parse_json_object,
+    read_capped,
+    read_error_body,
     transport_errors,
     upstream_client,
 )
+from agents.providers.limits import within_limits
 
 LABEL = "AgentWeave"
 SUCCESS_CODE = 201000
@@ -208,12 +213,12 @@ class AgentWeaveProvider(Provider):
                 "POST", self.chat_url(agent_id), json=body, headers=self.headers
             ) as response:
                 if response.status_code >= 400:
-                    await response.aread()
+                    await read_error_body(response, platform=LABEL)
                     raise http_failure(response)
                 if response.headers.get("content-type", "").startswith("application/json"):
                     # [guess] A refusal may come as a plain JSON envelope with a
                     # 2xx status instead of a stream.
-                    await response.aread()
+                    await read_capped(response, platform=LABEL)
                     data = parse_json_object(response.text) or {}
                     raise frame_error(data) or UpstreamError(
                         f"{LABEL} answered with JSON instead of an event stream."
@@ -302,8 +307,10 @@ class AgentWeaveProvider(Provider):
         if thread_id:
             request_data["thread_id"] = thread_id
         with transport_errors(LABEL):
-            response = await upstream_client().post(
+            response = await capped_request(
+                "POST",
                 self.upload_url,
+                platform=LABEL,
                 json={"request_type": "upload_file", "request_data": request_data},
                 headers={"Authorization": self.connection.api_key, "Accept": "application/json"},
             )
@@ -323,8 +330,8 @@ class AgentWeaveProvider(Provider):
         if not upload.startswith(("https://", "http://")) or not public:
             raise UpstreamError(f"{LABEL} did not say where to upload the file.")
         with transport_errors(LABEL):
-            response = await upstream_client().put(
-                upload, content=data, headers={"Content-Type": content_type}
+            response = await capped_request(
+                "PUT", upload, platform=LABEL, content=data, headers={"Content-Type": content_type}
             )
         if response.status_code >= 400:
             raise http_failure(response)
@@ -350,7 +357,14 @@ class AgentWeaveProvider(Provider):
             raise UpstreamError(f"This agent's {LABEL} settings need fixing: " + " ".join(problems))
         body = self.request_body(CHECK_MESSAGE)
         thread_id, text = "", ""
-        async for event in self._stream(self.agent.upstream_id, body):
+        # The relay's limits on a reply hold for this one too.
+        events = within_limits(
+            self._stream(self.agent.upstream_id, body),
+            max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
+            idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
+            total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
+        )
+        async for event in events:
             if isinstance(event, RunStarted):
                 thread_id = event.conversation_id
             elif isinstance(event, TextDelta):
@@ -364,8 +378,8 @@ class AgentWeaveProvider(Provider):
     async def _probe_key(self, agent_id: str) -> str:
         url = self.chat_url(agent_id)
         with transport_errors(LABEL):
-            response = await upstream_client().post(
-                url, json={"content": "", "type": "text"}, headers=self.headers
+            response = await capped_request(
+                "POST", url, platform=LABEL, json={"content": "", "type": "text"}, headers=self.headers
             )
         if response.status_code in (401, 403):
             raise http_failure(response)

@@ -5,7 +5,7 @@ import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -17,6 +17,9 @@ from agents.providers.addresses import GuardedTransport
 from agents.providers.base import UpstreamError
 
 MAX_EVENT_BYTES = 1024 * 1024
+# Only the start of an error body is read: users see at most DETAIL_CHARS of it.
+MAX_ERROR_BYTES = 64 * 1024
+DETAIL_CHARS = 300
 UTF8_BOM = b"\xef\xbb\xbf"
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
@@ -129,24 +132,72 @@ def parse_json_object(data: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+async def read_capped(response: httpx.Response, max_bytes: int | None = None, *, platform: str) -> bytes:
+    """Read a streamed response's (decoded) body, refusing it once it passes `max_bytes`.
+
+    `max_bytes` defaults to UPSTREAM_MAX_JSON_BYTES. Afterwards `response.text`
+    and `response.json()` work as after `aread()`; the caller's `stream()` block closes the response.
+    """
+    max_bytes = max_bytes or settings.UPSTREAM_MAX_JSON_BYTES
+    chunks, size = [], 0
+    with transport_errors(platform):
+        async with aclosing(response.aiter_bytes()) as body:
+            async for chunk in body:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UpstreamError(
+                        f"{platform} sent a response larger than {max_bytes // 1024:,} KiB; it was not read."
+                    )
+                chunks.append(chunk)
+    # What `aread()` does, with the cap: httpx keeps a read body in `_content`.
+    response._content = b"".join(chunks)
+    return response._content
+
+
+async def read_error_body(response: httpx.Response, *, platform: str) -> None:
+    """Read the start of an error response's body (at most MAX_ERROR_BYTES) and drop the rest."""
+    chunks, size = [], 0
+    with transport_errors(platform):
+        async with aclosing(response.aiter_bytes()) as body:
+            async for chunk in body:
+                chunks.append(chunk[: MAX_ERROR_BYTES - size])
+                size += len(chunks[-1])
+                if size >= MAX_ERROR_BYTES:
+                    break
+        await response.aclose()
+    response._content = b"".join(chunks)
+
+
+async def capped_request(
+    method: str, url: str, *, platform: str, max_bytes: int | None = None, **kwargs: Any
+) -> httpx.Response:
+    """`upstream_client().request(...)`, reading the body with a cap (an error body, only its start)."""
+    async with upstream_client().stream(method, url, **kwargs) as response:
+        if response.status_code >= 400:
+            await read_error_body(response, platform=platform)
+        else:
+            await read_capped(response, max_bytes, platform=platform)
+    return response
+
+
 def error_detail(response: httpx.Response) -> str:
-    """The platform's own words from an error body (FastAPI-style or plain text)."""
+    """The platform's own words from an error body (FastAPI-style or plain text), at most DETAIL_CHARS."""
     try:
         body = response.json()
     except ValueError:
         text = response.text.strip()
-        return text[:300] if text and not text.lstrip().startswith("<") else ""
+        return text[:DETAIL_CHARS] if text and not text.lstrip().startswith("<") else ""
     if isinstance(body, dict):
         for key in ("message", "detail", "error"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return value[:300]
+                return value[:DETAIL_CHARS]
             if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return value["message"][:300]
+                return value["message"][:DETAIL_CHARS]
             if isinstance(value, list) and value:
                 first = value[0]
                 if isinstance(first, dict) and isinstance(first.get("msg"), str):
-                    return first["msg"][:300]
+                    return first["msg"][:DETAIL_CHARS]
     return ""
 
 
@@ -240,15 +291,15 @@ async def open_stream(
     with transport_errors(platform):
         async with upstream_client().stream(method, url, **kwargs) as response:
             if response.status_code >= 400:
-                await response.aread()
+                await read_error_body(response, platform=platform)
                 raise http_error(response, platform)
             yield response
 
 
 async def request_json(method: str, url: str, *, platform: str, **kwargs: Any) -> dict[str, Any]:
-    """A small JSON request; its failures become UpstreamError."""
+    """A JSON request, its body read with a cap; its failures become UpstreamError."""
     with transport_errors(platform):
-        response = await upstream_client().request(method, url, **kwargs)
+        response = await capped_request(method, url, platform=platform, **kwargs)
     if response.status_code >= 400:
         raise http_error(response, platform)
     data = parse_json_object(response.text)

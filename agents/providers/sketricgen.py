@@ -39,13 +39,14 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import (
+    capped_request,
     http_error,
     iter_sse,
     open_stream,
     parse_json_object,
+    read_capped,
     request_json,
     transport_errors,
-    upstream_client,
     upstream_timeout,
 )
 
@@ -435,8 +436,10 @@ class SketricGenProvider(Provider):
             content_type = as_text(fields.get("Content-Type")) or as_text(init.get("content_type"))
             # httpx writes `data` fields before `files`: policy fields first, file last, as S3 requires.
             with transport_errors(LABEL):
-                response = await upstream_client().post(
+                response = await capped_request(
+                    "POST",
                     upload["url"],
+                    platform=LABEL,
                     data={str(key): str(value) for key, value in fields.items()},
                     files={"file": (file.name, data, content_type or file.content_type)},
                 )
@@ -507,7 +510,7 @@ class SketricGenProvider(Provider):
             headers=headers,
             timeout=upstream_timeout(read=max(JSON_REPLY_SECONDS, settings.UPSTREAM_READ_TIMEOUT)),
         ) as response:
-            await response.aread()
+            await read_capped(response, platform=LABEL)
         data = parse_json_object(response.text)
         if data is None:
             raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
@@ -606,8 +609,10 @@ class SketricGenProvider(Provider):
         """
         agent_id = self.agent.upstream_id if self.agent else "connection-check"
         with transport_errors(LABEL):
-            response = await upstream_client().post(
+            response = await capped_request(
+                "POST",
                 self.workflow_url,
+                platform=LABEL,
                 json={"agent_id": agent_id, "user_input": "", "stream": False},
                 headers={"api-key": self.connection.api_key, "Accept": "application/json"},
                 timeout=upstream_timeout(read=30),

@@ -32,9 +32,12 @@ import httpx
 from agents.providers.base import Option, Provider, Turn, UpstreamError
 from agents.providers.events import Activity, ReplyEvent, RunFinished, RunStarted, TextDelta
 from agents.providers.http import (
+    capped_request,
     http_error,
     iter_sse,
     parse_json_object,
+    read_capped,
+    read_error_body,
     transport_errors,
     upstream_client,
     upstream_timeout,
@@ -250,7 +253,7 @@ class SlugChatProvider(Provider):
                 "POST", self.chat_url(self.slug), json=self.request_body(turn, stream=stream), headers=headers
             ) as response:
                 if response.status_code >= 400:
-                    await response.aread()
+                    await read_error_body(response, platform=LABEL)
                     raise response_error(response, self.slug)
                 yield response
 
@@ -267,7 +270,7 @@ class SlugChatProvider(Provider):
             if not stream or "json" in response.headers.get("content-type", "").lower():
                 # A JSON reply is read whichever was asked for: a platform may
                 # ignore `stream: true` for some agents [guess].
-                await response.aread()
+                await read_capped(response, platform=LABEL)
                 for event in self._json_events(response, turn):
                     yield event
                 return
@@ -341,8 +344,10 @@ class SlugChatProvider(Provider):
         """
         url = self.chat_url(self.slug)
         with transport_errors(LABEL):
-            response = await upstream_client().post(
+            response = await capped_request(
+                "POST",
                 url,
+                platform=LABEL,
                 json={"message": "", "stream": False, "conversationId": None},
                 headers={**self.headers(), "Accept": "application/json"},
                 timeout=upstream_timeout(read=30),

@@ -42,6 +42,7 @@ from agents.providers.http import (
     http_error,
     iter_sse,
     open_stream,
+    read_error_body,
     transport_errors,
     upstream_client,
 )
@@ -497,7 +498,7 @@ class WorkflowChatProvider(Provider):
                 status = response.status_code
                 if status < 300:
                     return f"Connected to {LABEL}: the key was accepted."
-                await response.aread()
+                await read_error_body(response, platform=LABEL)
         if status in (400, 422):
             return (
                 f"Connected to {LABEL}: the key was accepted "

@@ -14,8 +14,9 @@ export function websocketUrl(pathOrUrl) {
 
 export class ReconnectingSocket {
   /**
-   * onFrame(frame): every JSON object frame with a string `type`.
-   * onOpen(isReconnect): after each successful connect, once queued frames are sent.
+   * onFrame(frame): every JSON object frame with a string `type`, large ones joined from their pieces.
+   * onOpen(isReconnect): after each successful connect, once queued frames are sent; also when the
+   *   server says a frame to this socket was lost (`resync`), so the page resumes what it shows running.
    * onStatus(state): "connecting", "open", "reconnecting" or "closed" (for good).
    */
   constructor(url, { onFrame, onOpen, onStatus }) {
@@ -29,6 +30,8 @@ export class ReconnectingSocket {
     this.opens = 0;
     this.timer = null;
     this.stopped = false;
+    // Pieces of large frames, by id, until all have arrived (docs/websocket.md).
+    this.pieces = new Map();
   }
 
   start() {
@@ -57,6 +60,7 @@ export class ReconnectingSocket {
     this.onStatus(this.opens === 0 ? "connecting" : "reconnecting");
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    this.pieces.clear();
     ws.addEventListener("open", () => {
       this.failures = 0;
       const isReconnect = this.opens > 0;
@@ -74,6 +78,11 @@ export class ReconnectingSocket {
       } catch {
         return;
       }
+      if (frame && frame.type === "frame.piece") frame = this.joinPiece(frame);
+      if (frame && frame.type === "resync") {
+        this.onOpen(true);
+        return;
+      }
       if (frame && typeof frame === "object" && typeof frame.type === "string") this.onFrame(frame);
     });
     ws.addEventListener("close", (event) => {
@@ -86,6 +95,28 @@ export class ReconnectingSocket {
       }
       this.scheduleReconnect();
     });
+  }
+
+  /** The whole frame once `piece` completes it, else null. */
+  joinPiece(piece) {
+    const { id, index, count, data } = piece;
+    if (!Number.isInteger(index) || !Number.isInteger(count) || index < 0 || index >= count) return null;
+    if (typeof data !== "string") return null;
+    let parts = this.pieces.get(id);
+    if (parts === undefined) {
+      parts = { count, received: 0, data: new Array(count) };
+      this.pieces.set(id, parts);
+    }
+    if (parts.count !== count || parts.data[index] !== undefined) return null;
+    parts.data[index] = data;
+    parts.received += 1;
+    if (parts.received < count) return null;
+    this.pieces.delete(id);
+    try {
+      return JSON.parse(parts.data.join(""));
+    } catch {
+      return null;
+    }
   }
 
   scheduleReconnect() {
