@@ -1,4 +1,4 @@
-"""Test connection reads a whole AgentWeave reply: the reply limits hold for it as for a chat."""
+"""Testing with a real message reads a whole AgentWeave reply: the reply limits hold for it as for a chat."""
 
 import asyncio
 import json
@@ -36,4 +36,4 @@ async def test_heartbeats_do_not_keep_a_connection_check_waiting(settings):
     with ServedApp(hi_then_heartbeats) as served:
         checked = AgentWeaveProvider(Connection(served.url, "demo-key"), AgentSpec("agent_demo_weaver"))
         with pytest.raises(UpstreamError, match="sent nothing for 1 seconds"):
-            await asyncio.wait_for(checked.check_connection(), 10)
+            await asyncio.wait_for(checked.check_with_real_turn(), 10)
