@@ -9,7 +9,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from agents.models import Agent
-from conversations.usage import DAYS, Usage, daily_usage, period_usage, usage_by_agent, usage_csv
+from conversations.usage import (
+    DAYS,
+    Usage,
+    daily_usage,
+    period_usage,
+    room_to_sort,
+    usage_by_agent,
+    usage_csv,
+)
 
 CHART_WIDTH, CHART_HEIGHT = 300, 64
 
@@ -82,13 +90,12 @@ def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
 def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied
-    days = daily_usage(agent)
-    if request.GET.get("format") == "csv":
-        name = f"usage-{agent.slug if agent else 'site'}.csv"
-        response = HttpResponse(usage_csv(days), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
-    period = period_usage(agent)
+    with room_to_sort():
+        days = daily_usage(agent)
+        if request.GET.get("format") == "csv":
+            return csv_response(days, agent)
+        period = period_usage(agent)
+        by_agent = usage_by_agent() if agent is None else []
     context = {
         **admin.site.each_context(request),
         "title": f"Usage of {agent.name}" if agent else "Usage",
@@ -99,9 +106,16 @@ def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:
         "charts": charts_for(days, period),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
-        "by_agent": usage_by_agent() if agent is None else [],
+        "by_agent": by_agent,
     }
     return TemplateResponse(request, "admin/usage.html", context)
+
+
+def csv_response(days: list[Usage], agent: Agent | None) -> HttpResponse:
+    name = f"usage-{agent.slug if agent else 'site'}.csv"
+    response = HttpResponse(usage_csv(days), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def site_usage(request: HttpRequest) -> HttpResponse:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 # messages: an index that holds them lets the database skip the table itself.
 COVERING_INDEX = (
     "CREATE INDEX IF NOT EXISTS message_usage_covering ON conversations_message (created_at) "
-    "INCLUDE (conversation_id, role, status, first_text_at, finished_at)"
+    "INCLUDE (id, conversation_id, role, status, first_text_at, finished_at)"
 )
 
 
