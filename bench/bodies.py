@@ -147,6 +147,7 @@ class Site:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
+        self.server.kill()
         raise RuntimeError(f"Daphne did not start: {(self.var / 'daphne.log').read_text()}")
 
     def stop(self) -> None:

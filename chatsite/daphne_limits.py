@@ -1,18 +1,20 @@
 """Limits Daphne itself does not offer, for a site served by Daphne without a proxy in front.
 
 Daphne (4.2) hands a request to the application only once Twisted has spooled
-its whole body to a temporary file, and then copies that body into the
-application's queue in one go, in memory, before the application can say no:
-a 300 MB POST costs 300 MB of memory whatever the application does. Daphne has
-no body limit and no hook for one, and neither has Twisted's HTTP server.
+its whole body to a temporary file; Twisted then also reads a form body whole
+into memory to parse it into `request.args` (several copies; Daphne never uses
+them), and Daphne copies the body into the application's queue in one go, in
+memory, before the application can say no. Daphne has no body limit and no
+hook for one, and neither has Twisted's HTTP server.
 Likewise Daphne writes every websocket message into Twisted's send buffer,
 which grows without bound while a client does not read, and the ASGI
 application cannot see that buffer.
 
 `install()` swaps Daphne's request and websocket protocol classes for
-subclasses that (1) refuse with 413, from the headers alone, a body longer
-than the largest body the site takes (or than the small limit without a
-session cookie), and stop reading a chunked body once it passes it; (2) drop
+subclasses that (1) turn Twisted's form parsing off, refuse with 413, from the
+headers alone, a body longer than the largest body the site takes (or than
+the small limit without a session cookie), and stop reading a chunked body
+once it passes it; (2) drop
 a websocket connection whose unsent data passes `CHATSITE_SOCKET_SEND_BUFFER`
 (the browser reconnects and resumes with `after_seq`). Per-route limits stay
 in `chatsite.request_limits`. Behind a proxy, `deploy/nginx.conf` enforces
@@ -64,6 +66,12 @@ def install() -> None:
         refused = False
         body_limit = 0
         body_received = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # Twisted would otherwise read every form POST whole into memory and parse it (urlencoded
+            # with parse_qs, multipart with the email package, several copies) into `args`, which
+            # Daphne never uses: most of what a large POST cost.
+            super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
         def gotLength(self, length: int | None) -> None:
             self.body_limit = server_body_limit(self.requestHeaders.getRawHeaders(b"cookie", [None])[0])

@@ -242,7 +242,7 @@ REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
 # everything else (forms, the admin's agent definitions). chatsite/request_limits.py.
 UPLOAD_BODY_LIMIT = env_int("CHATSITE_UPLOAD_BODY_LIMIT", 21 * 1024 * 1024)
 BODY_LIMIT = env_int("CHATSITE_BODY_LIMIT", 1024 * 1024)
-# Websockets: open at once per signed-in user, and per share-link viewer (by IP address); bytes
+# Websockets: open at once per signed-in user in one process (live share viewers included); bytes
 # a socket may leave unsent before it is dropped as a client that does not read.
 SOCKETS_PER_USER = env_int("CHATSITE_SOCKETS_PER_USER", 20)
 SOCKET_SEND_BUFFER = env_int("CHATSITE_SOCKET_SEND_BUFFER", 4 * 1024 * 1024)
