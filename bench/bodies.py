@@ -8,10 +8,14 @@ demo data, and a Daphne started as `daphne chatsite.asgi:application` on a
 free port (DEBUG off, CHATSITE_DEMO on). Then, one after the other, with the
 Daphne process's RSS sampled every 20 ms (psutil):
 
-- an anonymous 300 MB POST to /accounts/login/ (`Content-Length` declared);
+- an anonymous 300 MB urlencoded form (`field=value&...`) POSTed to
+  /accounts/login/ (`Content-Length` declared);
 - the same without a length (chunked);
 - a signed-in 25 MB upload to /c/<id>/attachments/ (over the 20 MB file limit);
 - a signed-in 15 MB upload (a file the site takes).
+
+Each request goes to a freshly started Daphne, so that none inherits the
+memory another left behind.
 
 It is a benchmark, not a test: it prints the figures; bench/README.md keeps them.
 """
@@ -73,12 +77,14 @@ class PeakRss:
         return self.peak
 
 
-def zeros(total: int, chunk: int = MB):
+def form_fields(total: int, chunk: int = MB):
+    """`total` bytes of an urlencoded form, `field=value&` over and over, in `chunk`-byte pieces."""
+    piece = (b"field=value&" * (chunk // 12 + 1))[:chunk]
     sent = 0
     while sent < total:
         size = min(chunk, total - sent)
         sent += size
-        yield b"0" * size
+        yield piece[:size]
 
 
 class Site:
@@ -111,7 +117,7 @@ class Site:
             raise RuntimeError(result.stderr)
         return result.stdout
 
-    def start(self) -> None:
+    def prepare(self) -> None:
         self.manage("migrate", "--no-input")
         self.manage("collectstatic", "--no-input")
         self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
@@ -124,6 +130,8 @@ class Site:
             "owner = get_user_model().objects.get(username='demo'); "
             "print(Conversation.objects.create(owner=owner, agent=agent).pk)",
         ).split()[-1]
+
+    def start(self) -> None:
         self.server = subprocess.Popen(
             [
                 sys.executable,
@@ -153,7 +161,12 @@ class Site:
     def stop(self) -> None:
         if self.server is not None:
             self.server.terminate()
-            self.server.wait(timeout=10)
+            try:
+                self.server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+            self.server = None
 
     def signed_in_client(self) -> httpx.Client:
         client = httpx.Client(base_url=self.url, timeout=120)
@@ -185,34 +198,40 @@ def multipart(size: int) -> tuple[bytes, str]:
     )
 
 
+CASES = [
+    # (what, signed in, path, size, declared length)
+    ("anonymous 300 MB form POST /accounts/login/", False, "/accounts/login/", 300 * MB, True),
+    ("anonymous 300 MB form POST /accounts/login/, chunked", False, "/accounts/login/", 300 * MB, False),
+    ("signed-in 25 MB upload (over the limit)", True, "/c/{id}/attachments/", 25 * MB, True),
+    ("signed-in 15 MB upload (taken)", True, "/c/{id}/attachments/", 15 * MB, True),
+]
+
+
 def measure(site: Site) -> list[tuple[str, str, int, int]]:
+    """Each case on a freshly started Daphne, so that no case inherits another's memory."""
     rows = []
-    rss = PeakRss(site.server.pid)
-    anonymous = httpx.Client(base_url=site.url, timeout=120)
-    cases = [
-        ("anonymous 300 MB POST /accounts/login/", anonymous, "/accounts/login/", 300 * MB, True),
-        ("anonymous 300 MB POST /accounts/login/, chunked", anonymous, "/accounts/login/", 300 * MB, False),
-    ]
-    signed_in = site.signed_in_client()
-    upload = f"/c/{site.conversation_id}/attachments/"
-    cases += [("signed-in 25 MB upload", signed_in, upload, 25 * MB, True)]
-    cases += [("signed-in 15 MB upload (accepted)", signed_in, upload, 15 * MB, True)]
-    for name, client, path, size, declared in cases:
-        headers = {"Origin": site.url}
-        if client is signed_in:
-            headers["X-CSRFToken"] = client.cookies["csrftoken"]
-            body, headers["Content-Type"] = multipart(size)
-            body = iter([body]) if not declared else body
-        else:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            body = zeros(size)
-            if declared:
-                headers["Content-Length"] = str(size)
-        time.sleep(1.5)  # Daphne reaps finished requests once a second
-        before = rss.start().peak
-        status = post(client, path, body, headers)
-        rows.append((name, status, before, rss.stop()))
-        del body
+    for name, signed_in, path, size, declared in CASES:
+        site.start()
+        try:
+            client = site.signed_in_client() if signed_in else httpx.Client(base_url=site.url, timeout=120)
+            headers = {"Origin": site.url}
+            if signed_in:
+                headers["X-CSRFToken"] = client.cookies["csrftoken"]
+                body, headers["Content-Type"] = multipart(size)
+            else:
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+                body = form_fields(size)
+                if declared:
+                    headers["Content-Length"] = str(size)
+            time.sleep(1)
+            rss = PeakRss(site.server.pid)
+            before = rss.start().peak
+            status = post(client, path.format(id=site.conversation_id), body, headers)
+            rows.append((name, status, before, rss.stop()))
+            client.close()
+            del body
+        finally:
+            site.stop()
     return rows
 
 
@@ -239,7 +258,7 @@ def main() -> int:
             var.mkdir()
             site = Site(tree, var)
             try:
-                site.start()
+                site.prepare()
                 results += [(label, *row) for row in measure(site)]
             finally:
                 site.stop()
