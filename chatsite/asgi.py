@@ -21,11 +21,11 @@ from chatsite.request_limits import BodyLimitMiddleware  # noqa: E402
 from conversations.relay import interrupt_all  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
-http_app = django_http_app
+http_app = BodyLimitMiddleware(django_http_app)
 if settings.CHATSITE_DEMO:
     from agents.fakes import mount_fakes
 
-    http_app = mount_fakes(django_http_app)
+    http_app = mount_fakes(http_app)
 
 
 def close_clients_on_reactor_shutdown() -> None:
@@ -68,7 +68,7 @@ limit_daphne_buffers()
 
 application = ProtocolTypeRouter(
     {
-        "http": BodyLimitMiddleware(http_app),
+        "http": http_app,
         "websocket": StrictOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -39,12 +39,16 @@ TOO_LARGE = (
 )
 
 
-def server_body_limit(cookie_header: bytes | None) -> int:
+def server_body_limit(cookie_header: bytes | None, path: bytes) -> int:
     """The most body bytes Daphne may spool: the upload limit with a session cookie, else the small one.
 
     Only the cookie's presence is checked here (no database in the reactor);
-    `chatsite.request_limits` checks the session and the route.
+    `chatsite.request_limits` checks the session and the route. In the demo the
+    fake platforms under /fake/ take the files the site forwards to them (base64
+    in JSON for some, a third larger), as the real platforms would.
     """
+    if settings.CHATSITE_DEMO and path.startswith(b"/fake/"):
+        return 2 * settings.UPLOAD_BODY_LIMIT
     if session_key(cookie_header) is None:
         return settings.BODY_LIMIT
     return max(settings.BODY_LIMIT, settings.UPLOAD_BODY_LIMIT)
@@ -74,7 +78,10 @@ def install() -> None:
             super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
 
         def gotLength(self, length: int | None) -> None:
-            self.body_limit = server_body_limit(self.requestHeaders.getRawHeaders(b"cookie", [None])[0])
+            cookies = self.requestHeaders.getRawHeaders(b"cookie", [None])
+            # The request line's path: Twisted keeps it on the channel until the body is in.
+            path = getattr(self.channel, "_path", b"")
+            self.body_limit = server_body_limit(cookies[0], path)
             if length is not None and length > self.body_limit:
                 self.refuse()
                 return
