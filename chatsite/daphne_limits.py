@@ -16,6 +16,7 @@ headers alone, a body longer than the largest body the site takes (or than
 the small limit without a session cookie), and stop reading a chunked body
 once it passes it; (2) drop
 a websocket connection whose unsent data passes `CHATSITE_SOCKET_SEND_BUFFER`
+(keep it well above Daphne's 1 MiB message limit)
 (the browser reconnects and resumes with `after_seq`). Per-route limits stay
 in `chatsite.request_limits`. Behind a proxy, `deploy/nginx.conf` enforces
 the same sizes before Daphne sees a byte.
@@ -114,15 +115,22 @@ def install() -> None:
             return protocol
 
     class BufferLimitedWebSocketProtocol(WebSocketProtocol):
+        dropped = False
+
         def serverSend(self, content: Any, binary: bool = False) -> None:
+            # Twisted writes to the socket on the reactor's next turn, so only what is still unsent
+            # from earlier messages says the client is not reading; one large message is not that.
+            unsent = unsent_bytes(self.transport) if self.transport is not None else 0
+            if self.dropped or unsent > settings.SOCKET_SEND_BUFFER:
+                if not self.dropped:
+                    self.dropped = True
+                    logger.warning(
+                        "Dropping websocket %s: %d bytes unsent, the client is not reading", self.path, unsent
+                    )
+                    # The buffer will not drain, so a close frame behind it would never arrive.
+                    self.transport.abortConnection()
+                return
             super().serverSend(content, binary)
-            unsent = unsent_bytes(self.transport)
-            if unsent > settings.SOCKET_SEND_BUFFER:
-                logger.warning(
-                    "Dropping websocket %s: %d bytes unsent, the client is not reading", self.path, unsent
-                )
-                # The buffer will not drain, so a close frame behind it would never arrive.
-                self.transport.abortConnection()
 
     class BufferLimitedWebSocketFactory(WebSocketFactory):
         protocol = BufferLimitedWebSocketProtocol

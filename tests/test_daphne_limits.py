@@ -5,6 +5,7 @@ in a subprocess; its memory and connections are read with psutil.
 """
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -18,10 +19,11 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-SEND_BUFFER = 256 * 1024
+SEND_BUFFER = 1024 * 1024  # above the largest message (a resumed snapshot), as in production
 
 
 def free_port() -> int:
@@ -51,6 +53,7 @@ class Site:
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
             "CHATSITE_SOCKET_SEND_BUFFER": str(SEND_BUFFER),
+            "CHATSITE_SOCKETS_PER_USER": "1",
         }
 
     def manage(self, *args: str) -> str:
@@ -278,3 +281,19 @@ def test_a_socket_whose_client_does_not_read_is_dropped_once_its_buffer_passes_t
     )
     assert "the client is not reading" in site.log.read_text()
     sock.close()
+    # The dropped socket no longer counts against the user's one socket (CHATSITE_SOCKETS_PER_USER=1):
+    # the page can come back and resume.
+    with connect(
+        f"ws://127.0.0.1:{site.port}/ws/conversations/{site.conversation_id}/",
+        origin=site.url,
+        additional_headers={"Cookie": f"sessionid={cookie}"},
+        proxy=None,
+        max_size=None,
+    ) as again:
+        again.send(json.dumps({"type": "resume", "message_id": 2, "after_seq": 0, "client_id": "r"}))
+        frames = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frames.append(json.loads(again.recv(timeout=2)))
+    assert not [f for f in frames if f["type"] == "error"], frames
+    assert {f["type"] for f in frames} & {"reply.snapshot", "reply.ended"}
