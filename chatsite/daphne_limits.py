@@ -14,9 +14,8 @@ application cannot see that buffer.
 subclasses that (1) turn Twisted's form parsing off, refuse with 413, from the
 headers alone, a body longer than the largest body the site takes (or than
 the small limit without a session cookie), and stop reading a chunked body
-once it passes it; (2) drop
-a websocket connection whose unsent data passes `CHATSITE_SOCKET_SEND_BUFFER`
-(keep it well above Daphne's 1 MiB message limit)
+once it passes it; (2) drop a websocket connection whose unsent data passes
+`CHATSITE_SOCKET_SEND_BUFFER`, kept well above Daphne's 1 MiB message limit
 (the browser reconnects and resumes with `after_seq`). Per-route limits stay
 in `chatsite.request_limits`. Behind a proxy, `deploy/nginx.conf` enforces
 the same sizes before Daphne sees a byte.

@@ -87,3 +87,13 @@ async def test_live_share_viewers_count_against_the_same_cap(alice, bob, convers
         assert connected
     _, third = await connect(bob, path=path)
     await refused_with_socket_limit(third)
+
+
+async def test_a_socket_that_drops_leaves_nothing_watching_in_the_hub(alice, conversation, connect):
+    from conversations.relay import hub
+
+    _, ws = await connect(alice, conversation.id)
+    assert hub.watchers.get(conversation.id)
+    await ws.send_input({"type": "websocket.disconnect", "code": 1006})
+    await asyncio.sleep(0.1)
+    assert conversation.id not in hub.watchers
