@@ -13,18 +13,19 @@ django_http_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from agents.providers.http import close_upstream_clients  # noqa: E402
+from chatsite.origins import StrictOriginValidator  # noqa: E402
+from chatsite.request_limits import BodyLimitMiddleware  # noqa: E402
 from conversations.relay import interrupt_all, start_sweeping  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
-http_app = django_http_app
+http_app = BodyLimitMiddleware(django_http_app)
 if settings.CHATSITE_DEMO:
     from agents.fakes import mount_fakes
 
-    http_app = mount_fakes(django_http_app)
+    http_app = mount_fakes(http_app)
 
 
 def close_clients_on_reactor_shutdown() -> None:
@@ -69,9 +70,22 @@ def sweep_once_the_reactor_runs() -> None:
 
 sweep_once_the_reactor_runs()
 
+
+def limit_daphne_buffers() -> None:
+    """Cap what a Daphne server in this process buffers (chatsite/daphne_limits.py)."""
+    import sys
+
+    if "daphne.server" in sys.modules:
+        from chatsite import daphne_limits
+
+        daphne_limits.install()
+
+
+limit_daphne_buffers()
+
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": StrictOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -77,6 +77,11 @@ if not SECRET_KEY:
     SECRET_KEY = local_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+if not DEBUG and "*" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must name the site's hosts when DEBUG is off, not '*': it also decides "
+        "which websocket origins are accepted."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Serves the fake platforms inside the site, for the demo and browser tests.
@@ -289,6 +294,15 @@ UPSTREAM_IDLE_SECONDS = float(env_str("UPSTREAM_IDLE_SECONDS", "360"))
 UPSTREAM_MAX_JSON_BYTES = env_int("UPSTREAM_MAX_JSON_BYTES", 16 * 1024 * 1024)
 # How often a streaming reply's partial text is written to the database.
 REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
+
+# Request bodies, in bytes: attachment uploads (one file of at most 20 MB plus the form), and
+# everything else (forms, the admin's agent definitions). chatsite/request_limits.py.
+UPLOAD_BODY_LIMIT = env_int("CHATSITE_UPLOAD_BODY_LIMIT", 21 * 1024 * 1024)
+BODY_LIMIT = env_int("CHATSITE_BODY_LIMIT", 1024 * 1024)
+# Websockets: open at once per signed-in user in one process (live share viewers included); bytes
+# a socket may leave unsent before it is dropped as a client that does not read.
+SOCKETS_PER_USER = env_int("CHATSITE_SOCKETS_PER_USER", 20)
+SOCKET_SEND_BUFFER = env_int("CHATSITE_SOCKET_SEND_BUFFER", 4 * 1024 * 1024)
 
 # Per-user limits, across all the user's conversations.
 MESSAGES_PER_MINUTE = env_int("CHATSITE_MESSAGES_PER_MINUTE", 20)

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from conversations import relay
 from conversations.models import Conversation, ShareLink, share_group_name
+from conversations.socket_limits import open_sockets
 
 USER_MESSAGE = '"type":"user_message"'
 MAX_FRAME_CHARS = 64 * 1024
@@ -66,6 +67,9 @@ class Refusal(NamedTuple):
 
 SIGNED_OUT = Refusal("SIGNED_OUT", "You are signed out. Sign in again.", 4401)
 LINK_CLOSED = Refusal("NOT_FOUND", "This link no longer works.", 4404)
+TOO_MANY_SOCKETS = Refusal(
+    "SOCKET_LIMIT", "Too many chat pages are open for your account. Close some of them.", 4429
+)
 
 
 class FrameConsumer(AsyncWebsocketConsumer):
@@ -82,6 +86,26 @@ class FrameConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recent_frames: list[float] = []
+        self.counted_user_id: int | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the socket dropped or the consumer crashed or was cancelled.
+            if self.counted_user_id is not None:
+                open_sockets.release(self.counted_user_id)
+
+    async def accept_counted(self, user_id: int) -> bool:
+        """Accept the socket as one of the user's `SOCKETS_PER_USER`; past the cap, refuse it and close."""
+        if not open_sockets.take(user_id):
+            await self.accept()
+            await self.send(text_data=error_frame(TOO_MANY_SOCKETS.code, TOO_MANY_SOCKETS.message))
+            await self.close(code=TOO_MANY_SOCKETS.close_code)
+            return False
+        self.counted_user_id = user_id
+        await self.accept()
+        return True
 
     async def send_frame(self, text: str) -> None:
         """Every frame of the relay goes out here, in pieces when it is large."""
@@ -94,6 +118,8 @@ class FrameConsumer(AsyncWebsocketConsumer):
             await self.send_frame(text)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.counted_user_id is None:  # refused at connect, closing
+            return
         if self.flooding():
             await self.send(text_data=error_frame("RATE_LIMITED", "Too many frames; slow down."))
             return
@@ -151,7 +177,8 @@ class ConversationConsumer(FrameConsumer):
             await self.close()
             return
         self.user_id = user.pk
-        await self.accept()
+        if not await self.accept_counted(user.pk):
+            return
         await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
@@ -225,7 +252,8 @@ class SharedConversationConsumer(FrameConsumer):
         self.link_id, self.conversation_id = found
         self.user_id = self.scope["user"].pk
         await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
-        await self.accept()
+        if not await self.accept_counted(self.user_id):
+            return
         await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:

@@ -132,3 +132,30 @@ def test_attachments_go_to_local_disk_or_to_a_named_s3_bucket(tmp_path):
     )
     assert s3.returncode == 0, s3.stderr
     assert s3.stdout.split() == ["S3Storage", "team-files", "http://127.0.0.1:9000", "chatsite", "private"]
+
+
+@pytest.mark.parametrize("hosts", ["*", "chat.example.com,*"])
+def test_a_wildcard_host_is_refused_when_debug_is_off(tmp_path, hosts):
+    result = run_django("pass", CHATSITE_VAR_DIR=str(tmp_path), SECRET_KEY="s" * 50, ALLOWED_HOSTS=hosts)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must name the site's hosts when DEBUG is off" in result.stderr
+
+
+def test_check_deploy_fails_with_a_wildcard_host(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "CHATSITE_LOCAL"}}
+    env = {"SECRET_KEY": "p" * 20 + "Q9-z" * 10, "ALLOWED_HOSTS": "*", "CHATSITE_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_a_wildcard_host_is_allowed_for_local_debugging(tmp_path):
+    result = run_django("pass", CHATSITE_VAR_DIR=str(tmp_path), DEBUG="1", ALLOWED_HOSTS="*")
+    assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
+from tests.conversations.conftest import session_cookie_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -371,3 +372,28 @@ async def test_the_browsers_time_zone_reaches_the_turn_when_it_is_real(alice, co
 
     *_, turn = await save_turn(conversation.id, alice.pk, "what time is it?", "relay.x!y", sent)
     assert turn.timezone == kept
+
+
+@pytest.mark.parametrize("origin", ["https://127.0.0.1:8443", "http://127.0.0.1:9999", "https://127.0.0.1:8000"])
+async def test_the_right_host_on_another_port_or_scheme_is_refused(alice, conversation, connect, origin):
+    connected, _ = await connect(alice, conversation.id, origin=origin)
+    assert not connected
+
+
+async def test_a_trusted_proxy_origin_is_accepted_when_the_proxy_says_https(alice, conversation, settings):
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    headers = [
+        (b"origin", b"http://127.0.0.1:8000"),
+        (b"host", b"127.0.0.1:8000"),
+        (b"x-forwarded-proto", b"https"),
+        (b"cookie", f"sessionid={await session_cookie_async(alice)}".encode()),
+    ]
+    plain_page = WebsocketCommunicator(application, f"/ws/conversations/{conversation.id}/", headers)
+    assert not (await plain_page.connect())[0]
+    headers[0] = (b"origin", b"https://127.0.0.1:8000")
+    tls_page = WebsocketCommunicator(application, f"/ws/conversations/{conversation.id}/", headers)
+    assert (await tls_page.connect())[0]
+    await tls_page.disconnect()
