@@ -295,5 +295,20 @@ def test_a_socket_whose_client_does_not_read_is_dropped_once_its_buffer_passes_t
         with contextlib.suppress(TimeoutError):
             while True:
                 frames.append(json.loads(again.recv(timeout=2)))
+    frames = joined(frames)
     assert not [f for f in frames if f["type"] == "error"], frames
     assert {f["type"] for f in frames} & {"reply.snapshot", "reply.ended"}
+
+
+def joined(messages: list[dict]) -> list[dict]:
+    """The frames `messages` carry, `frame.piece` pieces joined as static/chatsite/socket.js does."""
+    frames, pieces = [], {}
+    for message in messages:
+        if message["type"] != "frame.piece":
+            frames.append(message)
+            continue
+        parts = pieces.setdefault(message["id"], {})
+        parts[message["index"]] = message["data"]
+        if len(parts) == message["count"]:
+            frames.append(json.loads("".join(parts[i] for i in range(message["count"]))))
+    return frames

@@ -34,6 +34,7 @@ def test_a_member_signs_in_through_the_provider_and_chats(browser, live_site, oi
 
     page.wait_for_url(f"{live_site.url}/")
     page.get_by_role("link", name="SketricGen demo").click()
+    page.wait_for_url("**/agents/sketricgen-demo/new/")
     box = page.locator("#composer-input")
     box.fill("Hello from single sign-on")
     box.press("Enter")
