@@ -45,13 +45,21 @@ def free_port() -> int:
 
 def fresh_postgres_database(url: str, name: str) -> str:
     """A new empty database next to the one in `url`, for the site under test."""
+    drop_postgres_database(url, name)
+    with psycopg_connection(url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def drop_postgres_database(url: str, name: str) -> None:
+    with psycopg_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def psycopg_connection(url: str):
     import psycopg
 
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return psycopg.connect(url, autocommit=True)
 
 
 @dataclass
@@ -94,7 +102,9 @@ def live_site(tmp_path_factory, oidc_provider):
         "OIDC_GROUPS_CLAIM": "groups",
     }
     if os.environ.get("DATABASE_URL"):
-        env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], "chatsite_browser")
+        # One database per test run, so that two runs on one machine never share (or drop) it.
+        database = f"chatsite_browser_{os.getpid()}"
+        env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], database)
     site = LiveSite(
         url=f"http://127.0.0.1:{port}", username="demo", password=secrets.token_urlsafe(12), env=env
     )
@@ -125,6 +135,8 @@ def live_site(tmp_path_factory, oidc_provider):
         server.terminate()
         server.wait(timeout=10)
         log.close()
+        if os.environ.get("DATABASE_URL"):
+            drop_postgres_database(os.environ["DATABASE_URL"], database)
 
 
 @pytest.fixture(scope="session")
