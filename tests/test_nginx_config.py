@@ -7,6 +7,7 @@ where nginx is not installed (`apt-get install nginx`) unless
 CHATSITE_REQUIRE_NGINX is set, as CI does.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -16,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -73,13 +75,14 @@ def filled_in(text: str, replacements: list[tuple[str, str]]) -> str:
 
 
 class Nginx:
-    """deploy/nginx.conf under a temporary prefix, in front of Daphne on `daphne_port`."""
+    """deploy/nginx.conf under a temporary prefix, in front of Daphne on `daphne_port`.
 
-    def __init__(self, prefix: Path, daphne_port: int):
+    `static_root`: the site's STATIC_ROOT, after collectstatic.
+    """
+
+    def __init__(self, prefix: Path, daphne_port: int, static_root: Path):
         self.prefix = prefix
         self.http_port, self.https_port = free_port(), free_port()
-        self.static = prefix / "staticfiles"
-        self.static.mkdir()
         cert, key = self_signed_certificate(prefix)
         site_config = filled_in(
             (ROOT / "deploy" / "nginx.conf").read_text(),
@@ -93,7 +96,7 @@ class Nginx:
                 (r"listen 443 ", f"listen 127.0.0.1:{self.https_port} "),
                 (r"/etc/letsencrypt/live/chat\.example\.com/fullchain\.pem", str(cert)),
                 (r"/etc/letsencrypt/live/chat\.example\.com/privkey\.pem", str(key)),
-                (r"/srv/chatsite/staticfiles/", f"{self.static}/"),
+                (r"/srv/chatsite/staticfiles/", f"{static_root}/"),
             ],
         )
         (prefix / "chatsite.conf").write_text(site_config)
@@ -135,7 +138,7 @@ class Nginx:
 
 
 def test_nginx_accepts_the_deploy_config(tmp_path):
-    nginx = Nginx(tmp_path, daphne_port=free_port())
+    nginx = Nginx(tmp_path, daphne_port=free_port(), static_root=tmp_path)
     result = subprocess.run(nginx.command("-t"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
@@ -159,7 +162,7 @@ def proxied_site(tmp_path_factory):
     )
     site.prepare()
     site.start()
-    nginx = Nginx(tmp_path_factory.mktemp("nginx"), site.port)
+    nginx = Nginx(tmp_path_factory.mktemp("nginx"), site.port, Path(site.env["STATIC_ROOT"]))
     try:
         nginx.start()
         yield site, nginx
@@ -210,11 +213,12 @@ def test_a_25_mb_body_to_a_route_other_than_uploads_is_refused_by_nginx(proxied_
     assert b"<center>nginx" in answer, answer[:300]
 
 
-def test_chat_works_over_a_websocket_through_nginx(proxied_site):
-    site, nginx = proxied_site
+@contextlib.contextmanager
+def signed_in_client(site: SiteProcess, nginx: Nginx) -> Iterator[httpx.Client]:
+    """A client signed in through nginx, as a browser at https://chat.example.com would be."""
     with httpx.Client(
         base_url=f"https://127.0.0.1:{nginx.https_port}",
-        headers={"Host": SITE_NAME},
+        headers={"Host": SITE_NAME, "Origin": f"https://{SITE_NAME}"},
         verify=tls_context(),
         timeout=30,
     ) as client:
@@ -222,9 +226,45 @@ def test_chat_works_over_a_websocket_through_nginx(proxied_site):
         signed_in = client.post(
             "/accounts/login/",
             data={"username": site.username, "password": site.password},
-            headers={"X-CSRFToken": client.cookies["csrftoken"], "Origin": f"https://{SITE_NAME}"},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
         )
         assert signed_in.status_code == 302, signed_in.text
+        yield client
+
+
+def test_an_upload_within_the_upload_limit_passes_nginx_and_a_larger_one_does_not(proxied_site):
+    site, nginx = proxied_site
+    conversation_id = site.new_conversation()
+    with signed_in_client(site, nginx) as client:
+        headers = {"X-CSRFToken": client.cookies["csrftoken"]}
+        stored = client.post(
+            f"/c/{conversation_id}/attachments/",
+            files={"file": ("notes.txt", b"a" * (15 * MB), "text/plain")},
+            headers=headers,
+        )
+        assert stored.status_code == 201, stored.text
+        assert stored.json()["size"] == 15 * MB
+    answer = post_body(nginx.https_port, f"/c/{conversation_id}/attachments/", 25 * MB)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b"<center>nginx" in answer, answer[:300]
+
+
+def test_static_files_come_from_static_root_and_plain_http_is_sent_to_https(proxied_site):
+    site, nginx = proxied_site
+    css = next((Path(site.env["STATIC_ROOT"]) / "chatsite").glob("app.*.css"))
+    with httpx.Client(verify=tls_context(), headers={"Host": SITE_NAME}) as client:
+        served = client.get(f"https://127.0.0.1:{nginx.https_port}/static/chatsite/{css.name}")
+        assert served.status_code == 200
+        assert served.content == css.read_bytes()
+        assert served.headers["X-Content-Type-Options"] == "nosniff"
+        plain = client.get(f"http://127.0.0.1:{nginx.http_port}/accounts/login/?next=/")
+        assert plain.status_code == 301
+        assert plain.headers["Location"] == f"https://{SITE_NAME}/accounts/login/?next=/"
+
+
+def test_chat_works_over_a_websocket_through_nginx(proxied_site):
+    site, nginx = proxied_site
+    with signed_in_client(site, nginx) as client:
         cookie = client.cookies["sessionid"]
     conversation_id = site.new_conversation()
     with (
