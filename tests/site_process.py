@@ -1,0 +1,169 @@
+"""A real site (Daphne, demo platforms mounted) in a subprocess that a test may kill and start again.
+
+The site keeps its port, its SQLite file (or a fresh PostgreSQL database when
+`DATABASE_URL` is set) and its Redis across restarts, as a crashed process
+restarted by its supervisor would.
+"""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_postgres_database(url: str, name: str) -> str:
+    """A new empty database next to the one in `url`."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+class SiteProcess:
+    """The demo site in one Daphne process, signed in as `username` with `password`."""
+
+    username = "demo"
+
+    def __init__(self, var: Path, database_name: str, **env: str):
+        self.var = var
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.password = secrets.token_urlsafe(12)
+        self.log = var / "daphne.log"
+        self.server: subprocess.Popen | None = None
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CHATSITE_LOCAL"}},
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "CHATSITE_VAR_DIR": str(var),
+            "STATIC_ROOT": str(var / "static"),
+            "CHATSITE_DEMO": "1",
+            "CHATSITE_HTTPS": "0",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            **env,
+        }
+        if os.environ.get("DATABASE_URL"):
+            self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], database_name)
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def prepare(self) -> None:
+        """Migrate, collect static files and seed the demo user and agents."""
+        self.manage("migrate", "--no-input")
+        self.manage("collectstatic", "--no-input")
+        self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
+
+    def start(self) -> None:
+        """Start Daphne and wait until it serves pages."""
+        with self.log.open("a") as log:
+            self.server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "chatsite.asgi:application",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # Any answer will do: behind a proxy (ALLOWED_HOSTS without 127.0.0.1) it is a 400.
+                httpx.get(f"{self.url}/accounts/login/", timeout=1)
+                return
+            except httpx.TransportError:
+                pass
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the site did not start: {self.log.read_text()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """`kill -9`: the process gets no chance to save anything."""
+        assert self.server is not None
+        os.kill(self.server.pid, signal.SIGKILL)
+        self.server.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait(timeout=10)
+
+    def session_cookie(self) -> str:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            client.get("/accounts/login/")
+            client.post(
+                "/accounts/login/",
+                data={"username": self.username, "password": self.password},
+                headers={"X-CSRFToken": client.cookies["csrftoken"]},
+            )
+            return client.cookies["sessionid"]
+
+    def new_conversation(self, platform: str = "sketricgen") -> str:
+        return self.shell(
+            "from django.contrib.auth import get_user_model; from agents.models import Agent; "
+            "from conversations.models import Conversation; "
+            f"agent = Agent.objects.get(credential__platform={platform!r}); "
+            f"owner = get_user_model().objects.get(username={self.username!r}); "
+            "print(json.dumps(str(Conversation.objects.create(owner=owner, agent=agent).pk)))"
+        )
+
+    def replies(self) -> list[dict]:
+        """Every assistant message in the database: id, status, content, error."""
+        return self.shell(
+            "from conversations.models import Message; "
+            "print(json.dumps(list(Message.objects.filter(role='assistant').order_by('pk')"
+            ".values('id', 'status', 'content', 'error'))))"
+        )
+
+    def age_streaming_replies(self, seconds: float) -> int:
+        """Move the last save of every `streaming` reply `seconds` into the past; how many.
+
+        Stands in for the wait after a crash (the relay's ALIVE_SECONDS, 90 s) before a reply
+        whose row nobody touches counts as abandoned.
+        """
+        return self.shell(
+            "from datetime import timedelta; from django.db.models import F; "
+            "from conversations.models import Message; "
+            "print(Message.objects.filter(status='streaming')"
+            f".update(updated_at=F('updated_at') - timedelta(seconds={float(seconds)})))"
+        )
+
+    def shell(self, code: str):
+        """Run `code` in `manage.py shell` against the site's database; its last line of output, as JSON."""
+        return json.loads(self.manage("shell", "-c", f"import json; {code}").splitlines()[-1])
