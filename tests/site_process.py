@@ -29,16 +29,30 @@ def free_port() -> int:
 
 def fresh_postgres_database(url: str, name: str) -> str:
     """A new empty database next to the one in `url`."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_postgres_database(url, name)
+    with psycopg_connection(url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+def drop_postgres_database(url: str, name: str) -> None:
+    with psycopg_connection(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def psycopg_connection(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
 class SiteProcess:
-    """The demo site in one Daphne process, signed in as `username` with `password`."""
+    """The demo site in one Daphne process, signed in as `username` with `password`.
+
+    With `DATABASE_URL` set, the site gets a database of its own, named after
+    `database_name` and this test run, so that two runs on one machine never
+    share (or drop) it; `remove_database` drops it at the end.
+    """
 
     username = "demo"
 
@@ -61,8 +75,9 @@ class SiteProcess:
             "ALLOWED_HOSTS": "127.0.0.1",
             **env,
         }
+        self.database_name = f"{database_name}_{os.getpid()}"
         if os.environ.get("DATABASE_URL"):
-            self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], database_name)
+            self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name)
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -124,15 +139,24 @@ class SiteProcess:
                 self.server.kill()
                 self.server.wait(timeout=10)
 
+    def remove_database(self) -> None:
+        if os.environ.get("DATABASE_URL"):
+            drop_postgres_database(os.environ["DATABASE_URL"], self.database_name)
+
+    def signed_in_client(self) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=60)
+        client.get("/accounts/login/")
+        client.post(
+            "/accounts/login/",
+            data={"username": self.username, "password": self.password},
+            headers={"X-CSRFToken": client.cookies["csrftoken"]},
+        )
+        return client
+
     def session_cookie(self) -> str:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            client.get("/accounts/login/")
-            client.post(
-                "/accounts/login/",
-                data={"username": self.username, "password": self.password},
-                headers={"X-CSRFToken": client.cookies["csrftoken"]},
-            )
-            return client.cookies["sessionid"]
+        client = self.signed_in_client()
+        client.close()
+        return client.cookies["sessionid"]
 
     def new_conversation(self, platform: str = "sketricgen") -> str:
         return self.shell(

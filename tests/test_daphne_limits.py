@@ -7,125 +7,44 @@ in a subprocess; its memory and connections are read with psutil.
 import base64
 import contextlib
 import json
-import os
 import secrets
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from websockets.sync.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.site_process import SiteProcess
+
 MB = 1024 * 1024
 SEND_BUFFER = 1024 * 1024  # above the largest message (a resumed snapshot), as in production
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Site:
-    def __init__(self, var: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(12)
-        self.log = var / "daphne.log"
-        self.env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if k not in {"DATABASE_URL", "REDIS_URL", "CHATSITE_LOCAL"}
-            },
-            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
-            "CHATSITE_VAR_DIR": str(var),
-            "STATIC_ROOT": str(var / "static"),
-            "CHATSITE_DEMO": "1",
-            "CHATSITE_HTTPS": "0",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "CHATSITE_SOCKET_SEND_BUFFER": str(SEND_BUFFER),
-            "CHATSITE_SOCKETS_PER_USER": "1",
-        }
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def start(self) -> subprocess.Popen:
-        self.manage("migrate", "--no-input")
-        self.manage("collectstatic", "--no-input")
-        self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
-        self.conversation_id = self.manage(
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; from agents.models import Agent; "
-            "from conversations.models import Conversation; "
-            "agent = Agent.objects.get(credential__platform='sketricgen'); "
-            "owner = get_user_model().objects.get(username='demo'); "
-            "print(Conversation.objects.create(owner=owner, agent=agent).pk)",
-        ).split()[-1]
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-        self.server = subprocess.Popen(
-            [*command, "chatsite.asgi:application"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/accounts/login/", timeout=1).status_code == 200:
-                    return self.server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.server.kill()
-        raise RuntimeError(f"Daphne did not start: {self.log.read_text()}")
-
-    def signed_in_client(self) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=60)
-        client.get("/accounts/login/")
-        client.post(
-            "/accounts/login/",
-            data={"username": "demo", "password": self.password},
-            headers={"X-CSRFToken": client.cookies["csrftoken"]},
-        )
-        return client
-
-    def session_cookie(self) -> str:
-        client = self.signed_in_client()
-        client.close()
-        return client.cookies["sessionid"]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = Site(tmp_path_factory.mktemp("daphne"))
-    server = site.start()
+    site = SiteProcess(
+        tmp_path_factory.mktemp("daphne"),
+        "chatsite_daphne_limits",
+        CHATSITE_SOCKET_SEND_BUFFER=str(SEND_BUFFER),
+        CHATSITE_SOCKETS_PER_USER="1",
+    )
+    site.prepare()
+    site.conversation_id = site.new_conversation()
+    site.start()
     yield site
-    server.terminate()
-    server.wait(timeout=10)
+    site.stop()
+    site.remove_database()
 
 
-def rss(site: Site) -> int:
+def rss(site: SiteProcess) -> int:
     return psutil.Process(site.server.pid).memory_info().rss
 
 
 def stream_body(
-    site: Site, path: str, declared: int, cookie: str = "", chunked: bool = False
+    site: SiteProcess, path: str, declared: int, cookie: str = "", chunked: bool = False
 ) -> tuple[int, bytes]:
     """POST `declared` bytes in 1 MB pieces, stopping when the server closes; (bytes sent, its answer).
 
@@ -247,7 +166,7 @@ def websocket_frame(payload: dict) -> bytes:
     return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
-def established(site: Site, local_port: int) -> bool:
+def established(site: SiteProcess, local_port: int) -> bool:
     return any(
         c.raddr and c.raddr.port == local_port and c.status == psutil.CONN_ESTABLISHED
         for c in psutil.Process(site.server.pid).net_connections(kind="tcp")
