@@ -325,3 +325,30 @@ class SharedMessage(RenderedMarkdown):
             rendered_html=message.rendered_html,
             rendered_key=message.rendered_key,
         )
+
+
+class Feedback(models.Model):
+    """The owner's verdict on one finished reply: thumbs up or down and an optional comment.
+
+    One per reply; giving feedback again changes it.
+    """
+
+    class Rating(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    # Kept on the row so the admin filters and counts by agent without joining through the conversation.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on reply {self.message_id}"

@@ -8,6 +8,11 @@ urlpatterns = [
     path("agents/<slug:slug>/new/", views.new_conversation, name="new_conversation"),
     path("c/<str:conversation_id>/", views.conversation, name="conversation"),
     path("c/<str:conversation_id>/messages/", views.conversation_messages, name="conversation_messages"),
+    path(
+        "c/<str:conversation_id>/messages/<int:message_id>/feedback/",
+        views.message_feedback,
+        name="message_feedback",
+    ),
     path("c/<str:conversation_id>/rename/", views.rename_conversation, name="rename_conversation"),
     path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete_conversation"),
     path(

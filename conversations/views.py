@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, history, services
+from conversations import attachments, exports, feedback, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 
@@ -129,7 +129,7 @@ def chat_page(
 ) -> HttpResponse:
     """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
     if conversation:
-        ordered = conversation.messages.order_by("created_at", "id")
+        ordered = conversation.messages.order_by("created_at", "id").select_related("feedback")
         messages, has_earlier = history.last_page(ordered, MESSAGES_PER_PAGE)
         if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
             messages, has_earlier = history.page_from(ordered, linked_message_id) or (messages, has_earlier)
@@ -160,6 +160,7 @@ def chat_page(
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
             "agent_available": agent_available,
+            "can_rate": conversation is None or conversation.owner_id == request.user.pk,
             "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
             "config": config,
             **sidebar(request, current=conversation),
@@ -221,11 +222,11 @@ def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonRes
     """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
     found = services.get_conversation_for(request.user, conversation_id)
     return earlier_messages_response(
-        found.messages.order_by("created_at", "id"),
+        found.messages.order_by("created_at", "id").select_related("feedback"),
         request.GET.get("before", ""),
         "conversation_messages",
         found.id,
-        {"agent": agent_card(found.agent)},
+        {"agent": agent_card(found.agent), "can_rate": True},
     )
 
 
@@ -290,9 +291,17 @@ def message_view(
             for call in calls
         ],
         "attachments": [attachments.attachment_view(a, attachment_url) for a in message.attachments.all()],
+        "feedback": loaded_feedback(message),
         "created_at": message.created_at,
         "is_last": is_last,
     }
+
+
+def loaded_feedback(message: Message | SharedMessage):
+    """The feedback loaded with the message (`select_related`), else None: never a query of its own."""
+    if isinstance(message, Message) and Message.feedback.is_cached(message):
+        return getattr(message, "feedback", None)
+    return None
 
 
 def agent_card(agent: Agent) -> dict[str, Any]:
@@ -358,6 +367,22 @@ def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
     if wants_json(request):
         return JsonResponse({"title": found.title})
     return redirect(found)
+
+
+@login_required
+@require_POST
+def message_feedback(request: HttpRequest, conversation_id: str, message_id: int) -> JsonResponse:
+    """Thumbs up or down (`rating`) and an optional `comment` on a finished reply; sent again, it changes."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    try:
+        given = feedback.give_feedback(
+            found, message_id, request.POST.get("rating", ""), request.POST.get("comment", "")
+        )
+    except Message.DoesNotExist:
+        raise Http404("No such reply.") from None
+    except feedback.FeedbackRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"rating": given.rating, "comment": given.comment})
 
 
 @login_required

@@ -4,6 +4,7 @@ import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.
 import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
 import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initFeedback } from "./feedback.js";
 import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { ReconnectingSocket } from "./socket.js";
@@ -47,6 +48,11 @@ initSidebar();
 initConversationMenu({ showError });
 localizeTimes(list);
 enhanceCodeBlocks(list);
+initFeedback(list, {
+  csrfToken: config.csrfToken,
+  feedbackUrl: (messageId) =>
+    conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/feedback/` : null,
+});
 
 // Scrolling: follow the newest message unless the reader scrolled up.
 
