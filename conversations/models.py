@@ -35,6 +35,9 @@ class Conversation(models.Model):
     upstream_conversation_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Pinned conversations head the sidebar; archived ones leave it (search still finds them).
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -48,6 +51,18 @@ class Conversation(models.Model):
     @property
     def group_name(self) -> str:
         return f"conversation-{self.id}"
+
+    def set_pinned(self, pinned: bool) -> None:
+        """Pin or unpin; the order of the conversation among others (`updated_at`) is kept."""
+        self.pinned_at = timezone.now() if pinned else None
+        type(self).objects.filter(pk=self.pk).update(pinned_at=self.pinned_at)
+
+    def set_archived(self, archived: bool) -> None:
+        """Archive (which also unpins) or restore, keeping `updated_at`."""
+        self.archived_at = timezone.now() if archived else None
+        if archived:
+            self.pinned_at = None
+        type(self).objects.filter(pk=self.pk).update(archived_at=self.archived_at, pinned_at=self.pinned_at)
 
 
 def rendered_key_for(content: str) -> str:

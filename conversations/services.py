@@ -67,7 +67,7 @@ def delete_conversation(conversation: Conversation) -> None:
 def search_conversations(user, query: str) -> QuerySet[Conversation]:
     """The user's conversations whose title or messages match `query`, newest first.
 
-    PostgreSQL: full-text search (English stemming, web-search syntax). Elsewhere: substring match.
+    PostgreSQL: full-text search (English stemming, web-search syntax). Elsewhere: every word as a substring.
     """
     query = query.strip()
     mine = conversations_for(user)
@@ -86,26 +86,11 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
         return mine.annotate(title_document=SearchVector("title", config=SEARCH_CONFIG)).filter(
             Q(title_document=wanted) | Q(pk__in=in_messages)
         )
-    in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=query).values(
-        "conversation_id"
-    )
-    return mine.filter(Q(title__icontains=query) | Q(pk__in=in_messages))
-
-
-def first_match(conversation: Conversation, query: str, width: int = 160) -> tuple[int | None, str]:
-    """The first message that holds one of the query's words, and a piece of it for the results list."""
-    words = [word.strip('"') for word in query.lower().split() if word.strip('"-')]
-    for message_id, content in conversation.messages.order_by("created_at", "id").values_list(
-        "pk", "content"
-    ):
-        lowered = content.lower()
-        found = min((i for i in (lowered.find(word) for word in words) if i >= 0), default=-1)
-        if found >= 0:
-            start = max(0, found - width // 3)
-            piece = " ".join(content[start : start + width].split())
-            excerpt = ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
-            return message_id, excerpt
-    return None, ""
+    # Every word, each in the title or in a message (as PostgreSQL's web-search syntax reads plain words).
+    for word in query.split():
+        in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=word)
+        mine = mine.filter(Q(title__icontains=word) | Q(pk__in=in_messages.values("conversation_id")))
+    return mine
 
 
 # Share links.

@@ -2,7 +2,6 @@
 
 import functools
 import json
-import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,11 +26,13 @@ from agents.providers import provider_class
 from conversations import attachments, exports, feedback, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
+from conversations.search import hit_json, search_results
+from conversations.templatetags.avatars import avatar_hue, avatar_initial
 
-AVATAR_HUES = 6
 # A page shows this many messages; older ones load as the reader scrolls up.
 MESSAGES_PER_PAGE = 40
 SEARCH_RESULTS = 50
+LIVE_SEARCH_RESULTS = 12
 DEFAULT_ERRORS = {
     Message.Status.ERROR: "The reply failed.",
     Message.Status.INTERRUPTED: "The reply was interrupted.",
@@ -309,18 +310,35 @@ def agent_card(agent: Agent) -> dict[str, Any]:
         "name": agent.name,
         "slug": agent.slug,
         "description": agent.description,
-        "initial": (agent.name[:1] or "?").upper(),
-        "hue": zlib.crc32(agent.slug.encode()) % AVATAR_HUES,
+        "initial": avatar_initial(agent),
+        "hue": avatar_hue(agent),
         "url": reverse("new_conversation", args=[agent.slug]),
     }
 
 
 def sidebar(request: HttpRequest, current: Conversation | None = None) -> dict[str, Any]:
-    conversations = list(services.conversations_for(request.user))
+    return sidebar_context(request.user, current.id if current else None)
+
+
+def sidebar_context(user, current_id: str | None) -> dict[str, Any]:
+    """The sidebar's list: pinned conversations (last pinned first), then the others by age; none archived."""
+    mine = services.conversations_for(user)
+    shown = list(mine.filter(archived_at__isnull=True))
+    pinned = sorted((c for c in shown if c.pinned_at), key=lambda c: c.pinned_at, reverse=True)
     return {
-        "conversation_groups": group_by_age(conversations, timezone.localtime()),
-        "current_conversation_id": current.id if current else None,
+        "pinned_conversations": pinned,
+        "conversation_groups": group_by_age([c for c in shown if not c.pinned_at], timezone.localtime()),
+        "current_conversation_id": current_id,
+        "has_archived": mine.filter(archived_at__isnull=False).exists(),
     }
+
+
+@login_required
+@require_GET
+def sidebar_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's list as HTML, for the page to swap in after pinning or archiving (`?current=<id>`)."""
+    context = sidebar_context(request.user, request.GET.get("current") or None)
+    return render(request, "conversations/_conversation_list.html", context)
 
 
 def group_by_age(conversations: list[Conversation], now: datetime) -> list[tuple[str, list[Conversation]]]:
@@ -387,10 +405,48 @@ def message_feedback(request: HttpRequest, conversation_id: str, message_id: int
 
 @login_required
 @require_POST
+def pin_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """`pinned=1` pins the conversation to the top of the sidebar, `pinned=0` unpins it."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    found.set_pinned(request.POST.get("pinned") == "1")
+    return JsonResponse({"pinned": found.pinned_at is not None})
+
+
+@login_required
+@require_POST
+def archive_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """`archived=1` takes the conversation out of the sidebar (search still finds it), `archived=0` back."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    archived = request.POST.get("archived") == "1"
+    found.set_archived(archived)
+    if wants_json(request):
+        return JsonResponse({"archived": archived})
+    if archived:
+        messages.success(request, f"Archived “{found}”.")
+    else:
+        messages.success(request, f"“{found}” is back in your conversations.")
+    return redirect("archived_conversations")
+
+
+@login_required
+@require_GET
+def archived_conversations(request: HttpRequest) -> HttpResponse:
+    archived = services.conversations_for(request.user).filter(archived_at__isnull=False)
+    return render(
+        request,
+        "conversations/archived.html",
+        {"archived": archived.order_by("-archived_at"), **sidebar(request)},
+    )
+
+
+@login_required
+@require_POST
 def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     found = services.get_conversation_for(request.user, conversation_id)
     title = str(found)
     services.delete_conversation(found)
+    if wants_json(request):
+        return JsonResponse({"deleted": True})
     messages.success(request, f"Deleted “{title}”.")
     return redirect("chat")
 
@@ -415,19 +471,16 @@ def export_conversation(request: HttpRequest, conversation_id: str, file_format:
 @login_required
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
+    """Results as a page, or as JSON for the sidebar's search as you type (`Accept: application/json`)."""
     query = request.GET.get("q", "")[:200]
-    found = list(services.search_conversations(request.user, query)[:SEARCH_RESULTS])
-    results = []
-    for item in found:
-        message_id, excerpt = services.first_match(item, query)
-        url = item.get_absolute_url()
-        if message_id is not None:
-            url += f"?message={message_id}"
-        results.append({"conversation": item, "excerpt": excerpt, "url": url})
+    if wants_json(request):
+        hits = search_results(request.user, query, LIVE_SEARCH_RESULTS)
+        return JsonResponse({"query": query.strip(), "results": [hit_json(hit) for hit in hits]})
+    hits = search_results(request.user, query, SEARCH_RESULTS)
     return render(
         request,
         "conversations/search.html",
-        {"query": query.strip(), "results": results, **sidebar(request)},
+        {"query": query.strip(), "results": hits, **sidebar(request)},
     )
 
 

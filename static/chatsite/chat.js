@@ -1,7 +1,7 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
-import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
+import { initConversationMenu, showConversationMenu, showRenamed } from "./conversation_menu.js";
 import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initFeedback } from "./feedback.js";
@@ -44,7 +44,7 @@ const pending = new Map();
 let editing = null;
 const pendingEdits = new Map();
 
-initSidebar();
+initSidebar({ onRenamed: showRenamed });
 initConversationMenu({ showError });
 localizeTimes(list);
 enhanceCodeBlocks(list);

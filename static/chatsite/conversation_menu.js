@@ -50,7 +50,7 @@ function initRename(showError) {
       document.title = `${saved.title} · chatsite`;
       const link = document.querySelector('.conv-link[aria-current="page"]');
       if (link) {
-        link.textContent = saved.title;
+        link.querySelector(".conv-link-title").textContent = saved.title;
         link.title = saved.title;
       }
     } catch (error) {
@@ -130,6 +130,15 @@ function initShare() {
   };
 }
 
+/** A rename made elsewhere (the sidebar's item menu) shown in the top bar. */
+export function showRenamed(title) {
+  const heading = document.getElementById("conv-title");
+  if (!heading) return;
+  heading.textContent = title;
+  document.getElementById("rename-input").value = title;
+  document.title = `${title} · chatsite`;
+}
+
 export function initConversationMenu({ showError }) {
   const menu = document.getElementById("conv-menu");
   if (!menu) return;
@@ -162,6 +171,13 @@ export function initConversationMenu({ showError }) {
   });
   for (const button of document.querySelectorAll("[data-dialog-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
+  }
+  // Opened from another page's sidebar ("Share…" on this conversation's item).
+  const address = new URL(window.location.href);
+  if (address.searchParams.get("share") === "1" && !menu.hidden) {
+    address.searchParams.delete("share");
+    window.history.replaceState(null, "", address);
+    actions.share();
   }
 }
 
