@@ -217,7 +217,9 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
                 Agent.objects.create(
                     name=found.name[:100],
                     slug=unique_agent_slug(found.name),
-                    description=found.description,
+                    # Members read the description; the platform's is metadata ("workflow published"),
+                    # so it is left for the admin to write.
+                    description="",
                     credential=credential,
                     upstream_agent_id=found.id,
                 )

@@ -317,7 +317,11 @@ def agent_card(agent: Agent) -> dict[str, Any]:
 
 
 def sidebar(request: HttpRequest, current: Conversation | None = None) -> dict[str, Any]:
-    return sidebar_context(request.user, current.id if current else None)
+    """What every page with the sidebar shows: the conversation list, and the top bar's agent picker."""
+    return {
+        **sidebar_context(request.user, current.id if current else None),
+        "picker_agents": [agent_card(agent) for agent in services.visible_agents(request.user)],
+    }
 
 
 def sidebar_context(user, current_id: str | None) -> dict[str, Any]:

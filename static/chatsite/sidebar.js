@@ -1,5 +1,6 @@
 // The sidebar: opening it on small screens, the user menu, and keeping the conversation list current.
 
+import { initAgentPicker } from "./agent_picker.js";
 import { initConversationList } from "./conversation_list.js";
 import { initLiveSearch } from "./live_search.js";
 
@@ -17,6 +18,7 @@ export function titleFrom(text) {
 export function initSidebar({ onRenamed } = {}) {
   initConversationList({ onRenamed });
   initLiveSearch();
+  initAgentPicker();
   const sidebar = document.getElementById("sidebar");
   const scrim = document.querySelector(".scrim");
   const openButton = document.querySelector("[data-sidebar-open]");
