@@ -102,17 +102,43 @@ class ShareRefused(Exception):
 
 def share_conversation(user, conversation: Conversation, access: str, live: bool) -> ShareLink:
     """A new link to `conversation` (which the caller checked is the user's) showing it as it is now."""
+    check_share_settings(access, live)
+    if not conversation.messages.exists():
+        raise ShareRefused("Send a message first: there is nothing to share yet.")
+    link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
+    link.take_snapshot()
+    return link
+
+
+def check_share_settings(access: str, live: bool) -> None:
+    """Refuse (`ShareRefused`) a link this site does not allow."""
     if access not in ShareLink.Access.values:
         raise ShareRefused("Choose who may open the link.")
     if access == ShareLink.Access.PUBLIC and not settings.ALLOW_PUBLIC_LINKS:
         raise ShareRefused("Links for anyone are switched off on this site; share with members only.")
     if live and access == ShareLink.Access.PUBLIC:
         raise ShareRefused("Only links for signed-in members can be live.")
-    if not conversation.messages.exists():
-        raise ShareRefused("Send a message first: there is nothing to share yet.")
-    link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
-    link.take_snapshot()
-    return link
+
+
+def matching_share_link(user, conversation: Conversation, access: str, live: bool) -> ShareLink | None:
+    """The user's active link to `conversation` made with these settings, if there is one (to reuse it)."""
+    return (
+        share_links_for(user)
+        .active()
+        .filter(conversation=conversation, access=access, live=live)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def share_link_is_stale(link: ShareLink) -> bool:
+    """A snapshot that does not show the conversation's newest finished message (a live link never is)."""
+    if link.live:
+        return False
+    shown = link.conversation.messages.exclude(status=Message.Status.STREAMING)
+    if link.last_message_id is not None:
+        shown = shown.filter(pk__gt=link.last_message_id)
+    return shown.exists()
 
 
 def share_links_for(user) -> QuerySet[ShareLink]:

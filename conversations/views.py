@@ -492,25 +492,47 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def share_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """GET: the conversation's working links (JSON). POST: a link as asked, or the one it already has."""
     found = services.get_conversation_for(request.user, conversation_id)
+    if request.method == "GET":
+        links = services.share_links_for(request.user).active().filter(conversation=found)
+        return JsonResponse({"links": [share_link_view(request, link) for link in links]})
+    access, live = request.POST.get("access", ""), request.POST.get("live") in ("1", "on", "true")
     try:
-        link = services.share_conversation(
-            request.user,
-            found,
-            access=request.POST.get("access", ""),
-            live=request.POST.get("live") in ("1", "on", "true"),
-        )
+        services.check_share_settings(access, live)
+        existing = services.matching_share_link(request.user, found, access, live)
+        if existing is not None:
+            if wants_json(request):
+                return JsonResponse({**share_link_view(request, existing), "reused": True})
+            messages.info(request, "This conversation already has a link like that: it is listed here.")
+            return redirect("shared_links")
+        link = services.share_conversation(request.user, found, access=access, live=live)
     except services.ShareRefused as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
         return redirect(found)
     if wants_json(request):
-        return JsonResponse({"url": request.build_absolute_uri(link.get_absolute_url())}, status=201)
+        return JsonResponse({**share_link_view(request, link), "reused": False}, status=201)
     messages.success(request, "Link created. Copy it below.")
     return redirect("shared_links")
+
+
+def share_link_view(request: HttpRequest, link: ShareLink) -> dict[str, Any]:
+    """A link as the share dialog lists it."""
+    return {
+        "id": link.pk,
+        "url": request.build_absolute_uri(link.get_absolute_url()),
+        "access": link.access,
+        "access_label": link.get_access_display(),
+        "live": link.live,
+        "updated_at": link.updated_at.isoformat(),
+        "stale": services.share_link_is_stale(link),
+        "update_url": reverse("update_share_link", args=[link.pk]),
+        "revoke_url": reverse("revoke_share_link", args=[link.pk]),
+    }
 
 
 @login_required
@@ -530,6 +552,8 @@ def update_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
     if link.is_revoked:
         raise Http404("No such link.")
     services.update_share_link(link)
+    if wants_json(request):
+        return JsonResponse(share_link_view(request, link))
     messages.success(request, f"The link to “{link}” now shows the conversation as it is now.")
     return redirect("shared_links")
 
@@ -540,6 +564,8 @@ def revoke_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
     link = services.get_share_link_for(request.user, link_id)
     if not link.is_revoked:
         services.revoke_share_link(link)
+    if wants_json(request):
+        return JsonResponse({"revoked": True})
     messages.success(request, f"The link to “{link}” no longer works.")
     return redirect("shared_links")
 
