@@ -7,6 +7,7 @@ import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initFeedback } from "./feedback.js";
 import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
+import { watchReplies } from "./reply_ready.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 
@@ -115,7 +116,12 @@ const thread = new Thread(list, {
 
 initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
 
+const replyEnded = watchReplies({ agentName: config.agentName });
+let runningReply = thread.running;
+
 function showRunning(messageId) {
+  if (messageId === null && runningReply !== null) replyEnded(thread.element(runningReply));
+  runningReply = messageId;
   if (!form) return;
   const running = messageId !== null;
   list.toggleAttribute("data-running", running);

@@ -3,6 +3,7 @@
 import { initAgentPicker } from "./agent_picker.js";
 import { initConversationList } from "./conversation_list.js";
 import { initLiveSearch } from "./live_search.js";
+import { initNotifyToggle } from "./reply_ready.js";
 
 const TITLE_LENGTH = 80;
 
@@ -19,6 +20,7 @@ export function initSidebar({ onRenamed } = {}) {
   initConversationList({ onRenamed });
   initLiveSearch();
   initAgentPicker();
+  initNotifyToggle();
   const sidebar = document.getElementById("sidebar");
   const scrim = document.querySelector(".scrim");
   const openButton = document.querySelector("[data-sidebar-open]");
