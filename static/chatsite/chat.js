@@ -45,7 +45,17 @@ const pending = new Map();
 let editing = null;
 const pendingEdits = new Map();
 
-initSidebar({ onRenamed: showRenamed });
+initSidebar({
+  onRenamed: showRenamed,
+  shortcuts: {
+    focusComposer: input ? () => input.focus() : null,
+    copyLastReply: async () => {
+      const reply = [...list.querySelectorAll(".msg-assistant")].at(-1);
+      const button = reply?.querySelector(".copy-btn");
+      if (button) await copyWithFeedback(button, thread.rawText(reply));
+    },
+  },
+});
 initConversationMenu({ showError });
 localizeTimes(list);
 enhanceCodeBlocks(list);

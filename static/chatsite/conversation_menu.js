@@ -256,6 +256,10 @@ export function initConversationMenu({ showError }) {
   for (const button of document.querySelectorAll("[data-dialog-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
+  // The menu item that opened a dialog is hidden by then: focus goes back to the menu's button.
+  for (const id of ["share-dialog", "delete-dialog"]) {
+    document.getElementById(id)?.addEventListener("close", () => menu.querySelector("summary").focus());
+  }
   // Opened from another page's sidebar ("Share…" on this conversation's item).
   const address = new URL(window.location.href);
   if (address.searchParams.get("share") === "1" && !menu.hidden) {

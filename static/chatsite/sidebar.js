@@ -4,6 +4,7 @@ import { initAgentPicker } from "./agent_picker.js";
 import { initConversationList } from "./conversation_list.js";
 import { initLiveSearch } from "./live_search.js";
 import { initNotifyToggle } from "./reply_ready.js";
+import { initShortcuts } from "./shortcuts.js";
 
 const TITLE_LENGTH = 80;
 
@@ -15,8 +16,12 @@ export function titleFrom(text) {
   return (space > 0 ? cut.slice(0, space) : cut) + "…";
 }
 
-/** onRenamed(title): the current conversation was renamed from its sidebar item. */
-export function initSidebar({ onRenamed } = {}) {
+/**
+ * onRenamed(title): the current conversation was renamed from its sidebar item.
+ * shortcuts: the chat page's own keyboard actions (see shortcuts.js).
+ */
+export function initSidebar({ onRenamed, shortcuts } = {}) {
+  initShortcuts(shortcuts);
   initConversationList({ onRenamed });
   initLiveSearch();
   initAgentPicker();
