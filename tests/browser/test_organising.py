@@ -78,6 +78,12 @@ def test_pin_archive_restore_and_rename_from_the_sidebar_menu(signed_in, live_si
     screenshot(page, "sidebar-pinned-dark")
     page.emulate_media(color_scheme="light")
 
+    # Unpinned, it goes back among the others (and leaves the site's list as other tests expect it).
+    item(page, f"Walruses {word}").get_by_role("button", name=f"Options for Walruses {word}").click()
+    menu.get_by_role("menuitem", name="Unpin").click()
+    expect(pinned).to_have_count(0)
+    expect(item(page, f"Walruses {word}")).to_have_count(1)
+
 
 def test_search_as_you_type_marks_the_words_and_finds_archived_conversations(signed_in, live_site):
     page = signed_in
