@@ -8,11 +8,12 @@ A snippet is never Markdown: the text is parsed and only its words are kept.
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Q, QuerySet
 from markdown_it.token import Token
 
 from conversations import services
-from conversations.models import Conversation
+from conversations.models import Conversation, Message
 from conversations.rendering import markdown_tokens
 
 SNIPPET_WIDTH = 160
@@ -137,10 +138,39 @@ def first_hit(conversation: Conversation, query: str) -> SearchHit:
     return hit
 
 
-def search_results(user, query: str, limit: int) -> list[SearchHit]:
-    """The user's conversations matching `query` (archived ones included), newest first."""
-    found = services.search_conversations(user, query)[:limit]
+def search_results(user, query: str, limit: int, as_typed: bool = False) -> list[SearchHit]:
+    """The user's conversations matching `query` (archived ones included), newest first.
+
+    `as_typed`: the query is being typed, so its words may be unfinished; on PostgreSQL each
+    word then matches as a prefix ("narwh" finds "narwhals"). Substring search does already.
+    """
+    if as_typed and connection.vendor == "postgresql":
+        found = prefix_search(user, query)[:limit]
+    else:
+        found = services.search_conversations(user, query)[:limit]
     return [first_hit(conversation, query) for conversation in found]
+
+
+def prefix_search(user, query: str) -> QuerySet[Conversation]:
+    """Full-text search in which every word of `query` is a prefix (PostgreSQL only)."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+
+    words = re.findall(r"\w+", query)
+    mine = services.conversations_for(user)
+    if not words:
+        return mine.none()
+    wanted = SearchQuery(
+        " & ".join(f"{word}:*" for word in words), config=services.SEARCH_CONFIG, search_type="raw"
+    )
+    in_messages = (
+        Message.objects.filter(conversation__owner_id=user.pk)
+        .annotate(document=SearchVector("content", config=services.SEARCH_CONFIG))
+        .filter(document=wanted)
+        .values("conversation_id")
+    )
+    return mine.annotate(title_document=SearchVector("title", config=services.SEARCH_CONFIG)).filter(
+        Q(title_document=wanted) | Q(pk__in=in_messages)
+    )
 
 
 def hit_json(hit: SearchHit) -> dict:

@@ -478,7 +478,7 @@ def search(request: HttpRequest) -> HttpResponse:
     """Results as a page, or as JSON for the sidebar's search as you type (`Accept: application/json`)."""
     query = request.GET.get("q", "")[:200]
     if wants_json(request):
-        hits = search_results(request.user, query, LIVE_SEARCH_RESULTS)
+        hits = search_results(request.user, query, LIVE_SEARCH_RESULTS, as_typed=True)
         return JsonResponse({"query": query.strip(), "results": [hit_json(hit) for hit in hits]})
     hits = search_results(request.user, query, SEARCH_RESULTS)
     return render(

@@ -137,3 +137,22 @@ def test_a_snippet_starts_at_a_word_and_says_what_was_cut():
     assert pieces[0].text == "…" and pieces[-1].text == "…"
     assert pieces[1].text.startswith("word") and [p.text for p in pieces if p.match] == ["otter"]
     assert snippet("no match here", word_pattern(["otter"])) is None
+
+
+def test_on_postgresql_search_as_you_type_matches_unfinished_words(alice, chats):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("substring search matches unfinished words already")
+    client = signed_in_client(alice)
+
+    def titles(query: str, **headers) -> list[str]:
+        answer = client.get(reverse("search"), {"q": query}, **headers)
+        if headers:
+            return ["".join(piece for piece, _ in result["title"]) for result in answer.json()["results"]]
+        return [hit.conversation.title for hit in answer.context["results"]]
+
+    assert titles("bre", HTTP_ACCEPT="application/json") == ["Tide tables"]  # "Brest", unfinished
+    assert titles("hig tid", HTTP_ACCEPT="application/json") == ["Tide tables"]
+    assert titles("bre") == []  # the results page searches whole words
+    assert titles("it's & | !", HTTP_ACCEPT="application/json") == []  # tsquery syntax is not passed on
