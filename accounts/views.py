@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.oidc import provider_logout_url, sso_enabled
@@ -23,8 +23,19 @@ class SignInView(auth_views.LoginView):
             sso_name=settings.OIDC_PROVIDER_NAME,
             password_login=settings.PASSWORD_LOGIN,
             sso_problem=SSO_PROBLEMS.get(self.request.GET.get("sso", "")),
+            opening_shared_link=leads_to_shared_link(self.get_redirect_url()),
         )
         return context
+
+
+def leads_to_shared_link(next_url: str) -> bool:
+    """Whether signing in returns to a members-only share link (the page then says why it asks)."""
+    if not next_url:
+        return False
+    try:
+        return resolve(next_url.split("?", 1)[0]).url_name == "shared_conversation"
+    except (Resolver404, Http404):
+        return False
 
 
 @require_POST

@@ -8,8 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
@@ -17,6 +18,7 @@ from agents.crypto import UndecryptableKey
 from agents.forms import PlatformOptionsForm, agent_form_for, credential_form_for
 from agents.models import Agent, Credential
 from agents.providers import UpstreamError, provider_class
+from conversations.feedback import feedback_counts
 
 # What an admin action may meet when it calls a platform: its refusal, an answer
 # that does not decode, a failed request, or a stored key the site cannot decrypt.
@@ -215,7 +217,9 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
                 Agent.objects.create(
                     name=found.name[:100],
                     slug=unique_agent_slug(found.name),
-                    description=found.description,
+                    # Members read the description; the platform's is metadata ("workflow published"),
+                    # so it is left for the admin to write.
+                    description="",
                     credential=credential,
                     upstream_agent_id=found.id,
                 )
@@ -263,6 +267,7 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
         "upstream_agent_id",
         "enabled",
         "group_names",
+        "feedback_given",
         "updated_at",
     ]
     list_filter = ["enabled", "credential__platform", "credential", "groups"]
@@ -280,7 +285,15 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
         return agent.platform if agent else None
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).prefetch_related("groups")
+        return super().get_queryset(request).prefetch_related("groups").annotate(**feedback_counts())
+
+    @admin.display(description="Feedback", ordering="feedback_up")
+    def feedback_given(self, agent: Agent) -> str:
+        up, down = getattr(agent, "feedback_up", 0), getattr(agent, "feedback_down", 0)
+        if not up and not down:
+            return "–"
+        url = reverse("admin:conversations_feedback_changelist") + f"?agent__id__exact={agent.pk}"
+        return format_html('<a href="{}">👍 {} · 👎 {}</a>', url, up, down)
 
     @admin.display(description="Groups")
     def group_names(self, agent: Agent) -> str:

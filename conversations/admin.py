@@ -1,9 +1,14 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.utils.http import content_disposition_header
+from django.utils.text import Truncator
 
 from conversations import services
-from conversations.models import Conversation, Message, ShareLink
+from conversations.feedback import feedback_csv
+from conversations.models import Conversation, Feedback, Message, ShareLink
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,3 +84,48 @@ class ShareLinkAdmin(ReadOnlyAdmin):
         for link in links:
             services.revoke_share_link(link)
         self.message_user(request, f"Revoked {len(links)} link(s).", messages.SUCCESS)
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    """What members thought of replies, per agent; the CSV holds what the list shows under its filters."""
+
+    list_display = ["updated_at", "agent", "rating_shown", "comment_shown", "user", "message"]
+    list_filter = ["agent", "rating", ("comment", admin.EmptyFieldListFilter), "updated_at"]
+    list_select_related = ["agent", "user", "message"]
+    search_fields = ["comment", "message__content", "user__username"]
+    date_hierarchy = "updated_at"
+    fields = ["agent", "user", "rating", "comment", "message", "created_at", "updated_at"]
+    readonly_fields = fields
+    actions = ["download_csv"]
+    change_list_template = "admin/conversations/feedback/change_list.html"
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.csv_view)
+        return [path("csv/", export, name="conversations_feedback_csv"), *super().get_urls()]
+
+    @admin.display(description="Rating", ordering="rating")
+    def rating_shown(self, feedback: Feedback) -> str:
+        return "👍 Up" if feedback.rating == Feedback.Rating.UP else "👎 Down"
+
+    @admin.display(description="Comment")
+    def comment_shown(self, feedback: Feedback) -> str:
+        return Truncator(feedback.comment).chars(120) or "–"
+
+    def csv_view(self, request: HttpRequest) -> HttpResponse:
+        """The list as filtered on the page (the same query string), as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        shown = self.get_changelist_instance(request).get_queryset(request)
+        return csv_response(shown)
+
+    @admin.action(description="Download the selected feedback as CSV", permissions=["view"])
+    def download_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return csv_response(queryset)
+
+
+def csv_response(feedback: QuerySet) -> HttpResponse:
+    rows = feedback.select_related("agent", "user", "message__conversation").order_by("-updated_at")
+    response = HttpResponse(feedback_csv(rows.iterator()), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename="feedback.csv")
+    return response

@@ -35,6 +35,9 @@ class Conversation(models.Model):
     upstream_conversation_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Pinned conversations head the sidebar; archived ones leave it (search still finds them).
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -48,6 +51,18 @@ class Conversation(models.Model):
     @property
     def group_name(self) -> str:
         return f"conversation-{self.id}"
+
+    def set_pinned(self, pinned: bool) -> None:
+        """Pin or unpin; the order of the conversation among others (`updated_at`) is kept."""
+        self.pinned_at = timezone.now() if pinned else None
+        type(self).objects.filter(pk=self.pk).update(pinned_at=self.pinned_at)
+
+    def set_archived(self, archived: bool) -> None:
+        """Archive (which also unpins) or restore, keeping `updated_at`."""
+        self.archived_at = timezone.now() if archived else None
+        if archived:
+            self.pinned_at = None
+        type(self).objects.filter(pk=self.pk).update(archived_at=self.archived_at, pinned_at=self.pinned_at)
 
 
 def rendered_key_for(content: str) -> str:
@@ -325,3 +340,30 @@ class SharedMessage(RenderedMarkdown):
             rendered_html=message.rendered_html,
             rendered_key=message.rendered_key,
         )
+
+
+class Feedback(models.Model):
+    """The owner's verdict on one finished reply: thumbs up or down and an optional comment.
+
+    One per reply; giving feedback again changes it.
+    """
+
+    class Rating(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    # Kept on the row so the admin filters and counts by agent without joining through the conversation.
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=8, choices=Rating.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on reply {self.message_id}"

@@ -228,6 +228,11 @@ def _markdown() -> MarkdownIt:
     return md
 
 
+def markdown_tokens(text: str) -> list:
+    """The token stream the renderer works from (for reading a text's words without its markup)."""
+    return _markdown().parse(text)
+
+
 def render_markdown(text: str) -> str:
     """Agent or user Markdown as sanitised HTML, safe to insert into the page."""
     if not text or not text.strip():

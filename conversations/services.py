@@ -67,7 +67,7 @@ def delete_conversation(conversation: Conversation) -> None:
 def search_conversations(user, query: str) -> QuerySet[Conversation]:
     """The user's conversations whose title or messages match `query`, newest first.
 
-    PostgreSQL: full-text search (English stemming, web-search syntax). Elsewhere: substring match.
+    PostgreSQL: full-text search (English stemming, web-search syntax). Elsewhere: every word as a substring.
     """
     query = query.strip()
     mine = conversations_for(user)
@@ -86,26 +86,11 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
         return mine.annotate(title_document=SearchVector("title", config=SEARCH_CONFIG)).filter(
             Q(title_document=wanted) | Q(pk__in=in_messages)
         )
-    in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=query).values(
-        "conversation_id"
-    )
-    return mine.filter(Q(title__icontains=query) | Q(pk__in=in_messages))
-
-
-def first_match(conversation: Conversation, query: str, width: int = 160) -> tuple[int | None, str]:
-    """The first message that holds one of the query's words, and a piece of it for the results list."""
-    words = [word.strip('"') for word in query.lower().split() if word.strip('"-')]
-    for message_id, content in conversation.messages.order_by("created_at", "id").values_list(
-        "pk", "content"
-    ):
-        lowered = content.lower()
-        found = min((i for i in (lowered.find(word) for word in words) if i >= 0), default=-1)
-        if found >= 0:
-            start = max(0, found - width // 3)
-            piece = " ".join(content[start : start + width].split())
-            excerpt = ("…" if start else "") + piece + ("…" if start + width < len(content) else "")
-            return message_id, excerpt
-    return None, ""
+    # Every word, each in the title or in a message (as PostgreSQL's web-search syntax reads plain words).
+    for word in query.split():
+        in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=word)
+        mine = mine.filter(Q(title__icontains=word) | Q(pk__in=in_messages.values("conversation_id")))
+    return mine
 
 
 # Share links.
@@ -117,17 +102,43 @@ class ShareRefused(Exception):
 
 def share_conversation(user, conversation: Conversation, access: str, live: bool) -> ShareLink:
     """A new link to `conversation` (which the caller checked is the user's) showing it as it is now."""
+    check_share_settings(access, live)
+    if not conversation.messages.exists():
+        raise ShareRefused("Send a message first: there is nothing to share yet.")
+    link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
+    link.take_snapshot()
+    return link
+
+
+def check_share_settings(access: str, live: bool) -> None:
+    """Refuse (`ShareRefused`) a link this site does not allow."""
     if access not in ShareLink.Access.values:
         raise ShareRefused("Choose who may open the link.")
     if access == ShareLink.Access.PUBLIC and not settings.ALLOW_PUBLIC_LINKS:
         raise ShareRefused("Links for anyone are switched off on this site; share with members only.")
     if live and access == ShareLink.Access.PUBLIC:
         raise ShareRefused("Only links for signed-in members can be live.")
-    if not conversation.messages.exists():
-        raise ShareRefused("Send a message first: there is nothing to share yet.")
-    link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
-    link.take_snapshot()
-    return link
+
+
+def matching_share_link(user, conversation: Conversation, access: str, live: bool) -> ShareLink | None:
+    """The user's active link to `conversation` made with these settings, if there is one (to reuse it)."""
+    return (
+        share_links_for(user)
+        .active()
+        .filter(conversation=conversation, access=access, live=live)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def share_link_is_stale(link: ShareLink) -> bool:
+    """A snapshot that does not show the conversation's newest finished message (a live link never is)."""
+    if link.live:
+        return False
+    shown = link.conversation.messages.exclude(status=Message.Status.STREAMING)
+    if link.last_message_id is not None:
+        shown = shown.filter(pk__gt=link.last_message_id)
+    return shown.exists()
 
 
 def share_links_for(user) -> QuerySet[ShareLink]:

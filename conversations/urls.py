@@ -5,10 +5,19 @@ from conversations import views
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("search/", views.search, name="search"),
+    path("sidebar/", views.sidebar_list, name="sidebar"),
+    path("archived/", views.archived_conversations, name="archived_conversations"),
     path("agents/<slug:slug>/new/", views.new_conversation, name="new_conversation"),
     path("c/<str:conversation_id>/", views.conversation, name="conversation"),
     path("c/<str:conversation_id>/messages/", views.conversation_messages, name="conversation_messages"),
+    path(
+        "c/<str:conversation_id>/messages/<int:message_id>/feedback/",
+        views.message_feedback,
+        name="message_feedback",
+    ),
     path("c/<str:conversation_id>/rename/", views.rename_conversation, name="rename_conversation"),
+    path("c/<str:conversation_id>/pin/", views.pin_conversation, name="pin_conversation"),
+    path("c/<str:conversation_id>/archive/", views.archive_conversation, name="archive_conversation"),
     path("c/<str:conversation_id>/delete/", views.delete_conversation, name="delete_conversation"),
     path(
         "c/<str:conversation_id>/export.<str:file_format>",

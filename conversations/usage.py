@@ -22,7 +22,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from agents.models import Agent
-from conversations.models import Attachment, Message
+from conversations.models import Attachment, Feedback, Message
 
 DAYS = 30
 
@@ -129,6 +129,9 @@ class Usage:
     reply_p50: float | None = None
     reply_p95: float | None = None
     files: int = 0
+    # Feedback given that day on the agent's replies.
+    thumbs_up: int = 0
+    thumbs_down: int = 0
 
 
 def figures() -> dict[str, Any]:
@@ -167,6 +170,19 @@ def files_sent(agent: Agent | None, days: int) -> QuerySet[Attachment]:
     return files.filter(conversation__agent=agent) if agent is not None else files
 
 
+def feedback_in_period(agent: Agent | None, days: int) -> QuerySet[Feedback]:
+    since = start_of(period_start(days))
+    given = Feedback.objects.filter(created_at__gte=since)
+    return given.filter(agent=agent) if agent is not None else given
+
+
+def thumbs() -> dict[str, Count]:
+    return {
+        "thumbs_up": Count("id", filter=Q(rating=Feedback.Rating.UP)),
+        "thumbs_down": Count("id", filter=Q(rating=Feedback.Rating.DOWN)),
+    }
+
+
 def daily_usage(agent: Agent | None = None, days: int = DAYS) -> list[Usage]:
     """One `Usage` per day of the period, oldest first, days without activity included."""
     rows = (
@@ -187,15 +203,26 @@ def daily_usage(agent: Agent | None = None, days: int = DAYS) -> list[Usage]:
     start = period_start(days)
     days_list = [by_day.get(start + timedelta(n)) or Usage(day=start + timedelta(n)) for n in range(days)]
     files_by_day = {row["day"]: row["n"] for row in file_rows}
+    feedback_rows = (
+        feedback_in_period(agent, days)
+        .order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(**thumbs())
+    )
+    feedback_by_day = {row.pop("day"): row for row in feedback_rows}
     for usage in days_list:
         usage.files = files_by_day.get(usage.day, 0)
+        for name, count in feedback_by_day.get(usage.day, {}).items():
+            setattr(usage, name, count)
     return days_list
 
 
 def period_usage(agent: Agent | None = None, days: int = DAYS) -> Usage:
     """The whole period's figures (percentiles over all its replies, not averages of days)."""
     totals = messages_in_period(agent, days).order_by().aggregate(**figures())
-    return Usage(**totals, files=files_sent(agent, days).count())
+    given = feedback_in_period(agent, days).order_by().aggregate(**thumbs())
+    return Usage(**totals, **given, files=files_sent(agent, days).count())
 
 
 def usage_by_agent(days: int = DAYS) -> list[tuple[Agent, Usage]]:
@@ -212,6 +239,10 @@ def usage_by_agent(days: int = DAYS) -> list[tuple[Agent, Usage]]:
         )
     )
     by_agent = {row.pop("conversation__agent_id"): Usage(**row) for row in rows}
+    feedback_rows = feedback_in_period(None, days).order_by().values("agent_id").annotate(**thumbs())
+    for row in feedback_rows:
+        usage = by_agent.setdefault(row.pop("agent_id"), Usage())
+        usage.thumbs_up, usage.thumbs_down = row["thumbs_up"], row["thumbs_down"]
     agents = Agent.objects.order_by("name")
     return sorted(
         ((agent, by_agent.get(agent.pk, Usage())) for agent in agents), key=lambda pair: -pair[1].messages

@@ -84,7 +84,16 @@ def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
         timing_chart("Time to first words", days, "first_words", period),
         timing_chart("Time to the end of a reply", days, "reply", period),
         count_chart("Files sent", days, "files", period.files, "files"),
+        feedback_chart(days, period),
     ]
+
+
+def feedback_chart(days: list[Usage], period: Usage) -> Chart:
+    """Bars: feedback given per day; the summary splits the period's into thumbs up and down."""
+    given = [Usage(day=u.day, files=u.thumbs_up + u.thumbs_down) for u in days]
+    chart = count_chart("Feedback on replies", given, "files", 0, "ratings")
+    chart.summary = f"{period.thumbs_up:,} 👍 · {period.thumbs_down:,} 👎"
+    return chart
 
 
 def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:

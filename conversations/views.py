@@ -2,7 +2,6 @@
 
 import functools
 import json
-import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,14 +23,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, history, services
+from conversations import attachments, exports, feedback, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
+from conversations.search import hit_json, search_results
+from conversations.templatetags.avatars import avatar_hue, avatar_initial
 
-AVATAR_HUES = 6
 # A page shows this many messages; older ones load as the reader scrolls up.
 MESSAGES_PER_PAGE = 40
 SEARCH_RESULTS = 50
+LIVE_SEARCH_RESULTS = 12
 DEFAULT_ERRORS = {
     Message.Status.ERROR: "The reply failed.",
     Message.Status.INTERRUPTED: "The reply was interrupted.",
@@ -129,7 +130,7 @@ def chat_page(
 ) -> HttpResponse:
     """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
     if conversation:
-        ordered = conversation.messages.order_by("created_at", "id")
+        ordered = conversation.messages.order_by("created_at", "id").select_related("feedback")
         messages, has_earlier = history.last_page(ordered, MESSAGES_PER_PAGE)
         if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
             messages, has_earlier = history.page_from(ordered, linked_message_id) or (messages, has_earlier)
@@ -160,6 +161,7 @@ def chat_page(
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
             "agent_available": agent_available,
+            "can_rate": conversation is None or conversation.owner_id == request.user.pk,
             "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
             "config": config,
             **sidebar(request, current=conversation),
@@ -221,11 +223,11 @@ def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonRes
     """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
     found = services.get_conversation_for(request.user, conversation_id)
     return earlier_messages_response(
-        found.messages.order_by("created_at", "id"),
+        found.messages.order_by("created_at", "id").select_related("feedback"),
         request.GET.get("before", ""),
         "conversation_messages",
         found.id,
-        {"agent": agent_card(found.agent)},
+        {"agent": agent_card(found.agent), "can_rate": True},
     )
 
 
@@ -290,9 +292,17 @@ def message_view(
             for call in calls
         ],
         "attachments": [attachments.attachment_view(a, attachment_url) for a in message.attachments.all()],
+        "feedback": loaded_feedback(message),
         "created_at": message.created_at,
         "is_last": is_last,
     }
+
+
+def loaded_feedback(message: Message | SharedMessage):
+    """The feedback loaded with the message (`select_related`), else None: never a query of its own."""
+    if isinstance(message, Message) and Message.feedback.is_cached(message):
+        return getattr(message, "feedback", None)
+    return None
 
 
 def agent_card(agent: Agent) -> dict[str, Any]:
@@ -300,18 +310,39 @@ def agent_card(agent: Agent) -> dict[str, Any]:
         "name": agent.name,
         "slug": agent.slug,
         "description": agent.description,
-        "initial": (agent.name[:1] or "?").upper(),
-        "hue": zlib.crc32(agent.slug.encode()) % AVATAR_HUES,
+        "initial": avatar_initial(agent),
+        "hue": avatar_hue(agent),
         "url": reverse("new_conversation", args=[agent.slug]),
     }
 
 
 def sidebar(request: HttpRequest, current: Conversation | None = None) -> dict[str, Any]:
-    conversations = list(services.conversations_for(request.user))
+    """What every page with the sidebar shows: the conversation list, and the top bar's agent picker."""
     return {
-        "conversation_groups": group_by_age(conversations, timezone.localtime()),
-        "current_conversation_id": current.id if current else None,
+        **sidebar_context(request.user, current.id if current else None),
+        "picker_agents": [agent_card(agent) for agent in services.visible_agents(request.user)],
     }
+
+
+def sidebar_context(user, current_id: str | None) -> dict[str, Any]:
+    """The sidebar's list: pinned conversations (last pinned first), then the others by age; none archived."""
+    mine = services.conversations_for(user)
+    shown = list(mine.filter(archived_at__isnull=True))
+    pinned = sorted((c for c in shown if c.pinned_at), key=lambda c: c.pinned_at, reverse=True)
+    return {
+        "pinned_conversations": pinned,
+        "conversation_groups": group_by_age([c for c in shown if not c.pinned_at], timezone.localtime()),
+        "current_conversation_id": current_id,
+        "has_archived": mine.filter(archived_at__isnull=False).exists(),
+    }
+
+
+@login_required
+@require_GET
+def sidebar_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's list as HTML, for the page to swap in after pinning or archiving (`?current=<id>`)."""
+    context = sidebar_context(request.user, request.GET.get("current") or None)
+    return render(request, "conversations/_conversation_list.html", context)
 
 
 def group_by_age(conversations: list[Conversation], now: datetime) -> list[tuple[str, list[Conversation]]]:
@@ -362,10 +393,64 @@ def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
 
 @login_required
 @require_POST
+def message_feedback(request: HttpRequest, conversation_id: str, message_id: int) -> JsonResponse:
+    """Thumbs up or down (`rating`) and an optional `comment` on a finished reply; sent again, it changes."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    try:
+        given = feedback.give_feedback(
+            found, message_id, request.POST.get("rating", ""), request.POST.get("comment", "")
+        )
+    except Message.DoesNotExist:
+        raise Http404("No such reply.") from None
+    except feedback.FeedbackRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"rating": given.rating, "comment": given.comment})
+
+
+@login_required
+@require_POST
+def pin_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
+    """`pinned=1` pins the conversation to the top of the sidebar, `pinned=0` unpins it."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    found.set_pinned(request.POST.get("pinned") == "1")
+    return JsonResponse({"pinned": found.pinned_at is not None})
+
+
+@login_required
+@require_POST
+def archive_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """`archived=1` takes the conversation out of the sidebar (search still finds it), `archived=0` back."""
+    found = services.get_conversation_for(request.user, conversation_id)
+    archived = request.POST.get("archived") == "1"
+    found.set_archived(archived)
+    if wants_json(request):
+        return JsonResponse({"archived": archived})
+    if archived:
+        messages.success(request, f"Archived “{found}”.")
+    else:
+        messages.success(request, f"“{found}” is back in your conversations.")
+    return redirect("archived_conversations")
+
+
+@login_required
+@require_GET
+def archived_conversations(request: HttpRequest) -> HttpResponse:
+    archived = services.conversations_for(request.user).filter(archived_at__isnull=False)
+    return render(
+        request,
+        "conversations/archived.html",
+        {"archived": archived.order_by("-archived_at"), **sidebar(request)},
+    )
+
+
+@login_required
+@require_POST
 def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     found = services.get_conversation_for(request.user, conversation_id)
     title = str(found)
     services.delete_conversation(found)
+    if wants_json(request):
+        return JsonResponse({"deleted": True})
     messages.success(request, f"Deleted “{title}”.")
     return redirect("chat")
 
@@ -390,19 +475,16 @@ def export_conversation(request: HttpRequest, conversation_id: str, file_format:
 @login_required
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
+    """Results as a page, or as JSON for the sidebar's search as you type (`Accept: application/json`)."""
     query = request.GET.get("q", "")[:200]
-    found = list(services.search_conversations(request.user, query)[:SEARCH_RESULTS])
-    results = []
-    for item in found:
-        message_id, excerpt = services.first_match(item, query)
-        url = item.get_absolute_url()
-        if message_id is not None:
-            url += f"?message={message_id}"
-        results.append({"conversation": item, "excerpt": excerpt, "url": url})
+    if wants_json(request):
+        hits = search_results(request.user, query, LIVE_SEARCH_RESULTS, as_typed=True)
+        return JsonResponse({"query": query.strip(), "results": [hit_json(hit) for hit in hits]})
+    hits = search_results(request.user, query, SEARCH_RESULTS)
     return render(
         request,
         "conversations/search.html",
-        {"query": query.strip(), "results": results, **sidebar(request)},
+        {"query": query.strip(), "results": hits, **sidebar(request)},
     )
 
 
@@ -410,25 +492,47 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def share_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
+    """GET: the conversation's working links (JSON). POST: a link as asked, or the one it already has."""
     found = services.get_conversation_for(request.user, conversation_id)
+    if request.method == "GET":
+        links = services.share_links_for(request.user).active().filter(conversation=found)
+        return JsonResponse({"links": [share_link_view(request, link) for link in links]})
+    access, live = request.POST.get("access", ""), request.POST.get("live") in ("1", "on", "true")
     try:
-        link = services.share_conversation(
-            request.user,
-            found,
-            access=request.POST.get("access", ""),
-            live=request.POST.get("live") in ("1", "on", "true"),
-        )
+        services.check_share_settings(access, live)
+        existing = services.matching_share_link(request.user, found, access, live)
+        if existing is not None:
+            if wants_json(request):
+                return JsonResponse({**share_link_view(request, existing), "reused": True})
+            messages.info(request, "This conversation already has a link like that: it is listed here.")
+            return redirect("shared_links")
+        link = services.share_conversation(request.user, found, access=access, live=live)
     except services.ShareRefused as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
         return redirect(found)
     if wants_json(request):
-        return JsonResponse({"url": request.build_absolute_uri(link.get_absolute_url())}, status=201)
+        return JsonResponse({**share_link_view(request, link), "reused": False}, status=201)
     messages.success(request, "Link created. Copy it below.")
     return redirect("shared_links")
+
+
+def share_link_view(request: HttpRequest, link: ShareLink) -> dict[str, Any]:
+    """A link as the share dialog lists it."""
+    return {
+        "id": link.pk,
+        "url": request.build_absolute_uri(link.get_absolute_url()),
+        "access": link.access,
+        "access_label": link.get_access_display(),
+        "live": link.live,
+        "updated_at": link.updated_at.isoformat(),
+        "stale": services.share_link_is_stale(link),
+        "update_url": reverse("update_share_link", args=[link.pk]),
+        "revoke_url": reverse("revoke_share_link", args=[link.pk]),
+    }
 
 
 @login_required
@@ -448,6 +552,8 @@ def update_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
     if link.is_revoked:
         raise Http404("No such link.")
     services.update_share_link(link)
+    if wants_json(request):
+        return JsonResponse(share_link_view(request, link))
     messages.success(request, f"The link to “{link}” now shows the conversation as it is now.")
     return redirect("shared_links")
 
@@ -458,6 +564,8 @@ def revoke_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
     link = services.get_share_link_for(request.user, link_id)
     if not link.is_revoked:
         services.revoke_share_link(link)
+    if wants_json(request):
+        return JsonResponse({"revoked": True})
     messages.success(request, f"The link to “{link}” no longer works.")
     return redirect("shared_links")
 

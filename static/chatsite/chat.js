@@ -1,11 +1,13 @@
 // The chat page: composer, socket and message list (protocol: docs/websocket.md).
 
 import { choiceChanged, chosenDecisions, showApprovalProblem } from "./approval.js";
-import { initConversationMenu, showConversationMenu } from "./conversation_menu.js";
+import { initConversationMenu, showConversationMenu, showRenamed } from "./conversation_menu.js";
 import { ComposerFiles } from "./attachments.js";
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
+import { initFeedback } from "./feedback.js";
 import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
+import { watchReplies } from "./reply_ready.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 
@@ -43,10 +45,25 @@ const pending = new Map();
 let editing = null;
 const pendingEdits = new Map();
 
-initSidebar();
+initSidebar({
+  onRenamed: showRenamed,
+  shortcuts: {
+    focusComposer: input ? () => input.focus() : null,
+    copyLastReply: async () => {
+      const reply = [...list.querySelectorAll(".msg-assistant")].at(-1);
+      const button = reply?.querySelector(".copy-btn");
+      if (button) await copyWithFeedback(button, thread.rawText(reply));
+    },
+  },
+});
 initConversationMenu({ showError });
 localizeTimes(list);
 enhanceCodeBlocks(list);
+initFeedback(list, {
+  csrfToken: config.csrfToken,
+  feedbackUrl: (messageId) =>
+    conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/feedback/` : null,
+});
 
 // Scrolling: follow the newest message unless the reader scrolled up.
 
@@ -109,7 +126,12 @@ const thread = new Thread(list, {
 
 initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
 
+const replyEnded = watchReplies({ agentName: config.agentName });
+let runningReply = thread.running;
+
 function showRunning(messageId) {
+  if (messageId === null && runningReply !== null) replyEnded(thread.element(runningReply));
+  runningReply = messageId;
   if (!form) return;
   const running = messageId !== null;
   list.toggleAttribute("data-running", running);

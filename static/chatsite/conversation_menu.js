@@ -50,7 +50,7 @@ function initRename(showError) {
       document.title = `${saved.title} · chatsite`;
       const link = document.querySelector('.conv-link[aria-current="page"]');
       if (link) {
-        link.textContent = saved.title;
+        link.querySelector(".conv-link-title").textContent = saved.title;
         link.title = saved.title;
       }
     } catch (error) {
@@ -78,34 +78,126 @@ function initRename(showError) {
   return open;
 }
 
+const updatedFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+async function postTo(url, token) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": token, Accept: "application/json" },
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
+/** The links this conversation already has, each with Copy, Update (a snapshot) and Revoke. */
+function linkList(form, onProblem) {
+  const section = document.getElementById("share-existing");
+  const list = document.getElementById("share-links");
+  const template = document.getElementById("tpl-share-link");
+  const token = () => form.elements.csrfmiddlewaretoken.value;
+
+  function row(link) {
+    const item = template.content.firstElementChild.cloneNode(true);
+    item.dataset.linkId = String(link.id);
+    item.querySelector(".share-link-access").textContent = String(link.access_label);
+    item.querySelector(".share-link-live").hidden = !link.live;
+    const state = item.querySelector(".share-link-state");
+    const updated = new Date(link.updated_at);
+    if (link.live) state.textContent = "Shows the conversation as it goes on.";
+    else if (link.stale) state.textContent = "Newer messages are not in it: Update to add them.";
+    else state.textContent = `Shows everything up to ${updatedFormat.format(updated)}.`;
+    const url = item.querySelector(".share-link-url");
+    url.value = String(link.url);
+    item.querySelector(".share-link-copy").addEventListener("click", async (event) => {
+      try {
+        await copyText(url.value);
+        flash(event.currentTarget, "is-copied");
+      } catch {
+        url.select();
+      }
+    });
+    const update = item.querySelector(".share-link-update");
+    update.hidden = link.live;
+    update.addEventListener("click", async () => {
+      try {
+        item.replaceWith(row(await postTo(link.update_url, token())));
+      } catch (problem) {
+        onProblem(`The link was not updated: ${problem.message}`);
+      }
+    });
+    item.querySelector(".share-link-revoke").addEventListener("click", async () => {
+      try {
+        await postTo(link.revoke_url, token());
+        item.remove();
+        section.hidden = list.childElementCount === 0;
+      } catch (problem) {
+        onProblem(`The link was not revoked: ${problem.message}`);
+      }
+    });
+    return item;
+  }
+
+  return {
+    async load() {
+      list.replaceChildren();
+      section.hidden = true;
+      try {
+        const response = await fetch(form.action, {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (!response.ok) return;
+        const { links } = await response.json();
+        list.replaceChildren(...(Array.isArray(links) ? links : []).map(row));
+      } finally {
+        section.hidden = list.childElementCount === 0;
+      }
+    },
+    show(link) {
+      const shown = [...list.children].find((item) => item.dataset.linkId === String(link.id));
+      const fresh = row(link);
+      if (shown) shown.replaceWith(fresh);
+      else list.prepend(fresh);
+      section.hidden = false;
+      fresh.querySelector(".share-link-url").focus();
+      fresh.querySelector(".share-link-url").select();
+    },
+  };
+}
+
 function initShare() {
   const dialog = document.getElementById("share-dialog");
   if (!dialog) return () => {};
   const form = document.getElementById("share-form");
+  const note = document.getElementById("share-note");
   const live = document.getElementById("share-live").querySelector("input");
   const error = document.getElementById("share-error");
-  const result = document.getElementById("share-result");
-  const url = document.getElementById("share-url");
   const submit = document.getElementById("share-submit");
-  const copy = document.getElementById("share-copy");
 
   const syncLive = () => {
     const isPublic = form.elements.access.value === "public";
     live.disabled = isPublic;
     if (isPublic) live.checked = false;
   };
+  const showProblem = (message) => {
+    error.textContent = message;
+    error.hidden = false;
+  };
+  const links = linkList(form, showProblem);
   form.addEventListener("change", syncLive);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
+    note.hidden = true;
     submit.disabled = true;
     try {
       const created = await postForm(form);
-      url.value = created.url;
-      result.hidden = false;
-      submit.hidden = true;
-      url.focus();
-      url.select();
+      note.textContent = created.reused
+        ? "This conversation already has a link like that: here it is, no new one was made."
+        : "Link created.";
+      note.hidden = false;
+      links.show(created);
     } catch (problem) {
       error.textContent = problem.message;
       error.hidden = false;
@@ -113,21 +205,22 @@ function initShare() {
       submit.disabled = false;
     }
   });
-  copy.addEventListener("click", async () => {
-    try {
-      await copyText(url.value);
-      flash(copy, "is-copied");
-    } catch {
-      url.select();
-    }
-  });
   return () => {
-    result.hidden = true;
-    submit.hidden = false;
     error.hidden = true;
+    note.hidden = true;
     syncLive();
+    links.load();
     dialog.showModal();
   };
+}
+
+/** A rename made elsewhere (the sidebar's item menu) shown in the top bar. */
+export function showRenamed(title) {
+  const heading = document.getElementById("conv-title");
+  if (!heading) return;
+  heading.textContent = title;
+  document.getElementById("rename-input").value = title;
+  document.title = `${title} · chatsite`;
 }
 
 export function initConversationMenu({ showError }) {
@@ -162,6 +255,17 @@ export function initConversationMenu({ showError }) {
   });
   for (const button of document.querySelectorAll("[data-dialog-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
+  }
+  // The menu item that opened a dialog is hidden by then: focus goes back to the menu's button.
+  for (const id of ["share-dialog", "delete-dialog"]) {
+    document.getElementById(id)?.addEventListener("close", () => menu.querySelector("summary").focus());
+  }
+  // Opened from another page's sidebar ("Share…" on this conversation's item).
+  const address = new URL(window.location.href);
+  if (address.searchParams.get("share") === "1" && !menu.hidden) {
+    address.searchParams.delete("share");
+    window.history.replaceState(null, "", address);
+    actions.share();
   }
 }
 

@@ -1,5 +1,11 @@
 // The sidebar: opening it on small screens, the user menu, and keeping the conversation list current.
 
+import { initAgentPicker } from "./agent_picker.js";
+import { initConversationList } from "./conversation_list.js";
+import { initLiveSearch } from "./live_search.js";
+import { initNotifyToggle } from "./reply_ready.js";
+import { initShortcuts } from "./shortcuts.js";
+
 const TITLE_LENGTH = 80;
 
 export function titleFrom(text) {
@@ -10,7 +16,16 @@ export function titleFrom(text) {
   return (space > 0 ? cut.slice(0, space) : cut) + "…";
 }
 
-export function initSidebar() {
+/**
+ * onRenamed(title): the current conversation was renamed from its sidebar item.
+ * shortcuts: the chat page's own keyboard actions (see shortcuts.js).
+ */
+export function initSidebar({ onRenamed, shortcuts } = {}) {
+  initShortcuts(shortcuts);
+  initConversationList({ onRenamed });
+  initLiveSearch();
+  initAgentPicker();
+  initNotifyToggle();
   const sidebar = document.getElementById("sidebar");
   const scrim = document.querySelector(".scrim");
   const openButton = document.querySelector("[data-sidebar-open]");
@@ -60,6 +75,11 @@ export function touchConversation({ id, url, title }) {
   if (!nav) return;
   let link = [...nav.querySelectorAll(".conv-link")].find((a) => a.dataset.conversationId === id);
   let item;
+  if (link?.closest(".conv-group")?.dataset.group === "pinned") {
+    // A pinned conversation keeps its place.
+    markCurrent(nav, link);
+    return;
+  }
   if (link) {
     item = link.closest("li");
     const group = item.closest(".conv-group");
@@ -71,11 +91,12 @@ export function touchConversation({ id, url, title }) {
     link = item.querySelector(".conv-link");
     link.href = url;
     link.dataset.conversationId = id;
-    link.textContent = title;
+    link.querySelector(".conv-link-title").textContent = title;
     link.title = title;
+    item.querySelector(".conv-item-menu").ariaLabel = `Options for ${title}`;
   }
   document.getElementById("conv-empty")?.remove();
-  let today = nav.querySelector(".conv-group");
+  let today = nav.querySelector('.conv-group:not([data-group="pinned"])');
   if (!today || today.dataset.group !== "today") {
     today = document.createElement("section");
     today.className = "conv-group";
@@ -86,9 +107,15 @@ export function touchConversation({ id, url, title }) {
     const list = document.createElement("ol");
     list.className = "conv-items";
     today.append(label, list);
-    nav.prepend(today);
+    const pinned = nav.querySelector('.conv-group[data-group="pinned"]');
+    if (pinned) pinned.after(today);
+    else nav.prepend(today);
   }
   today.querySelector(".conv-items").prepend(item);
+  markCurrent(nav, link);
+}
+
+function markCurrent(nav, link) {
   for (const other of nav.querySelectorAll(".conv-link[aria-current]")) other.removeAttribute("aria-current");
   link.setAttribute("aria-current", "page");
 }

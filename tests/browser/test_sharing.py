@@ -51,7 +51,8 @@ def share_link(page, public: bool = False, live: bool = False) -> str:
     if live:
         dialog.get_by_text("Live", exact=True).click()
     dialog.get_by_role("button", name="Create link").click()
-    url_field = dialog.locator("#share-url")
+    expect(dialog.locator("#share-note")).to_be_visible()
+    url_field = dialog.locator(".share-link-url:focus")
     expect(url_field).to_be_visible()
     url = url_field.input_value()
     screenshot(page, f"share-dialog-{'public' if public else 'members'}")
@@ -75,8 +76,12 @@ def test_a_teammate_watches_a_reply_stream_through_a_live_link(signed_in, browse
     try:
         bob.goto(url)
         expect(bob).to_have_url(f"{live_site.url}/accounts/login/?next={url.removeprefix(live_site.url)}")
-        sign_in_as(bob, live_site, "bob", bob_password)
-        bob.goto(url)
+        expect(bob.locator(".login-reason")).to_contain_text("shared a conversation with the members")
+        screenshot(bob, "share-sign-in-reason")
+        bob.get_by_label("Username").fill("bob")
+        bob.get_by_label("Password").fill(bob_password)
+        bob.get_by_role("button", name="Sign in").click()
+        bob.wait_for_url(url)  # back at the link, not the home page
         expect(bob.locator("article.msg-user .bubble")).to_contain_text("Plan the team offsite")
         expect(bob.locator("#live-status")).to_have_attribute("data-state", "open")
         expect(bob.locator("#composer-input")).to_have_count(0)
@@ -131,6 +136,37 @@ def test_a_public_link_opens_signed_out_and_revoking_it_ends_it(signed_in, brows
         assert response.status == 404
     finally:
         context.close()
+
+
+def test_the_share_dialog_reuses_a_link_and_updates_or_revokes_it(signed_in, live_site):
+    page = signed_in
+    start_conversation(page, live_site, "Share me once")
+    first = share_link(page)
+    page.get_by_label("Conversation options").click()
+    page.get_by_role("menuitem", name="Share…").click()
+    dialog = page.locator("#share-dialog")
+    links = dialog.locator(".share-link")
+    expect(links).to_have_count(1)
+    expect(links.locator(".share-link-url")).to_have_value(first)
+    dialog.get_by_role("button", name="Create link").click()
+    expect(dialog.locator("#share-note")).to_contain_text("already has a link like that")
+    expect(links).to_have_count(1)
+    dialog.get_by_role("button", name="Close").click()
+
+    send(page, "Something newer")
+    expect(page.locator("article.msg-assistant")).to_have_count(2)
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    page.get_by_label("Conversation options").click()
+    page.get_by_role("menuitem", name="Share…").click()
+    expect(links.locator(".share-link-state")).to_contain_text("Newer messages are not in it")
+    screenshot(page, "share-dialog-existing-link")
+    links.get_by_role("button", name="Update").click()
+    expect(links.locator(".share-link-state")).to_contain_text("Shows everything up to")
+    links.get_by_role("button", name="Revoke").click()
+    expect(links).to_have_count(0)
+    expect(dialog.locator("#share-existing")).to_be_hidden()
+    dialog.get_by_role("button", name="Close").click()
+    assert page.request.get(first).status == 404
 
 
 def test_rename_regenerate_edit_search_and_delete(signed_in, live_site):

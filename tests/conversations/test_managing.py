@@ -91,7 +91,7 @@ def test_deleting_needs_a_post(alice, tides):
 )
 def test_search_finds_conversations_by_title_and_message_text(alice, tides, recipes, query, titles):
     response = signed_in_client(alice).get(reverse("search"), {"q": query})
-    found = [item["conversation"].title for item in response.context["results"]]
+    found = [item.conversation.title for item in response.context["results"]]
     assert found == titles
 
 
@@ -99,10 +99,10 @@ def test_search_shows_an_excerpt_and_only_the_users_own(alice, bob, tides, sketr
     bobs = Conversation.objects.create(owner=bob, agent=sketricgen_agent, title="Bob's tide notes")
     Message.objects.create(conversation=bobs, role=Message.Role.USER, content="tide tide tide")
     page = signed_in_client(alice).get(reverse("search"), {"q": "Brest"}).content.decode()
-    assert "When is high tide in Brest?" in page
+    assert "When is high tide in <mark>Brest</mark>?" in page
     assert "Bob&#x27;s tide notes" not in page
     bob_results = signed_in_client(bob).get(reverse("search"), {"q": "tide"}).context["results"]
-    assert [item["conversation"] for item in bob_results] == [bobs]
+    assert [item.conversation for item in bob_results] == [bobs]
 
 
 def test_export_as_markdown(alice, tides):
@@ -142,8 +142,7 @@ def test_on_postgresql_search_is_full_text_with_stemming_and_web_syntax(alice, t
 
     def titles(query: str) -> list[str]:
         return [
-            item["conversation"].title
-            for item in client.get(reverse("search"), {"q": query}).context["results"]
+            item.conversation.title for item in client.get(reverse("search"), {"q": query}).context["results"]
         ]
 
     assert titles("tides") == ["Tide tables"]  # "tide" in the text, by its stem

@@ -90,7 +90,7 @@ def test_the_usage_page_draws_charts_with_their_numbers_and_exports_csv(busy_wee
     page = client.get("/admin/usage/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert html.count('class="usage-chart"') == 6 and "Time to first words" in html
+    assert html.count('class="usage-chart"') == 7 and "Time to first words" in html
     assert "7 messages" in html and "median" in html
     assert f'href="/admin/usage/{busy_week.pk}/"' in html
 
