@@ -179,12 +179,12 @@ class ConversationConsumer(FrameConsumer):
         self.user_id = user.pk
         if not await self.accept_counted(user.pk):
             return
-        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         # The reply goes on without this socket and is saved when it ends.
         if hasattr(self, "user_id"):
-            relay.hub.unwatch(self.conversation_id, self.send_frame)
+            relay.unwatch(self.conversation_id, self.send_frame)
 
     def access_refusal(self) -> Refusal | None:
         if owned_conversation_exists(self.user_id, self.conversation_id):
@@ -206,7 +206,12 @@ class ConversationConsumer(FrameConsumer):
                 ):
                     raise relay.TurnRefused("BAD_FRAME", "attachments is a list of attachment ids.")
                 await relay.start_reply(
-                    self.conversation_id, self.user_id, text, client_id, timezone_name, attachment_ids
+                    self.conversation_id,
+                    user_id=self.user_id,
+                    text=text,
+                    client_id=client_id,
+                    timezone_name=timezone_name,
+                    attachment_ids=attachment_ids,
                 )
             elif kind == "stop":
                 await relay.stop_reply(self.conversation_id, message_id_of(request))
@@ -215,14 +220,20 @@ class ConversationConsumer(FrameConsumer):
                 if message_id is None:
                     raise relay.TurnRefused("BAD_FRAME", "decide needs a message_id.")
                 await relay.continue_after_approval(
-                    self.conversation_id, self.user_id, message_id, request.get("decisions")
+                    self.conversation_id,
+                    user_id=self.user_id,
+                    message_id=message_id,
+                    decisions=request.get("decisions"),
                 )
             elif kind in ("retry", "regenerate"):
                 message_id = message_id_of(request)
                 if message_id is None:
                     raise relay.TurnRefused("BAD_FRAME", f"{kind} needs a message_id.")
                 await relay.retry_reply(
-                    self.conversation_id, self.user_id, message_id, regenerate=kind == "regenerate"
+                    self.conversation_id,
+                    user_id=self.user_id,
+                    message_id=message_id,
+                    regenerate=kind == "regenerate",
                 )
             elif kind == "edit":
                 message_id, text = message_id_of(request), request.get("text")
@@ -230,7 +241,12 @@ class ConversationConsumer(FrameConsumer):
                     raise relay.TurnRefused("BAD_FRAME", "edit needs a message_id and text.")
                 timezone_name = str(request.get("timezone", ""))[:64]
                 await relay.edit_and_resend(
-                    self.conversation_id, self.user_id, message_id, text, client_id, timezone_name
+                    self.conversation_id,
+                    user_id=self.user_id,
+                    message_id=message_id,
+                    text=text,
+                    client_id=client_id,
+                    timezone_name=timezone_name,
                 )
             elif kind == "resume":
                 await self.resume(request)
@@ -254,11 +270,11 @@ class SharedConversationConsumer(FrameConsumer):
         await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
         if not await self.accept_counted(self.user_id):
             return
-        await relay.hub.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "link_id"):
-            relay.hub.unwatch(self.conversation_id, self.send_frame)
+            relay.unwatch(self.conversation_id, self.send_frame)
             await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
 
     async def send_frame(self, text: str) -> None:

@@ -368,13 +368,21 @@ async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(
     ("sent", "kept"), [("Europe/Berlin", "Europe/Berlin"), ("Mars/Olympus", ""), ("", "")]
 )
 async def test_the_browsers_time_zone_reaches_the_turn_when_it_is_real(alice, conversation, sent, kept):
-    from conversations.relay import save_turn
+    from conversations.relay.turns import save_turn
 
-    *_, turn = await save_turn(conversation.id, alice.pk, "what time is it?", "relay.x!y", sent)
-    assert turn.timezone == kept
+    prepared = await save_turn(
+        conversation.id,
+        user_id=alice.pk,
+        text="what time is it?",
+        relay_channel="relay.x!y",
+        timezone_name=sent,
+    )
+    assert prepared.turn.timezone == kept
 
 
-@pytest.mark.parametrize("origin", ["https://127.0.0.1:8443", "http://127.0.0.1:9999", "https://127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "origin", ["https://127.0.0.1:8443", "http://127.0.0.1:9999", "https://127.0.0.1:8000"]
+)
 async def test_the_right_host_on_another_port_or_scheme_is_refused(alice, conversation, connect, origin):
     connected, _ = await connect(alice, conversation.id, origin=origin)
     assert not connected
