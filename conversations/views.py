@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, history, services
+from conversations import access, attachments, exports, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 
@@ -46,7 +46,7 @@ def chat(request: HttpRequest) -> HttpResponse:
         request,
         "conversations/home.html",
         {
-            "agents": [agent_card(agent) for agent in services.visible_agents(request.user)],
+            "agents": [agent_card(agent) for agent in access.visible_agents(request.user)],
             **sidebar(request),
         },
     )
@@ -56,7 +56,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: an empty chat with the agent. POST: create the conversation the first message goes to."""
-    agent = get_object_or_404(services.visible_agents(request.user), slug=slug)
+    agent = get_object_or_404(access.visible_agents(request.user), slug=slug)
     if request.method == "POST":
         conversation = services.create_conversation(request.user, agent)
         return JsonResponse(
@@ -73,8 +73,8 @@ def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
-    available = services.visible_agents(request.user).filter(pk=found.agent_id).exists()
+    found = access.owned_conversation(request.user, conversation_id)
+    available = access.visible_agents(request.user).filter(pk=found.agent_id).exists()
     linked = request.GET.get("message", "")
     return chat_page(
         request,
@@ -89,7 +89,7 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
 @require_POST
 def upload_attachment(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """One file for the next message (multipart `file`, optional `name`); 201 with the stored file."""
-    conversation = services.get_conversation_for(request.user, conversation_id)
+    conversation = access.owned_conversation(request.user, conversation_id)
     provider = provider_class(conversation.agent.platform)
     form = attachments.AttachmentForm(
         request.POST,
@@ -110,7 +110,7 @@ def upload_attachment(request: HttpRequest, conversation_id: str) -> JsonRespons
 @require_http_methods(["GET", "POST", "DELETE"])
 def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -> HttpResponse:
     """GET: the file. DELETE (or POST): remove a file not yet sent."""
-    conversation = services.get_conversation_for(request.user, conversation_id)
+    conversation = access.owned_conversation(request.user, conversation_id)
     found = get_object_or_404(Attachment, pk=attachment_id, conversation=conversation)
     if request.method == "GET":
         return attachments.file_response(found)
@@ -219,7 +219,7 @@ def earlier_messages_response(
 @require_GET
 def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     return earlier_messages_response(
         found.messages.order_by("created_at", "id"),
         request.GET.get("before", ""),
@@ -348,10 +348,10 @@ def websocket_url(request: HttpRequest, conversation: Conversation) -> str:
 @login_required
 @require_POST
 def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     try:
         services.rename_conversation(found, request.POST.get("title", ""))
-    except ValueError as exc:
+    except services.TitleRefused as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
@@ -363,7 +363,7 @@ def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
 @login_required
 @require_POST
 def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     title = str(found)
     services.delete_conversation(found)
     messages.success(request, f"Deleted “{title}”.")
@@ -373,7 +373,7 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
 @login_required
 @require_GET
 def export_conversation(request: HttpRequest, conversation_id: str, file_format: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     if file_format not in ("md", "json"):
         raise Http404("No such format.")
     if file_format == "md":
@@ -412,7 +412,7 @@ def search(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def share_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     try:
         link = services.share_conversation(
             request.user,
@@ -490,7 +490,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
             view["id"] = None  # ids are only needed to follow a live conversation
     first_question = link.messages().filter(role=Message.Role.USER).values_list("content", flat=True).first()
     signed_in = request.user.is_authenticated
-    can_continue = signed_in and services.visible_agents(request.user).filter(pk=agent.pk).exists()
+    can_continue = signed_in and access.may_use_agent(request.user, agent)
     config = {
         "wsPath": f"/ws/share/{link.token}/" if link.live else None,
         "agentName": agent.name,

@@ -9,7 +9,6 @@ site uses.
 """
 
 from conversations.relay.fanout import Hub
-from conversations.relay.frames import RESYNC, SendFrame, frame, frame_pieces
 from conversations.relay.policy import ALIVE_SECONDS, TurnRefused, mark_abandoned_replies
 from conversations.relay.replies import (
     continue_after_approval,
@@ -27,15 +26,11 @@ from conversations.relay.run import ReplyRun
 
 __all__ = [
     "ALIVE_SECONDS",
-    "RESYNC",
     "Hub",
     "ReplyRun",
-    "SendFrame",
     "TurnRefused",
     "continue_after_approval",
     "edit_and_resend",
-    "frame",
-    "frame_pieces",
     "interrupt_all",
     "mark_abandoned_replies",
     "resume",

@@ -8,8 +8,8 @@ from typing import Any
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
+from conversations.protocol import RESYNC, SendFrame
 from conversations.relay.checkpoints import keep_checkpointing
-from conversations.relay.frames import RESYNC, SendFrame, frame
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import streaming_reply_owner
 from conversations.relay.sweep import keep_sweeping
@@ -18,6 +18,22 @@ logger = logging.getLogger(__name__)
 
 # How long frames for sockets in other processes are gathered before sending.
 REMOTE_BATCH_SECONDS = 0.05
+
+# The listener's pause after a layer error, doubled while errors go on, up to the maximum.
+LISTEN_RETRY_SECONDS = 0.1
+MAX_LISTEN_RETRY_SECONDS = 10.0
+
+
+def log_failure(task: asyncio.Task) -> None:
+    """Done callback of a background task: an exception that ended it is logged, never lost."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("The background task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def background(coroutine: Any, name: str) -> asyncio.Task:
+    task = asyncio.create_task(coroutine, name=name)
+    task.add_done_callback(log_failure)
+    return task
 
 
 class Hub:
@@ -71,7 +87,7 @@ class Hub:
         if run.remote_watchers:
             run.outbox.append(text)
             if run.flusher is None:
-                run.flusher = asyncio.create_task(self.flush_later(run))
+                run.flusher = background(self.flush_later(run), f"relay-flush-{run.message_id}")
 
     async def flush_later(self, run: ReplyRun) -> None:
         await asyncio.sleep(REMOTE_BATCH_SECONDS)
@@ -112,7 +128,7 @@ class Hub:
         self.watchers.setdefault(conversation_id, set()).add(send)
         run = self.run_in(conversation_id)
         if run is not None:
-            await send(frame(run.snapshot()))
+            await send(run.snapshot())
         elif reply_to:
             await self.ask_owner(conversation_id, {"type": "relay.watch", "reply_to": reply_to})
 
@@ -120,13 +136,13 @@ class Hub:
         """Start this event loop's checkpointer unless it runs; it stops when no reply is left."""
         task = self._checkpointer
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            self._checkpointer = asyncio.create_task(keep_checkpointing(self), name="relay-checkpoints")
+            self._checkpointer = background(keep_checkpointing(self), "relay-checkpoints")
 
     def ensure_sweeper(self) -> None:
         """Start this event loop's sweep for dead processes' replies unless it runs; it runs for good."""
         task = self._sweeper
         if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            self._sweeper = asyncio.create_task(keep_sweeping(self), name="relay-sweeper")
+            self._sweeper = background(keep_sweeping(self), "relay-sweeper")
 
     def unwatch(self, conversation_id: str, send: SendFrame) -> None:
         watchers = self.watchers.get(conversation_id)
@@ -162,22 +178,43 @@ class Hub:
         ):
             layer = listening_layer()
             self.channel_name = await layer.new_channel("relay.")
-            self._listener = asyncio.create_task(self.listen(layer, self.channel_name), name="relay-listener")
+            self._listener = background(self.listen(layer, self.channel_name), "relay-listener")
         return self.channel_name
 
     async def listen(self, layer: Any, channel: str) -> None:
+        """Serve the other processes' requests for as long as the event loop runs.
+
+        A layer error (a full channel, a lost connection to Redis) is logged and
+        the hub listens again on the same channel, which the replies it runs
+        name, after a pause that grows while the errors go on.
+        """
+        failures = 0
         while True:
-            message = await layer.receive(channel)
-            run = self.runs.get(message.get("message_id"))
-            if run is None or run.conversation_id != message.get("conversation_id"):
-                continue
-            if message["type"] == "relay.watch":
-                run.remote_watchers.add(message["reply_to"])
-                await layer.send(
-                    message["reply_to"], {"type": "relay.frames", "frames": [frame(run.snapshot())]}
+            try:
+                message = await layer.receive(channel)
+                await self.answer(layer, message)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                pause = min(LISTEN_RETRY_SECONDS * 2 ** (failures - 1), MAX_LISTEN_RETRY_SECONDS)
+                logger.exception(
+                    "The relay's listener on %s failed; it listens again in %.1f s", channel, pause
                 )
-            elif message["type"] == "relay.stop":
-                self.stop(run.conversation_id, run.message_id)
+                await asyncio.sleep(pause)
+
+    async def answer(self, layer: Any, message: dict[str, Any]) -> None:
+        """Act on a request about a reply this process runs: watch it from another process, or stop it."""
+        run = self.runs.get(message.get("message_id"))
+        if run is None or run.conversation_id != message.get("conversation_id"):
+            return
+        if message["type"] == "relay.watch":
+            run.remote_watchers.add(message["reply_to"])
+            if run.seq > message.get("after_seq", -1):
+                await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [run.snapshot()]})
+        elif message["type"] == "relay.stop":
+            self.stop(run.conversation_id, run.message_id)
 
 
 def listening_layer() -> Any:

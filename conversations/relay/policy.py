@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from agents.models import Agent
 from agents.providers import Provider, UpstreamError
+from conversations import access
 from conversations.models import Conversation, Message
+from conversations.protocol import RefusalCode, Refused
 
 # A streaming reply whose row has not been touched for this long belongs to a
 # process that died; it is marked interrupted.
@@ -22,13 +23,8 @@ ALIVE_SECONDS = 90
 MAX_RESPONSE_CHARS = 10_000
 
 
-class TurnRefused(Exception):
+class TurnRefused(Refused):
     """A request to start a reply that cannot be honoured; nothing was saved."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
@@ -49,13 +45,15 @@ def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
 def ready_provider(conversation: Conversation) -> Provider:
     agent = conversation.agent
     if not agent.enabled:
-        raise TurnRefused("AGENT_UNAVAILABLE", f"The agent “{agent.name}” is switched off. Ask an admin.")
-    if not Agent.objects.usable_by(conversation.owner).filter(pk=agent.pk).exists():
-        raise TurnRefused("AGENT_UNAVAILABLE", f"You may no longer use the agent “{agent.name}”.")
+        raise TurnRefused(
+            RefusalCode.AGENT_UNAVAILABLE, f"The agent “{agent.name}” is switched off. Ask an admin."
+        )
+    if not access.may_use_agent(conversation.owner, agent):
+        raise TurnRefused(RefusalCode.AGENT_UNAVAILABLE, f"You may no longer use the agent “{agent.name}”.")
     try:
         return agent.provider()
     except (UpstreamError, ValueError) as exc:
-        raise TurnRefused("AGENT_UNAVAILABLE", str(exc)) from exc
+        raise TurnRefused(RefusalCode.AGENT_UNAVAILABLE, str(exc)) from exc
 
 
 def mark_abandoned_replies(conversation_id: str) -> None:
@@ -89,7 +87,7 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
         ).count()
         if sent >= settings.MESSAGES_PER_MINUTE:
             raise TurnRefused(
-                "MESSAGE_LIMIT",
+                RefusalCode.MESSAGE_LIMIT,
                 f"You can send at most {settings.MESSAGES_PER_MINUTE} messages a minute. "
                 "Wait a moment and try again.",
             )
@@ -100,7 +98,7 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
     ).count()
     if running >= settings.RUNNING_REPLIES_PER_USER:
         raise TurnRefused(
-            "REPLY_LIMIT",
+            RefusalCode.REPLY_LIMIT,
             f"You already have {running} replies running (the limit is {settings.RUNNING_REPLIES_PER_USER}). "
             "Wait for one to finish or stop it.",
         )
@@ -109,4 +107,6 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
 def refuse_if_busy(conversation: Conversation) -> None:
     mark_abandoned_replies(conversation.pk)
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-        raise TurnRefused("BUSY", "A reply is still running in this conversation. Stop it or wait for it.")
+        raise TurnRefused(
+            RefusalCode.BUSY, "A reply is still running in this conversation. Stop it or wait for it."
+        )

@@ -18,14 +18,14 @@ from django.conf import settings
 from agents.providers import Provider, Turn, UpstreamError
 from agents.providers.limits import within_limits
 from agents.providers.retry import stream_with_retries
+from conversations import protocol
 from conversations.models import Message
+from conversations.protocol import SendFrame
 from conversations.relay import fanout
 from conversations.relay.checkpoints import finish
-from conversations.relay.frames import SendFrame, frame
 from conversations.relay.run import ReplyRun
-from conversations.relay.state import reply_state
+from conversations.relay.state import saved_reply, saved_state
 from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
-from conversations.rendering import render_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +60,17 @@ async def start_reply(
 
 def user_message_frame(prepared: PreparedTurn, *, client_id: str, replaces: int | None = None) -> str:
     message = prepared.user_message
-    assert message is not None
-    payload = {
-        "type": "user_message",
-        "client_id": client_id,
-        "message": {
-            "id": message.pk,
-            "role": message.role,
-            "text": message.content,
-            "html": render_markdown(message.content),
-            "status": message.status,
-            "attachments": prepared.shown_files or [],
-        },
-    }
-    if replaces is not None:
-        payload["replaces"] = replaces
-    return frame(payload)
+    if message is None:
+        raise ValueError("This turn sends no user message.")
+    return protocol.user_message(
+        message_id=message.pk,
+        role=message.role,
+        text=message.content,
+        status=message.status,
+        attachments=prepared.shown_files or [],
+        client_id=client_id,
+        replaces=replaces,
+    )
 
 
 async def continue_after_approval(
@@ -129,7 +124,7 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     hub, reply = fanout.hub, prepared.reply
     run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
     if prepared.turn.approval is None:
-        started = {"type": "reply.started", "message_id": run.message_id, "seq": 0, "replaces": replaces}
+        started = protocol.reply_started(message_id=run.message_id, replaces=replaces)
     else:  # the paused reply continues where it stopped
         run.markdown.replace(reply.content)
         run.tool_calls, run.approval = reply.tool_calls, reply.approval
@@ -137,9 +132,9 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
         started = run.snapshot()
     run.saved_seq = run.seq  # the checkpointer saves what comes after this
     hub.runs[run.message_id] = run
-    await hub.broadcast(conversation_id, frame(started))
-    run.task = asyncio.create_task(
-        relay_reply(run, prepared.provider, prepared.turn), name=f"reply-{run.message_id}"
+    await hub.broadcast(conversation_id, started)
+    run.task = fanout.background(
+        relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
     )
     hub.ensure_checkpointer()
     return run
@@ -158,9 +153,9 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     try:
         async with aclosing(limited) as events:
             async for event in events:
-                payload = run.apply(event)
-                if payload is not None:
-                    await run.hub.publish(run, frame(payload))
+                text = run.apply(event)
+                if text is not None:
+                    await run.hub.publish(run, text)
         if run.approval.get("status") == "pending":
             status = Message.Status.PAUSED
         elif not run.finished:
@@ -188,18 +183,7 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
         run.hub.runs.pop(run.message_id, None)
         if run.flusher is not None:
             run.flusher.cancel()
-        ended = {
-            "type": "reply.ended",
-            "message_id": run.message_id,
-            "seq": run.seq,
-            "status": status,
-            "text": run.markdown.text,
-            "html": render_markdown(run.markdown.text),
-            "error": error,
-            "tool_calls": run.tool_calls,
-            "approval": run.approval,
-        }
-        await run.hub.publish(run, frame(ended))
+        await run.hub.publish(run, run.ended(status, error))
         await run.hub.flush(run)
 
 
@@ -218,20 +202,30 @@ async def stop_reply(conversation_id: str, message_id: int | None = None) -> boo
     return await fanout.hub.ask_owner(conversation_id, {"type": "relay.stop"})
 
 
-async def resume(conversation_id: str, message_id: int, send: SendFrame, reply_to: str = "") -> bool:
-    """Send the current state of a reply to one socket; False when there is no such reply."""
+async def resume(
+    conversation_id: str, message_id: int, send: SendFrame, *, after_seq: int = -1, reply_to: str = ""
+) -> bool:
+    """Send one socket what it missed of a reply after event `after_seq`; False when there is no such reply.
+
+    A running reply's events are not kept one by one: a socket that missed any
+    gets the snapshot, one that missed none gets nothing (the events to come
+    reach it as they do every socket watching the conversation). A finished
+    reply's `reply.ended` is always sent: the sweep marks a dead process's reply
+    interrupted without a new seq.
+    """
     run = fanout.hub.runs.get(message_id)
     if run is not None and run.conversation_id == conversation_id:
-        await send(frame(run.snapshot()))
+        if run.seq > after_seq:
+            await send(run.snapshot())
         return True
-    state = await reply_state(conversation_id, message_id)
-    if state is None:
+    reply = await saved_reply(conversation_id, message_id)
+    if reply is None:
         return False
-    running_elsewhere = state["type"] == "reply.snapshot" and reply_to
+    running_elsewhere = not reply.is_finished and reply_to
     if not running_elsewhere or not await fanout.hub.ask_owner(
-        conversation_id, {"type": "relay.watch", "reply_to": reply_to}
+        conversation_id, {"type": "relay.watch", "reply_to": reply_to, "after_seq": after_seq}
     ):
-        await send(frame(state))
+        await send(saved_state(reply))
     return True
 
 

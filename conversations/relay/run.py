@@ -20,7 +20,7 @@ from agents.providers.events import (
     ToolFinished,
     ToolStarted,
 )
-from conversations.models import Message
+from conversations import protocol
 from conversations.rendering import StreamingMarkdown
 
 if TYPE_CHECKING:
@@ -54,34 +54,41 @@ class ReplyRun:
     saved_seq: int = 0
     saved_at: float = field(default_factory=time.monotonic)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "type": "reply.snapshot",
-            "message_id": self.message_id,
-            "seq": self.seq,
-            "status": Message.Status.STREAMING,
-            "text": self.markdown.text,
-            "html": self.markdown.committed_html,
-            "tail": self.markdown.tail,
-            "tool_calls": self.tool_calls,
-        }
+    def snapshot(self) -> str:
+        return protocol.reply_snapshot(
+            message_id=self.message_id,
+            seq=self.seq,
+            text=self.markdown.text,
+            html=self.markdown.committed_html,
+            tail=self.markdown.tail,
+            tool_calls=self.tool_calls,
+        )
 
-    def apply(self, event: ReplyEvent) -> dict[str, Any] | None:
+    def ended(self, status: str, error: str) -> str:
+        return protocol.reply_ended(
+            message_id=self.message_id,
+            seq=self.seq,
+            status=status,
+            text=self.markdown.text,
+            error=error,
+            tool_calls=self.tool_calls,
+            approval=self.approval,
+        )
+
+    def apply(self, event: ReplyEvent) -> str | None:
         """Fold `event` into the reply; the frame to send, or None for nothing to show."""
-        base = {"message_id": self.message_id}
         if isinstance(event, TextDelta | TextReplace) and self.first_text_at is None:
             self.first_text_at = timezone.now()
         if isinstance(event, TextDelta):
             self.seq += 1
-            payload = {"type": "text_delta", **base, "seq": self.seq, "text": event.text}
             commit = self.markdown.feed(event.text)
-            if commit is not None:
-                payload["commit"] = {"html": commit[0], "tail": commit[1]}
-            return payload
+            return protocol.text_delta(
+                message_id=self.message_id, seq=self.seq, text=event.text, commit=commit
+            )
         if isinstance(event, TextReplace):
             self.seq += 1
             html, tail = self.markdown.replace(event.text)
-            return {"type": "text_replace", **base, "seq": self.seq, "html": html, "tail": tail}
+            return protocol.text_replace(message_id=self.message_id, seq=self.seq, html=html, tail=tail)
         if isinstance(event, ToolStarted):
             self.tool_calls.append({"id": event.id, "name": event.name, "status": "running"})
         elif isinstance(event, ToolFinished):
@@ -104,6 +111,4 @@ class ReplyRun:
         elif not isinstance(event, Activity | Retrying | ApprovalRequested):
             return None
         self.seq += 1
-        payload = event.to_dict()
-        payload["type"] = payload.pop("kind")
-        return {**payload, **base, "seq": self.seq}
+        return protocol.reply_event(event, message_id=self.message_id, seq=self.seq)

@@ -1,9 +1,8 @@
 """A reply's saved state, read from the database for sockets that were not watching it stream."""
 
-from typing import Any
-
 from channels.db import database_sync_to_async
 
+from conversations import protocol
 from conversations.models import Message
 from conversations.relay.policy import mark_abandoned_replies
 from conversations.rendering import render_markdown
@@ -22,28 +21,31 @@ def streaming_reply_owner(conversation_id: str) -> tuple[int, str] | None:
 
 
 @database_sync_to_async
-def reply_state(conversation_id: str, message_id: int) -> dict[str, Any] | None:
-    """The saved state of a reply: `reply.ended` once finished, else a `reply.snapshot`."""
+def saved_reply(conversation_id: str, message_id: int) -> Message | None:
+    """The saved reply `message_id` of the conversation, abandoned replies marked interrupted first."""
     mark_abandoned_replies(conversation_id)
-    message = Message.objects.filter(
+    return Message.objects.filter(
         pk=message_id, conversation_id=conversation_id, role=Message.Role.ASSISTANT
     ).first()
-    if message is None:
-        return None
-    return saved_state(message)
 
 
-def saved_state(message: Message) -> dict[str, Any]:
+def saved_state(message: Message) -> str:
     """A reply's saved state as a frame: `reply.ended` once finished, else a `reply.snapshot`."""
-    return {
-        "type": "reply.ended" if message.is_finished else "reply.snapshot",
-        "message_id": message.pk,
-        "seq": message.seq,
-        "status": message.status,
-        "text": message.content,
-        "html": render_markdown(message.content),
-        "tail": "",
-        "error": message.error,
-        "tool_calls": message.tool_calls,
-        "approval": message.approval,
-    }
+    if message.is_finished:
+        return protocol.reply_ended(
+            message_id=message.pk,
+            seq=message.seq,
+            status=message.status,
+            text=message.content,
+            error=message.error,
+            tool_calls=message.tool_calls,
+            approval=message.approval,
+        )
+    return protocol.reply_snapshot(
+        message_id=message.pk,
+        seq=message.seq,
+        text=message.content,
+        html=render_markdown(message.content),
+        tail="",
+        tool_calls=message.tool_calls,
+    )

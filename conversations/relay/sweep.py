@@ -3,13 +3,12 @@
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from conversations.models import Message
-from conversations.relay.frames import frame
 from conversations.relay.policy import ALIVE_SECONDS, interrupt_abandoned
 from conversations.relay.state import saved_state
 
@@ -41,17 +40,17 @@ async def sweep(hub: "Hub") -> None:
     found the reply abandoned): so a page learns it whichever process serves it,
     with no message between processes, which a dead process could not answer.
     """
-    started, ended = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
+    started, endings = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
     hub.last_swept = started
-    for state in ended:
-        await hub.broadcast(state["conversation_id"], frame(state["frame"]))
+    for conversation_id, ended in endings:
+        await hub.broadcast(conversation_id, ended)
 
 
 @database_sync_to_async
 def sweep_replies(
     running_here: list[int], watched: list[str], since: datetime | None
-) -> tuple[datetime, list[dict[str, Any]]]:
-    """(now, the `reply.ended` of each reply in `watched` conversations interrupted since `since`).
+) -> tuple[datetime, list[tuple[str, str]]]:
+    """(now, [(conversation id, `reply.ended`)]) of replies in `watched` conversations ended since `since`.
 
     `since` is moved back by one sweep, against clocks and commits a little
     apart; a page told twice shows the same ending twice.
@@ -64,4 +63,4 @@ def sweep_replies(
     interrupted = Message.objects.filter(
         conversation_id__in=watched, status=Message.Status.INTERRUPTED, updated_at__gte=since
     ).exclude(pk__in=running_here)
-    return now, [{"conversation_id": str(m.conversation_id), "frame": saved_state(m)} for m in interrupted]
+    return now, [(str(m.conversation_id), saved_state(m)) for m in interrupted]

@@ -16,6 +16,7 @@ from django.db import transaction
 from agents.providers import Provider, Turn, UserRef
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
 from conversations.models import Attachment, Conversation, Message, title_from
+from conversations.protocol import RefusalCode
 from conversations.relay.policy import (
     TurnRefused,
     decisions_problem,
@@ -90,14 +91,14 @@ def save_turn(
         provider = ready_provider(conversation)
         problem = provider.input_problem(text, len(attachment_ids))
         if problem:
-            raise TurnRefused("INVALID_INPUT", problem)
+            raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
         try:
             files = link_pending(conversation, user_message, attachment_ids)
         except AttachmentsRefused as refused:
-            raise TurnRefused("INVALID_INPUT", refused.message) from None
+            raise TurnRefused(RefusalCode.INVALID_INPUT, refused.message) from None
         reply = new_streaming_reply(conversation, relay_channel)
         if not conversation.title:
             conversation.title = title_from(text or ", ".join(a.name for a in files))
@@ -133,7 +134,7 @@ def save_retry(
             or last_two[1].role != Message.Role.USER
         ):
             raise TurnRefused(
-                "NOT_FOUND",
+                RefusalCode.NOT_FOUND,
                 "Only the last reply can be regenerated, once it has ended."
                 if regenerate
                 else "Only the last reply can be retried, once it has failed or stopped.",
@@ -176,12 +177,12 @@ def save_edit(
         else:
             edited, old_reply = None, None
         if edited is None or edited.pk != message_id:
-            raise TurnRefused("NOT_FOUND", "Only your last message can be edited.")
+            raise TurnRefused(RefusalCode.NOT_FOUND, "Only your last message can be edited.")
         provider = ready_provider(conversation)
         files = list(edited.attachments.all())
         problem = provider.input_problem(text, len(files))
         if problem:
-            raise TurnRefused("INVALID_INPUT", problem)
+            raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
         old_reply_id = old_reply.pk if old_reply else None
@@ -211,10 +212,10 @@ def save_decisions(
         conversation = locked_conversation(conversation_id, user_id)
         reply = conversation.messages.filter(pk=message_id, status=Message.Status.PAUSED).first()
         if reply is None or reply.approval.get("status") != "pending":
-            raise TurnRefused("NOT_FOUND", "This reply is not waiting for a decision.")
+            raise TurnRefused(RefusalCode.NOT_FOUND, "This reply is not waiting for a decision.")
         problem = decisions_problem(reply.approval["actions"], decisions)
         if problem:
-            raise TurnRefused("INVALID_INPUT", problem)
+            raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         provider = ready_provider(conversation)
         refuse_over_limits(user_id, sends_message=False)
         chosen = [
