@@ -22,6 +22,7 @@ async def test_the_listener_survives_a_layer_error_and_answers_on_the_same_chann
         return await receive(channel)
 
     monkeypatch.setattr(layer, "receive", fails_once)
+    monkeypatch.setattr(fanout, "listening_layer", lambda: layer)
     with caplog.at_level(logging.ERROR, logger="conversations.relay"):
         channel = await hub.ensure_channel()
         await asyncio.sleep(0.05)
