@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conversations.protocol import FrameType, RefusalCode, RequestType
-from tests.conversations.test_relay import frames_until
+from tests.conversations.sockets import frames_until
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "websocket.md").read_text()
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conversations.relay import Hub, fanout
-from tests.conversations.test_relay import frames_until, messages_of, text_of
+from tests.conversations.sockets import frames_until, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
