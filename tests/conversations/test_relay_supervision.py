@@ -3,10 +3,15 @@
 import asyncio
 import logging
 
+import pytest
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from conversations.relay import Hub, ReplyRun, fanout
+
+# Transactional like the other websocket test modules: without it, run after the browser
+# tests, pytest-asyncio found an event loop already running in this thread and refused.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_the_listener_survives_a_layer_error_and_answers_on_the_same_channel(monkeypatch, caplog):
