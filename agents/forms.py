@@ -14,7 +14,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
 from agents.models import Agent, Credential
-from agents.providers import PROVIDERS, provider_class
+from agents.platforms import PLATFORMS
+from agents.providers import provider_class
 from agents.providers.addresses import url_problem
 from agents.providers.base import Option
 
@@ -41,7 +42,7 @@ def option_field(option: Option, label: str) -> forms.Field:
 
 
 def declared_options(platform: str | None, attribute: str) -> dict[str, Option]:
-    if platform not in PROVIDERS:
+    if platform not in PLATFORMS:
         return {}
     return getattr(provider_class(platform), attribute)
 

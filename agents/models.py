@@ -7,22 +7,20 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from agents import crypto
+from agents.platforms import ENTRIES, platform_choices, validate_platform
 from agents.providers import AgentSpec, Connection, Provider, provider_class
 
 http_url = URLValidator(schemes=["http", "https"])
 
 
-class Platform(models.TextChoices):
-    SKETRICGEN = "sketricgen", "SketricGen"
-    WORKFLOW_CHAT = "workflow_chat", "Workflow chat stream (B3OS)"
-    SLUG_CHAT = "slug_chat", "Agent Chat API (by slug)"
-    AGENTWEAVE = "agentweave", "AgentWeave"
+# The registered platforms as choices, e.g. `Platform.SKETRICGEN`; made from the registry, not kept apart.
+Platform = models.TextChoices("Platform", [(entry.id.upper(), (entry.id, entry.label)) for entry in ENTRIES])
 
 
 class Credential(models.Model):
     """An API key for one platform account. The key is stored encrypted."""
 
-    platform = models.CharField(max_length=32, choices=Platform.choices)
+    platform = models.CharField(max_length=32, choices=platform_choices, validators=[validate_platform])
     name = models.CharField(max_length=100, unique=True)
     base_url = models.CharField(
         max_length=500,

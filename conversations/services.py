@@ -5,18 +5,12 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
-from django.http import Http404
 
 from agents.models import Agent
-from conversations import attachments, relay
+from conversations import access, attachments, relay
 from conversations.models import Attachment, Conversation, Message, ShareLink, share_group_name
 
 SEARCH_CONFIG = "english"
-
-
-def visible_agents(user) -> QuerySet[Agent]:
-    """The agents `user` may chat with: enabled, and open to everyone or to one of the user's groups."""
-    return Agent.objects.usable_by(user)
 
 
 def conversations_for(user) -> QuerySet[Conversation]:
@@ -29,27 +23,21 @@ def conversations_for(user) -> QuerySet[Conversation]:
     )
 
 
-def get_conversation_for(user, conversation_id: str) -> Conversation:
-    """The user's own conversation; anyone else's, or a missing one, is a 404 alike."""
-    conversation = (
-        Conversation.objects.select_related("agent").filter(pk=conversation_id, owner_id=user.pk).first()
-    )
-    if conversation is None:
-        raise Http404("No such conversation.")
-    return conversation
-
-
 def create_conversation(user, agent: Agent) -> Conversation:
     """An empty conversation with `agent`; it shows in the sidebar once its first message is saved."""
-    if not visible_agents(user).filter(pk=agent.pk).exists():
-        raise Http404("No such agent.")
+    if not access.may_use_agent(user, agent):
+        raise access.NotFound("No such agent.")
     return Conversation.objects.create(owner=user, agent=agent)
+
+
+class TitleRefused(Exception):
+    """A title a conversation cannot have; the message says why."""
 
 
 def rename_conversation(conversation: Conversation, title: str) -> None:
     title = " ".join(title.split())[: Conversation._meta.get_field("title").max_length]
     if not title:
-        raise ValueError("A title cannot be empty.")
+        raise TitleRefused("A title cannot be empty.")
     conversation.title = title
     conversation.save(update_fields=["title", "updated_at"])
 
@@ -151,7 +139,7 @@ def get_share_link_for(user, link_id: int) -> ShareLink:
     """One of the user's own share links; anyone else's is a 404."""
     link = share_links_for(user).filter(pk=link_id).first()
     if link is None:
-        raise Http404("No such link.")
+        raise access.NotFound("No such link.")
     return link
 
 
@@ -182,7 +170,7 @@ def open_share_link(user, token: str) -> ShareLink:
     """
     link = ShareLink.objects.by_token(token)
     if link is None:
-        raise Http404("No such link.")
+        raise access.NotFound("No such link.")
     members_only = link.access == ShareLink.Access.MEMBERS or not settings.ALLOW_PUBLIC_LINKS
     if members_only and not (user.is_authenticated and user.is_active):
         raise SignInRequired
@@ -196,8 +184,8 @@ class SignInRequired(Exception):
 def continue_shared_conversation(user, link: ShareLink) -> Conversation:
     """A copy of what the link shows, owned by `user`; the agent starts a fresh platform conversation."""
     source = link.conversation
-    if not visible_agents(user).filter(pk=source.agent_id).exists():
-        raise Http404("No such agent.")
+    if not access.visible_agents(user).filter(pk=source.agent_id).exists():
+        raise access.NotFound("No such agent.")
     # A paused reply waits on the owner's platform run, which the copy cannot continue;
     # a streaming one is not finished yet.
     copied_statuses = {

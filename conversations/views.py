@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import attachments, exports, feedback, history, services
+from conversations import access, attachments, exports, feedback, history, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 from conversations.search import hit_json, search_results
@@ -47,7 +47,7 @@ def chat(request: HttpRequest) -> HttpResponse:
         request,
         "conversations/home.html",
         {
-            "agents": [agent_card(agent) for agent in services.visible_agents(request.user)],
+            "agents": [agent_card(agent) for agent in access.visible_agents(request.user)],
             **sidebar(request),
         },
     )
@@ -57,7 +57,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: an empty chat with the agent. POST: create the conversation the first message goes to."""
-    agent = get_object_or_404(services.visible_agents(request.user), slug=slug)
+    agent = get_object_or_404(access.visible_agents(request.user), slug=slug)
     if request.method == "POST":
         conversation = services.create_conversation(request.user, agent)
         return JsonResponse(
@@ -74,8 +74,8 @@ def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
-    available = services.visible_agents(request.user).filter(pk=found.agent_id).exists()
+    found = access.owned_conversation(request.user, conversation_id)
+    available = access.visible_agents(request.user).filter(pk=found.agent_id).exists()
     linked = request.GET.get("message", "")
     return chat_page(
         request,
@@ -90,7 +90,7 @@ def conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
 @require_POST
 def upload_attachment(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """One file for the next message (multipart `file`, optional `name`); 201 with the stored file."""
-    conversation = services.get_conversation_for(request.user, conversation_id)
+    conversation = access.owned_conversation(request.user, conversation_id)
     provider = provider_class(conversation.agent.platform)
     form = attachments.AttachmentForm(
         request.POST,
@@ -111,7 +111,7 @@ def upload_attachment(request: HttpRequest, conversation_id: str) -> JsonRespons
 @require_http_methods(["GET", "POST", "DELETE"])
 def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -> HttpResponse:
     """GET: the file. DELETE (or POST): remove a file not yet sent."""
-    conversation = services.get_conversation_for(request.user, conversation_id)
+    conversation = access.owned_conversation(request.user, conversation_id)
     found = get_object_or_404(Attachment, pk=attachment_id, conversation=conversation)
     if request.method == "GET":
         return attachments.file_response(found)
@@ -221,7 +221,7 @@ def earlier_messages_response(
 @require_GET
 def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     return earlier_messages_response(
         found.messages.order_by("created_at", "id").select_related("feedback"),
         request.GET.get("before", ""),
@@ -320,7 +320,7 @@ def sidebar(request: HttpRequest, current: Conversation | None = None) -> dict[s
     """What every page with the sidebar shows: the conversation list, and the top bar's agent picker."""
     return {
         **sidebar_context(request.user, current.id if current else None),
-        "picker_agents": [agent_card(agent) for agent in services.visible_agents(request.user)],
+        "picker_agents": [agent_card(agent) for agent in access.visible_agents(request.user)],
     }
 
 
@@ -379,10 +379,10 @@ def websocket_url(request: HttpRequest, conversation: Conversation) -> str:
 @login_required
 @require_POST
 def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     try:
         services.rename_conversation(found, request.POST.get("title", ""))
-    except ValueError as exc:
+    except services.TitleRefused as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
         messages.error(request, str(exc))
@@ -395,7 +395,7 @@ def rename_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
 @require_POST
 def message_feedback(request: HttpRequest, conversation_id: str, message_id: int) -> JsonResponse:
     """Thumbs up or down (`rating`) and an optional `comment` on a finished reply; sent again, it changes."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     try:
         given = feedback.give_feedback(
             found, message_id, request.POST.get("rating", ""), request.POST.get("comment", "")
@@ -411,7 +411,7 @@ def message_feedback(request: HttpRequest, conversation_id: str, message_id: int
 @require_POST
 def pin_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse:
     """`pinned=1` pins the conversation to the top of the sidebar, `pinned=0` unpins it."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     found.set_pinned(request.POST.get("pinned") == "1")
     return JsonResponse({"pinned": found.pinned_at is not None})
 
@@ -420,7 +420,7 @@ def pin_conversation(request: HttpRequest, conversation_id: str) -> JsonResponse
 @require_POST
 def archive_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """`archived=1` takes the conversation out of the sidebar (search still finds it), `archived=0` back."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     archived = request.POST.get("archived") == "1"
     found.set_archived(archived)
     if wants_json(request):
@@ -446,7 +446,7 @@ def archived_conversations(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     title = str(found)
     services.delete_conversation(found)
     if wants_json(request):
@@ -458,7 +458,7 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
 @login_required
 @require_GET
 def export_conversation(request: HttpRequest, conversation_id: str, file_format: str) -> HttpResponse:
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     if file_format not in ("md", "json"):
         raise Http404("No such format.")
     if file_format == "md":
@@ -495,20 +495,20 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def share_conversation(request: HttpRequest, conversation_id: str) -> HttpResponse:
     """GET: the conversation's working links (JSON). POST: a link as asked, or the one it already has."""
-    found = services.get_conversation_for(request.user, conversation_id)
+    found = access.owned_conversation(request.user, conversation_id)
     if request.method == "GET":
         links = services.share_links_for(request.user).active().filter(conversation=found)
         return JsonResponse({"links": [share_link_view(request, link) for link in links]})
-    access, live = request.POST.get("access", ""), request.POST.get("live") in ("1", "on", "true")
+    audience, live = request.POST.get("access", ""), request.POST.get("live") in ("1", "on", "true")
     try:
-        services.check_share_settings(access, live)
-        existing = services.matching_share_link(request.user, found, access, live)
+        services.check_share_settings(audience, live)
+        existing = services.matching_share_link(request.user, found, audience, live)
         if existing is not None:
             if wants_json(request):
                 return JsonResponse({**share_link_view(request, existing), "reused": True})
             messages.info(request, "This conversation already has a link like that: it is listed here.")
             return redirect("shared_links")
-        link = services.share_conversation(request.user, found, access=access, live=live)
+        link = services.share_conversation(request.user, found, access=audience, live=live)
     except services.ShareRefused as exc:
         if wants_json(request):
             return JsonResponse({"error": str(exc)}, status=400)
@@ -598,7 +598,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
             view["id"] = None  # ids are only needed to follow a live conversation
     first_question = link.messages().filter(role=Message.Role.USER).values_list("content", flat=True).first()
     signed_in = request.user.is_authenticated
-    can_continue = signed_in and services.visible_agents(request.user).filter(pk=agent.pk).exists()
+    can_continue = signed_in and access.may_use_agent(request.user, agent)
     config = {
         "wsPath": f"/ws/share/{link.token}/" if link.live else None,
         "agentName": agent.name,

@@ -21,8 +21,13 @@ def sketricgen_server():
 
 @pytest.fixture
 def sketricgen(sketricgen_server):
-    """The SketricGen fake with its defaults restored: `.url` is its base URL, `.app` the fake."""
+    """The SketricGen fake with its defaults restored: `.url` is its base URL, `.app` the fake.
+
+    Its tokens come without the demo's pause between them; a test that needs a
+    reply to be running for a while asks for one (`[[delay=...]]`).
+    """
     sketricgen_server.app.reset()
+    sketricgen_server.app.token_delay = 0
     yield FakePlatform(sketricgen_server)
     sketricgen_server.app.reset()
 

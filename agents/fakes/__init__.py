@@ -1,7 +1,7 @@
 """Local fake platforms, served in-process by the demo and over real HTTP by the tests.
 
-`FAKES` holds one shared instance per platform; adding a platform is one
-module in this package plus one line there. `mount_fakes` puts them under
+`FAKES` holds one shared instance per platform of the registry
+(agents.platforms), which names each platform's fake. `mount_fakes` puts them under
 `/fake/<platform>/` in front of another ASGI application.
 """
 
@@ -12,17 +12,13 @@ from agents.fakes.agentweave import AgentWeaveFake
 from agents.fakes.sketricgen import SketricGenFake
 from agents.fakes.slug_chat import SlugChatFake
 from agents.fakes.workflow_chat import WorkflowChatFake
+from agents.platforms import make_fakes
 
 ASGIApp = Callable[
     [dict[str, Any], Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]
 ]
 
-FAKES: dict[str, ASGIApp] = {
-    "sketricgen": SketricGenFake(),
-    "workflow_chat": WorkflowChatFake(),
-    "slug_chat": SlugChatFake(),
-    "agentweave": AgentWeaveFake(),
-}
+FAKES: dict[str, ASGIApp] = make_fakes()
 
 
 def mount_fakes(app: ASGIApp, prefix: str = "/fake") -> ASGIApp:

@@ -128,7 +128,6 @@ def http_failure(response: httpx.Response) -> UpstreamError:
 
 
 class AgentWeaveProvider(Provider):
-    platform = "agentweave"
     label = LABEL
     default_base_url = "https://chat.agentweave.ai"
     # The document gives no limit on `content`.

@@ -132,7 +132,6 @@ class Provider(abc.ABC):
     raising UpstreamError; it never yields a platform's raw event.
     """
 
-    platform: ClassVar[str]
     label: ClassVar[str]
     default_base_url: ClassVar[str]
     max_input_chars: ClassVar[int | None] = None

@@ -336,7 +336,6 @@ def custom_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEve
 
 
 class SketricGenProvider(Provider):
-    platform = "sketricgen"
     label = LABEL
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000

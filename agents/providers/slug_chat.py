@@ -185,7 +185,6 @@ def frames_of(data: str) -> list[str]:
 
 
 class SlugChatProvider(Provider):
-    platform = "slug_chat"
     label = LABEL
     # The document names no host (its examples use a stand-in), so every
     # credential names its platform's address.

@@ -240,7 +240,6 @@ class ReplyState:
 
 
 class WorkflowChatProvider(Provider):
-    platform = "workflow_chat"
     label = LABEL
     default_base_url = "https://api.b3os.org"
     max_input_chars = None  # the seed gives no limit

@@ -118,7 +118,7 @@ def test_carol_does_not_see_or_reach_the_team_agent(carol, bob, team_agent, sket
 
 
 def test_a_disabled_or_group_limited_agent_is_not_visible(carol, team_agent):
-    from conversations.services import visible_agents
+    from conversations.access import visible_agents
 
     assert list(visible_agents(carol)) == []
     team_agent.groups.clear()
@@ -148,7 +148,7 @@ def test_alices_conversation_is_readable_by_staff_in_the_admin(admin_client, ali
 
 
 def test_the_admin_limits_an_agent_to_groups(admin_client, sketricgen_agent, research_team, carol):
-    from conversations.services import visible_agents
+    from conversations.access import visible_agents
 
     assert list(visible_agents(carol)) == [sketricgen_agent]
     response = admin_client.post(

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
-from tests.conversations.test_relay import frames_until, messages_of
+from tests.conversations.sockets import frames_until, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

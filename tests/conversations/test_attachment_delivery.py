@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from agents.models import Agent, Credential
 from conversations.models import Attachment, Conversation, Message
-from tests.conversations.test_relay import frames_until, messages_of
+from tests.conversations.sockets import frames_until, messages_of
 from tests.files import pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

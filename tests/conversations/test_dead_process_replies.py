@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conversations import relay
 from conversations.models import Message
+from conversations.relay import fanout, sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,10 +20,10 @@ DEAD_CHANNEL = "relay.gone!a1b2c3"
 @pytest.fixture
 def fast_sweeps(monkeypatch):
     """Sweeps every 0.1 s; the sweeper of the test's event loop is stopped afterwards."""
-    monkeypatch.setattr(relay, "SWEEP_SECONDS", 0.1)
+    monkeypatch.setattr(sweep, "SWEEP_SECONDS", 0.1)
     yield
-    if relay.hub._sweeper is not None:
-        relay.hub._sweeper.cancel()
+    if fanout.hub._sweeper is not None:
+        fanout.hub._sweeper.cancel()
 
 
 @sync_to_async
@@ -90,7 +91,7 @@ async def test_a_page_is_told_of_an_interruption_another_process_marked(alice, c
     await last_touched(reply, relay.ALIVE_SECONDS + 1)
     # Another process (its sweep, or a visit there) marks the reply; this process's sweep tells its page.
     await sync_to_async(relay.mark_abandoned_replies)(conversation.pk)
-    await relay.sweep(relay.hub)
+    await sweep.sweep(fanout.hub)
 
     ended = await next_frame(ws)
     assert (ended["type"], ended["message_id"], ended["status"]) == ("reply.ended", reply.pk, "interrupted")
@@ -102,13 +103,13 @@ async def test_a_reply_alive_in_this_process_is_left_alone(alice, conversation, 
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "Talk a while [[words=100]]"})
     started = [await next_frame(ws), await next_frame(ws)][-1]
-    running = relay.hub.runs[started["message_id"]]
+    running = fanout.hub.runs[started["message_id"]]
     await last_touched(await saved(Message(pk=running.message_id)), relay.ALIVE_SECONDS + 1)
 
-    await relay.sweep(relay.hub)
+    await sweep.sweep(fanout.hub)
 
     assert (await saved(Message(pk=running.message_id))).status == "streaming"
-    relay.hub.stop(conversation.pk, running.message_id)
+    fanout.hub.stop(conversation.pk, running.message_id)
     while (await next_frame(ws))["type"] != "reply.ended":
         pass
     await ws.disconnect()

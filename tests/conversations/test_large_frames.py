@@ -9,7 +9,8 @@ from asgiref.sync import sync_to_async
 
 from agents.models import Agent, Credential
 from conversations.models import Conversation, Message
-from conversations.relay import RESYNC, Hub
+from conversations.protocol import RESYNC
+from conversations.relay import Hub
 from tests.fakes import ServedApp, verbatim_app
 
 pytestmark = pytest.mark.django_db(transaction=True)

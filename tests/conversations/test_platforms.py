@@ -5,7 +5,7 @@ from asgiref.sync import sync_to_async
 
 from agents.models import Agent, Credential
 from conversations.models import Conversation
-from tests.conversations.test_relay import frames_until, messages_of
+from tests.conversations.sockets import frames_until, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,26 +8,9 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import session_cookie_async
+from tests.conversations.sockets import frames_until, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def frames_until(communicator, frame_type: str, seconds: float = 10) -> list[dict]:
-    """Every frame received up to and including the first of `frame_type`."""
-    received = []
-    while True:
-        received.append(json.loads(await communicator.receive_from(timeout=seconds)))
-        if received[-1]["type"] == frame_type:
-            return received
-
-
-def text_of(frames: list[dict]) -> str:
-    return "".join(f["text"] for f in frames if f["type"] == "text_delta")
-
-
-@sync_to_async
-def messages_of(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.all())
 
 
 @sync_to_async
@@ -368,13 +351,21 @@ async def test_the_saved_seq_of_a_finished_reply_is_the_seq_of_its_end(
     ("sent", "kept"), [("Europe/Berlin", "Europe/Berlin"), ("Mars/Olympus", ""), ("", "")]
 )
 async def test_the_browsers_time_zone_reaches_the_turn_when_it_is_real(alice, conversation, sent, kept):
-    from conversations.relay import save_turn
+    from conversations.relay.turns import save_turn
 
-    *_, turn = await save_turn(conversation.id, alice.pk, "what time is it?", "relay.x!y", sent)
-    assert turn.timezone == kept
+    prepared = await save_turn(
+        conversation.id,
+        user_id=alice.pk,
+        text="what time is it?",
+        relay_channel="relay.x!y",
+        timezone_name=sent,
+    )
+    assert prepared.turn.timezone == kept
 
 
-@pytest.mark.parametrize("origin", ["https://127.0.0.1:8443", "http://127.0.0.1:9999", "https://127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "origin", ["https://127.0.0.1:8443", "http://127.0.0.1:9999", "https://127.0.0.1:8000"]
+)
 async def test_the_right_host_on_another_port_or_scheme_is_refused(alice, conversation, connect, origin):
     connected, _ = await connect(alice, conversation.id, origin=origin)
     assert not connected

@@ -1,6 +1,6 @@
 """A socket served by another Daphne process watches and stops a reply through the channel layer.
 
-The second process is simulated by giving the relay module a fresh Hub while
+The second process is simulated by giving the relay a fresh Hub while
 the first one keeps relaying; with REDIS_URL set this goes through Redis.
 """
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from conversations import relay
-from tests.conversations.test_relay import frames_until, messages_of, text_of
+from conversations.relay import Hub, fanout
+from tests.conversations.sockets import frames_until, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def second_process(monkeypatch):
     def switch():
-        monkeypatch.setattr(relay, "hub", relay.Hub())
+        monkeypatch.setattr(fanout, "hub", Hub())
 
     return switch
 

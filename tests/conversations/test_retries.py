@@ -7,7 +7,7 @@ from agents.models import Agent, Credential, Platform
 from agents.providers.http import retry_after_seconds
 from agents.providers.retry import retry_delay
 from conversations.models import Conversation
-from tests.conversations.test_relay import frames_until, messages_of
+from tests.conversations.sockets import frames_until, messages_of
 from tests.fakes import ServedApp
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from conversations import services
 from conversations.models import Conversation, ShareLink
-from tests.conversations.test_relay import frames_until, messages_of, text_of
+from tests.conversations.sockets import frames_until, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

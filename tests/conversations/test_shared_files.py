@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from conversations.models import Attachment, Conversation, Message, ShareLink
 from tests.conversations.conftest import signed_in_client
-from tests.conversations.test_relay import frames_until
+from tests.conversations.sockets import frames_until
 from tests.files import pdf_bytes, png_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)

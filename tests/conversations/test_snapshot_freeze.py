@@ -11,7 +11,7 @@ from django.urls import reverse
 from conversations.models import Attachment, Conversation, Message, ShareLink
 from conversations.rendering import render_markdown
 from tests.conversations.conftest import signed_in_client
-from tests.conversations.test_relay import frames_until
+from tests.conversations.sockets import frames_until
 from tests.conversations.test_sharing import add_turn, share
 
 

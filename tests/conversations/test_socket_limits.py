@@ -90,7 +90,7 @@ async def test_live_share_viewers_count_against_the_same_cap(alice, bob, convers
 
 
 async def test_a_socket_that_drops_leaves_nothing_watching_in_the_hub(alice, conversation, connect):
-    from conversations.relay import hub
+    from conversations.relay.fanout import hub
 
     _, ws = await connect(alice, conversation.id)
     assert hub.watchers.get(conversation.id)

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from tests.conversations.conftest import signed_in_client
-from tests.conversations.test_relay import frames_until, messages_of
+from tests.conversations.sockets import frames_until, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,8 @@ from asgiref.sync import sync_to_async
 
 from agents.models import Agent, Credential
 from conversations.models import Conversation
+from tests.conversations.sockets import frames_until, messages_of
 from tests.conversations.test_attachment_delivery import attachments_of, uploaded
-from tests.conversations.test_relay import frames_until, messages_of
 from tests.fakes import ServedApp
 from tests.files import pdf_bytes, png_bytes
 from tests.recording_server import RecordingServer

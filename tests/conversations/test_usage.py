@@ -11,7 +11,7 @@ from agents.models import Agent
 from conversations.models import Attachment, Conversation, Message
 from conversations.usage import daily_usage, period_usage, usage_by_agent
 from tests.conversations.conftest import signed_in_client
-from tests.conversations.test_relay import frames_until
+from tests.conversations.sockets import frames_until
 
 NOW = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
 

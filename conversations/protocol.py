@@ -1,0 +1,320 @@
+"""The chat websocket's protocol (docs/websocket.md): every frame the server sends, every request it accepts.
+
+Frames are built only here. Each builder returns the frame's wire text (compact
+JSON); `tests/conversations/test_protocol.py` checks that docs/websocket.md
+lists exactly the frame types, request types and refusal codes defined here.
+"""
+
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from agents.providers.events import ReplyEvent
+from conversations.rendering import render_markdown
+
+SendFrame = Callable[[str], Awaitable[None]]
+
+# Daphne refuses websocket messages over 1 MiB. A frame longer than this many
+# characters (at most 4 bytes each in UTF-8) goes out in pieces of this size.
+PIECE_CHARS = 64 * 1024
+
+
+class FrameType(StrEnum):
+    """The `type` of a frame from the server to the browser."""
+
+    USER_MESSAGE = "user_message"
+    REPLY_STARTED = "reply.started"
+    TEXT_DELTA = "text_delta"
+    TEXT_REPLACE = "text_replace"
+    TOOL_STARTED = "tool_started"
+    TOOL_FINISHED = "tool_finished"
+    ACTIVITY = "activity"
+    APPROVAL_REQUESTED = "approval_requested"
+    RETRYING = "retrying"
+    REPLY_SNAPSHOT = "reply.snapshot"
+    REPLY_ENDED = "reply.ended"
+    ERROR = "error"
+    FRAME_PIECE = "frame.piece"
+    RESYNC = "resync"
+
+
+class RequestType(StrEnum):
+    """The `type` of a frame from the browser to the server."""
+
+    SEND = "send"
+    STOP = "stop"
+    RETRY = "retry"
+    REGENERATE = "regenerate"
+    EDIT = "edit"
+    DECIDE = "decide"
+    RESUME = "resume"
+
+
+class RefusalCode(StrEnum):
+    """The `code` of an `error` frame: why a request was refused."""
+
+    BAD_FRAME = "BAD_FRAME"
+    UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    BUSY = "BUSY"
+    AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    MESSAGE_LIMIT = "MESSAGE_LIMIT"
+    REPLY_LIMIT = "REPLY_LIMIT"
+    READ_ONLY = "READ_ONLY"
+    SIGNED_OUT = "SIGNED_OUT"
+    SOCKET_LIMIT = "SOCKET_LIMIT"
+
+
+class Refused(Exception):
+    """A request the server will not honour; the browser gets an `error` frame and nothing was saved."""
+
+    def __init__(self, code: RefusalCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def encode(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+# Server to browser.
+
+
+def user_message(
+    *,
+    message_id: int,
+    role: str,
+    text: str,
+    status: str,
+    attachments: list[dict[str, Any]],
+    client_id: str,
+    replaces: int | None = None,
+) -> str:
+    payload: dict[str, Any] = {
+        "type": FrameType.USER_MESSAGE,
+        "client_id": client_id,
+        "message": {
+            "id": message_id,
+            "role": role,
+            "text": text,
+            "html": render_markdown(text),
+            "status": status,
+            "attachments": attachments,
+        },
+    }
+    if replaces is not None:
+        payload["replaces"] = replaces
+    return encode(payload)
+
+
+def is_user_message(text: str) -> bool:
+    """Whether wire text `text` is a `user_message` frame (the one frame that names files)."""
+    return text.startswith('{"type":"user_message"')
+
+
+def reply_started(*, message_id: int, replaces: int | None) -> str:
+    return encode({"type": FrameType.REPLY_STARTED, "message_id": message_id, "seq": 0, "replaces": replaces})
+
+
+def text_delta(*, message_id: int, seq: int, text: str, commit: tuple[str, str] | None) -> str:
+    payload: dict[str, Any] = {
+        "type": FrameType.TEXT_DELTA,
+        "message_id": message_id,
+        "seq": seq,
+        "text": text,
+    }
+    if commit is not None:
+        payload["commit"] = {"html": commit[0], "tail": commit[1]}
+    return encode(payload)
+
+
+def text_replace(*, message_id: int, seq: int, html: str, tail: str) -> str:
+    return encode(
+        {"type": FrameType.TEXT_REPLACE, "message_id": message_id, "seq": seq, "html": html, "tail": tail}
+    )
+
+
+def reply_event(event: ReplyEvent, *, message_id: int, seq: int) -> str:
+    """A tool, activity, approval or retry event, with the fields the platform's adapter gave it."""
+    payload = event.to_dict()
+    kind = FrameType(payload.pop("kind"))
+    return encode({"type": kind, **payload, "message_id": message_id, "seq": seq})
+
+
+def reply_snapshot(
+    *, message_id: int, seq: int, text: str, html: str, tail: str, tool_calls: list[dict[str, str]]
+) -> str:
+    """The whole state of a running reply: `html` the finished blocks, `tail` the open one as text."""
+    return encode(
+        {
+            "type": FrameType.REPLY_SNAPSHOT,
+            "message_id": message_id,
+            "seq": seq,
+            "status": "streaming",
+            "text": text,
+            "html": html,
+            "tail": tail,
+            "tool_calls": tool_calls,
+        }
+    )
+
+
+def reply_ended(
+    *,
+    message_id: int,
+    seq: int,
+    status: str,
+    text: str,
+    error: str,
+    tool_calls: list[dict[str, str]],
+    approval: dict[str, Any],
+) -> str:
+    return encode(
+        {
+            "type": FrameType.REPLY_ENDED,
+            "message_id": message_id,
+            "seq": seq,
+            "status": status,
+            "text": text,
+            "html": render_markdown(text),
+            "error": error,
+            "tool_calls": tool_calls,
+            "approval": approval,
+        }
+    )
+
+
+def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> str:
+    payload: dict[str, Any] = {"type": FrameType.ERROR, "code": code, "message": message}
+    if client_id is not None:
+        payload["client_id"] = client_id
+    return encode(payload)
+
+
+_piece_ids = itertools.count(1)
+
+
+def frame_pieces(text: str) -> list[str]:
+    """The websocket messages that carry frame `text`: itself, or `frame.piece` frames under the limit.
+
+    The browser joins the `data` of pieces 0 to `count - 1` of one `id` and reads the result as
+    the frame (docs/websocket.md). Pieces of different frames may interleave; their ids tell them apart.
+    """
+    if len(text) <= PIECE_CHARS:
+        return [text]
+    piece_id = next(_piece_ids)
+    count = -(-len(text) // PIECE_CHARS)
+    return [
+        encode(
+            {
+                "type": FrameType.FRAME_PIECE,
+                "id": piece_id,
+                "index": index,
+                "count": count,
+                "data": text[index * PIECE_CHARS : (index + 1) * PIECE_CHARS],
+            }
+        )
+        for index in range(count)
+    ]
+
+
+RESYNC = encode({"type": FrameType.RESYNC})
+
+
+# Browser to server.
+
+
+@dataclass(frozen=True)
+class Send:
+    text: str
+    client_id: str
+    timezone: str
+    attachments: list[str]
+
+
+@dataclass(frozen=True)
+class Stop:
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class Retry:
+    message_id: int
+    regenerate: bool
+
+
+@dataclass(frozen=True)
+class Edit:
+    message_id: int
+    text: str
+    client_id: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Decide:
+    message_id: int
+    decisions: Any
+
+
+@dataclass(frozen=True)
+class Resume:
+    message_id: int
+    # The last seq of the reply the socket has seen; -1 when it says none.
+    after_seq: int
+
+
+Request = Send | Stop | Retry | Edit | Decide | Resume
+
+
+def client_id_of(payload: dict[str, Any]) -> str:
+    return str(payload.get("client_id", ""))[:64]
+
+
+def message_id_of(payload: dict[str, Any]) -> int | None:
+    value = payload.get("message_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def parse_request(payload: dict[str, Any]) -> Request:
+    """The request a browser frame (a JSON object) makes; `Refused` when it makes none."""
+    kind = payload.get("type")
+    message_id = message_id_of(payload)
+    timezone = str(payload.get("timezone", ""))[:64]
+    if kind == RequestType.SEND:
+        text, attachments = payload.get("text"), payload.get("attachments", [])
+        if not isinstance(text, str):
+            raise Refused(RefusalCode.INVALID_INPUT, "A message needs text.")
+        if not isinstance(attachments, list) or not all(
+            isinstance(item, str) and len(item) <= 26 for item in attachments
+        ):
+            raise Refused(RefusalCode.BAD_FRAME, "attachments is a list of attachment ids.")
+        return Send(text=text, client_id=client_id_of(payload), timezone=timezone, attachments=attachments)
+    if kind == RequestType.STOP:
+        return Stop(message_id=message_id)
+    if kind == RequestType.DECIDE:
+        if message_id is None:
+            raise Refused(RefusalCode.BAD_FRAME, "decide needs a message_id.")
+        return Decide(message_id=message_id, decisions=payload.get("decisions"))
+    if kind in (RequestType.RETRY, RequestType.REGENERATE):
+        if message_id is None:
+            raise Refused(RefusalCode.BAD_FRAME, f"{kind} needs a message_id.")
+        return Retry(message_id=message_id, regenerate=kind == RequestType.REGENERATE)
+    if kind == RequestType.EDIT:
+        text = payload.get("text")
+        if message_id is None or not isinstance(text, str):
+            raise Refused(RefusalCode.BAD_FRAME, "edit needs a message_id and text.")
+        return Edit(message_id=message_id, text=text, client_id=client_id_of(payload), timezone=timezone)
+    if kind == RequestType.RESUME:
+        if message_id is None:
+            raise Refused(RefusalCode.NOT_FOUND, "No such reply in this conversation.")
+        after_seq = payload.get("after_seq")
+        valid = isinstance(after_seq, int) and not isinstance(after_seq, bool) and after_seq >= 0
+        return Resume(message_id=message_id, after_seq=after_seq if valid else -1)
+    raise Refused(RefusalCode.UNKNOWN_TYPE, "Unknown frame type.")

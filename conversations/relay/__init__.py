@@ -1,0 +1,43 @@
+"""The relay: runs each reply from its platform to every socket watching it.
+
+The modules, one job each: `turns` saves a turn before anything goes upstream
+(checked by `policy`), `replies` streams it, `run` folds its events into
+frames, `fanout` carries the frames to sockets here and in other processes,
+`checkpoints` saves running replies, `state` reads saved ones, `sweep`
+interrupts the replies of dead processes. This module is what the rest of the
+site uses.
+"""
+
+from conversations.relay.fanout import Hub
+from conversations.relay.policy import ALIVE_SECONDS, TurnRefused, mark_abandoned_replies
+from conversations.relay.replies import (
+    continue_after_approval,
+    edit_and_resend,
+    interrupt_all,
+    resume,
+    retry_reply,
+    start_reply,
+    start_sweeping,
+    stop_reply,
+    unwatch,
+    watch,
+)
+from conversations.relay.run import ReplyRun
+
+__all__ = [
+    "ALIVE_SECONDS",
+    "Hub",
+    "ReplyRun",
+    "TurnRefused",
+    "continue_after_approval",
+    "edit_and_resend",
+    "interrupt_all",
+    "mark_abandoned_replies",
+    "resume",
+    "retry_reply",
+    "start_reply",
+    "start_sweeping",
+    "stop_reply",
+    "unwatch",
+    "watch",
+]

@@ -1,0 +1,85 @@
+"""Saving running replies: a checkpoint of all of them now and then, and each one's final state once."""
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import DateTimeField, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+from conversations.relay.policy import ALIVE_SECONDS
+from conversations.relay.run import ReplyRun
+
+if TYPE_CHECKING:
+    from conversations.relay.fanout import Hub
+
+logger = logging.getLogger(__name__)
+
+
+@database_sync_to_async
+def checkpoint(states: list[tuple[int, str, int, list[dict[str, str]]]]) -> None:
+    """Save (message id, text, seq, tool calls) of running replies, in one transaction.
+
+    A reply that has meanwhile been saved in its final status is left alone.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, content, seq, tool_calls in states:
+            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                content=content, seq=seq, tool_calls=tool_calls, updated_at=now
+            )
+
+
+@database_sync_to_async
+def finish(run: ReplyRun, status: str, error: str) -> None:
+    Message.objects.filter(pk=run.message_id).update(
+        content=run.markdown.text,
+        seq=run.seq,
+        tool_calls=run.tool_calls,
+        approval=run.approval,
+        status=status,
+        error=error,
+        upstream_run_id=run.upstream_run_id,
+        # A reply resumed after an approval keeps the time of its very first words.
+        first_text_at=Coalesce("first_text_at", Value(run.first_text_at, output_field=DateTimeField())),
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if run.upstream_conversation_id:
+        Conversation.objects.filter(pk=run.conversation_id).update(
+            upstream_conversation_id=run.upstream_conversation_id
+        )
+
+
+async def keep_checkpointing(hub: "Hub") -> None:
+    """Save the partial replies now and then, and show quiet ones are alive.
+
+    One task and one database call per interval for all the replies this event
+    loop runs: a task and a call per reply cost more than relaying the reply's
+    deltas once a few hundred ran at once. The state is copied here, in the
+    loop, and written in the database thread.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(settings.REPLY_CHECKPOINT_SECONDS)
+        runs = [run for run in hub.runs.values() if run.task is not None and run.task.get_loop() is loop]
+        if not runs:
+            return
+        now = time.monotonic()
+        states = []
+        for run in runs:
+            if run.seq != run.saved_seq or now - run.saved_at >= ALIVE_SECONDS / 3:
+                run.saved_seq, run.saved_at = run.seq, now
+                tool_calls = [dict(call) for call in run.tool_calls]
+                states.append((run.message_id, run.markdown.text, run.seq, tool_calls))
+        if states:
+            try:
+                await checkpoint(states)
+            except Exception:
+                logger.exception("Checkpoint of %d replies failed", len(states))

@@ -1,0 +1,233 @@
+"""The hub: the replies running in this process and the sockets watching them, here and in other processes."""
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+
+from conversations.protocol import RESYNC, SendFrame
+from conversations.relay.checkpoints import keep_checkpointing
+from conversations.relay.run import ReplyRun
+from conversations.relay.state import streaming_reply_owner
+from conversations.relay.sweep import keep_sweeping
+
+logger = logging.getLogger(__name__)
+
+# How long frames for sockets in other processes are gathered before sending.
+REMOTE_BATCH_SECONDS = 0.05
+
+# The listener's pause after a layer error, doubled while errors go on, up to the maximum.
+LISTEN_RETRY_SECONDS = 0.1
+MAX_LISTEN_RETRY_SECONDS = 10.0
+
+
+def log_failure(task: asyncio.Task) -> None:
+    """Done callback of a background task: an exception that ended it is logged, never lost."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("The background task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def background(coroutine: Any, name: str) -> asyncio.Task:
+    task = asyncio.create_task(coroutine, name=name)
+    task.add_done_callback(log_failure)
+    return task
+
+
+class Hub:
+    """The replies running in this process, and the sockets watching each conversation.
+
+    A socket served by another process (several Daphne processes behind one
+    address) watches a reply through the channel layer: it asks the process
+    named on the reply (`Message.relay_channel`) to forward its frames, which
+    go out in small batches rather than one layer message per delta.
+    """
+
+    def __init__(self) -> None:
+        self.runs: dict[int, ReplyRun] = {}
+        self.watchers: dict[str, set[SendFrame]] = {}
+        self.channel_name = ""
+        self._listener: asyncio.Task | None = None
+        self._checkpointer: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
+        # When the last sweep began (database time): interruptions since then are news to tell.
+        self.last_swept: datetime | None = None
+
+    def run_in(self, conversation_id: str) -> ReplyRun | None:
+        for run in self.runs.values():
+            if run.conversation_id == conversation_id:
+                return run
+        return None
+
+    async def broadcast(self, conversation_id: str, text: str) -> None:
+        for send in list(self.watchers.get(conversation_id, ())):
+            try:
+                await send(text)
+            except Exception:
+                logger.warning(
+                    "A frame of %d characters to a socket watching conversation %s was not sent",
+                    len(text),
+                    conversation_id,
+                    exc_info=True,
+                )
+                await self.ask_to_resync(conversation_id, send)
+
+    async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
+        """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
+        try:
+            await send(RESYNC)
+        except Exception:
+            logger.warning("The socket is gone; it stops watching conversation %s", conversation_id)
+            self.unwatch(conversation_id, send)
+
+    async def publish(self, run: ReplyRun, text: str) -> None:
+        await self.broadcast(run.conversation_id, text)
+        if run.remote_watchers:
+            run.outbox.append(text)
+            if run.flusher is None:
+                run.flusher = background(self.flush_later(run), f"relay-flush-{run.message_id}")
+
+    async def flush_later(self, run: ReplyRun) -> None:
+        await asyncio.sleep(REMOTE_BATCH_SECONDS)
+        await self.flush(run)
+
+    async def flush(self, run: ReplyRun) -> None:
+        run.flusher = None
+        frames, run.outbox = run.outbox, []
+        if frames:
+            layer = get_channel_layer()
+            for channel in list(run.remote_watchers):
+                try:
+                    await layer.send(channel, {"type": "relay.frames", "frames": frames})
+                except Exception:  # ChannelFull or a layer hiccup
+                    logger.warning(
+                        "%d frames of reply %s to %s were not sent; it stops watching",
+                        len(frames),
+                        run.message_id,
+                        channel,
+                        exc_info=True,
+                    )
+                    run.remote_watchers.discard(channel)
+                    await self.ask_remote_to_resync(layer, channel)
+
+    async def ask_remote_to_resync(self, layer: Any, channel: str) -> None:
+        """Ask a socket in another process that missed frames to resume (and so to watch again)."""
+        try:
+            await layer.send(channel, {"type": "relay.frames", "frames": [RESYNC]})
+        except Exception:
+            logger.warning("%s was not told to resync either; it catches up when it reconnects", channel)
+
+    async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
+        """Send the conversation's reply events to `send`, after a snapshot of any running reply.
+
+        `reply_to` is the socket's channel, for a reply running in another process.
+        """
+        self.ensure_sweeper()
+        self.watchers.setdefault(conversation_id, set()).add(send)
+        run = self.run_in(conversation_id)
+        if run is not None:
+            await send(run.snapshot())
+        elif reply_to:
+            await self.ask_owner(conversation_id, {"type": "relay.watch", "reply_to": reply_to})
+
+    def ensure_checkpointer(self) -> None:
+        """Start this event loop's checkpointer unless it runs; it stops when no reply is left."""
+        task = self._checkpointer
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._checkpointer = background(keep_checkpointing(self), "relay-checkpoints")
+
+    def ensure_sweeper(self) -> None:
+        """Start this event loop's sweep for dead processes' replies unless it runs; it runs for good."""
+        task = self._sweeper
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._sweeper = background(keep_sweeping(self), "relay-sweeper")
+
+    def unwatch(self, conversation_id: str, send: SendFrame) -> None:
+        watchers = self.watchers.get(conversation_id)
+        if watchers is not None:
+            watchers.discard(send)
+            if not watchers:
+                del self.watchers[conversation_id]
+
+    def stop(self, conversation_id: str, message_id: int | None) -> bool:
+        run = self.runs.get(message_id) if message_id else self.run_in(conversation_id)
+        if run is None or run.conversation_id != conversation_id or run.task is None:
+            return False
+        run.stop_requested = True
+        run.task.cancel()
+        return True
+
+    async def ask_owner(self, conversation_id: str, message: dict[str, Any]) -> bool:
+        """Send `message` to the process running the conversation's reply, if another one is."""
+        owner = await streaming_reply_owner(conversation_id)
+        if owner is None or owner[1] == self.channel_name:
+            return False
+        await get_channel_layer().send(
+            owner[1], {**message, "conversation_id": conversation_id, "message_id": owner[0]}
+        )
+        return True
+
+    async def ensure_channel(self) -> str:
+        """This process's channel on the layer, listened to for the duration of the event loop."""
+        if (
+            self._listener is None
+            or self._listener.done()
+            or self._listener.get_loop() is not asyncio.get_running_loop()
+        ):
+            layer = listening_layer()
+            self.channel_name = await layer.new_channel("relay.")
+            self._listener = background(self.listen(layer, self.channel_name), "relay-listener")
+        return self.channel_name
+
+    async def listen(self, layer: Any, channel: str) -> None:
+        """Serve the other processes' requests for as long as the event loop runs.
+
+        A layer error (a full channel, a lost connection to Redis) is logged and
+        the hub listens again on the same channel, which the replies it runs
+        name, after a pause that grows while the errors go on.
+        """
+        failures = 0
+        while True:
+            try:
+                message = await layer.receive(channel)
+                await self.answer(layer, message)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                pause = min(LISTEN_RETRY_SECONDS * 2 ** (failures - 1), MAX_LISTEN_RETRY_SECONDS)
+                logger.exception(
+                    "The relay's listener on %s failed; it listens again in %.1f s", channel, pause
+                )
+                await asyncio.sleep(pause)
+
+    async def answer(self, layer: Any, message: dict[str, Any]) -> None:
+        """Act on a request about a reply this process runs: watch it from another process, or stop it."""
+        run = self.runs.get(message.get("message_id"))
+        if run is None or run.conversation_id != message.get("conversation_id"):
+            return
+        if message["type"] == "relay.watch":
+            run.remote_watchers.add(message["reply_to"])
+            if run.seq > message.get("after_seq", -1):
+                await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [run.snapshot()]})
+        elif message["type"] == "relay.stop":
+            self.stop(run.conversation_id, run.message_id)
+
+
+def listening_layer() -> Any:
+    """The layer the hub receives on.
+
+    A Redis layer gets an instance of its own: channels_redis shares one
+    receive lock among all receivers of an instance, and a receiver that never
+    stops waiting (the hub) starved the consumers' receives behind it.
+    """
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return layer
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+
+hub = Hub()

@@ -1,0 +1,112 @@
+"""Whether a turn may start: the user's limits, a busy conversation, the agent, the approval decisions.
+
+Each check runs inside the turn's transaction (conversations.relay.turns) and
+raises `TurnRefused` with a code the browser shows; nothing is saved then.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from agents.providers import Provider, UpstreamError
+from conversations import access
+from conversations.models import Conversation, Message
+from conversations.protocol import RefusalCode, Refused
+
+# A streaming reply whose row has not been touched for this long belongs to a
+# process that died; it is marked interrupted.
+ALIVE_SECONDS = 90
+
+MAX_RESPONSE_CHARS = 10_000
+
+
+class TurnRefused(Refused):
+    """A request to start a reply that cannot be honoured; nothing was saved."""
+
+
+def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
+    """Why `decisions` do not answer `actions` (one each, in order, as allowed); "" when they do."""
+    if not isinstance(decisions, list) or len(decisions) != len(actions):
+        return f"Decide on each of the {len(actions)} actions."
+    for action, decision in zip(actions, decisions, strict=True):
+        kind = decision.get("type") if isinstance(decision, dict) else None
+        if kind not in action["allowed"]:
+            return f"For {action['name']}, choose one of: {', '.join(action['allowed'])}."
+        if kind == "respond":
+            message = decision.get("message")
+            if not isinstance(message, str) or not message.strip() or len(message) > MAX_RESPONSE_CHARS:
+                return f"For {action['name']}, write a response of at most {MAX_RESPONSE_CHARS:,} characters."
+    return ""
+
+
+def ready_provider(conversation: Conversation) -> Provider:
+    agent = conversation.agent
+    if not agent.enabled:
+        raise TurnRefused(
+            RefusalCode.AGENT_UNAVAILABLE, f"The agent “{agent.name}” is switched off. Ask an admin."
+        )
+    if not access.may_use_agent(conversation.owner, agent):
+        raise TurnRefused(RefusalCode.AGENT_UNAVAILABLE, f"You may no longer use the agent “{agent.name}”.")
+    try:
+        return agent.provider()
+    except (UpstreamError, ValueError) as exc:
+        raise TurnRefused(RefusalCode.AGENT_UNAVAILABLE, str(exc)) from exc
+
+
+def mark_abandoned_replies(conversation_id: str) -> None:
+    """Replies of the conversation left `streaming` by a process that is gone become `interrupted`."""
+    interrupt_abandoned(Message.objects.filter(conversation_id=conversation_id))
+
+
+def interrupt_abandoned(replies: QuerySet[Message]) -> int:
+    """Mark those of `replies` left `streaming` by a process that is gone as `interrupted`; how many.
+
+    `updated_at` records when, so that every process's sweep can tell its sockets.
+    """
+    now = timezone.now()
+    return replies.filter(
+        status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=ALIVE_SECONDS)
+    ).update(
+        status=Message.Status.INTERRUPTED,
+        error="The reply was cut off when the site restarted.",
+        updated_at=now,
+    )
+
+
+def refuse_over_limits(user_id: int, sends_message: bool) -> None:
+    """Refuse a turn over the user's limits, counted over all their conversations."""
+    now = timezone.now()
+    if sends_message:
+        sent = Message.objects.filter(
+            conversation__owner_id=user_id,
+            role=Message.Role.USER,
+            created_at__gte=now - timedelta(seconds=60),
+        ).count()
+        if sent >= settings.MESSAGES_PER_MINUTE:
+            raise TurnRefused(
+                RefusalCode.MESSAGE_LIMIT,
+                f"You can send at most {settings.MESSAGES_PER_MINUTE} messages a minute. "
+                "Wait a moment and try again.",
+            )
+    running = Message.objects.filter(
+        conversation__owner_id=user_id,
+        status=Message.Status.STREAMING,
+        updated_at__gte=now - timedelta(seconds=ALIVE_SECONDS),
+    ).count()
+    if running >= settings.RUNNING_REPLIES_PER_USER:
+        raise TurnRefused(
+            RefusalCode.REPLY_LIMIT,
+            f"You already have {running} replies running (the limit is {settings.RUNNING_REPLIES_PER_USER}). "
+            "Wait for one to finish or stop it.",
+        )
+
+
+def refuse_if_busy(conversation: Conversation) -> None:
+    mark_abandoned_replies(conversation.pk)
+    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+        raise TurnRefused(
+            RefusalCode.BUSY, "A reply is still running in this conversation. Stop it or wait for it."
+        )

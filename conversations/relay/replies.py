@@ -1,0 +1,246 @@
+"""The reply itself: start a turn, stream it from the platform to every watcher, stop or resume it.
+
+Deltas go straight from the adapter to the sockets of this process (no
+database write and no channel-layer hop per delta). The partial text is
+checkpointed every REPLY_CHECKPOINT_SECONDS and the final state written once.
+Each reply numbers its events (`seq`); a socket that (re)connects gets a
+snapshot of the reply so far and then every later event, so nothing is
+missed or shown twice.
+"""
+
+import asyncio
+import logging
+from contextlib import aclosing
+from typing import Any
+
+from django.conf import settings
+
+from agents.providers import Provider, Turn, UpstreamError
+from agents.providers.limits import within_limits
+from agents.providers.retry import stream_with_retries
+from conversations import protocol
+from conversations.models import Message
+from conversations.protocol import SendFrame
+from conversations.relay import fanout
+from conversations.relay.checkpoints import finish
+from conversations.relay.run import ReplyRun
+from conversations.relay.state import saved_reply, saved_state
+from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
+
+logger = logging.getLogger(__name__)
+
+# An error shown under a reply: the site's words and at most a few hundred of the platform's.
+MAX_ERROR_CHARS = 600
+
+INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
+
+
+async def start_reply(
+    conversation_id: str,
+    *,
+    user_id: int,
+    text: str,
+    client_id: str = "",
+    timezone_name: str = "",
+    attachment_ids: list[str] | tuple[str, ...] = (),
+) -> ReplyRun:
+    """Save the user's message, then stream the agent's reply to every watcher."""
+    channel = await fanout.hub.ensure_channel()
+    prepared = await save_turn(
+        conversation_id,
+        user_id=user_id,
+        text=text,
+        relay_channel=channel,
+        timezone_name=timezone_name,
+        attachment_ids=attachment_ids,
+    )
+    await fanout.hub.broadcast(conversation_id, user_message_frame(prepared, client_id=client_id))
+    return await launch(conversation_id, prepared, replaces=None)
+
+
+def user_message_frame(prepared: PreparedTurn, *, client_id: str, replaces: int | None = None) -> str:
+    message = prepared.user_message
+    if message is None:
+        raise ValueError("This turn sends no user message.")
+    return protocol.user_message(
+        message_id=message.pk,
+        role=message.role,
+        text=message.content,
+        status=message.status,
+        attachments=prepared.shown_files or [],
+        client_id=client_id,
+        replaces=replaces,
+    )
+
+
+async def continue_after_approval(
+    conversation_id: str, *, user_id: int, message_id: int, decisions: Any
+) -> ReplyRun:
+    """Resume a paused reply with the user's decision on each of its actions."""
+    channel = await fanout.hub.ensure_channel()
+    prepared = await save_decisions(
+        conversation_id, user_id=user_id, message_id=message_id, decisions=decisions, relay_channel=channel
+    )
+    return await launch(conversation_id, prepared, replaces=None)
+
+
+async def retry_reply(
+    conversation_id: str, *, user_id: int, message_id: int, regenerate: bool = False
+) -> ReplyRun:
+    """Answer the last question again in place of reply `message_id`."""
+    channel = await fanout.hub.ensure_channel()
+    prepared = await save_retry(
+        conversation_id, user_id=user_id, message_id=message_id, relay_channel=channel, regenerate=regenerate
+    )
+    return await launch(conversation_id, prepared, replaces=prepared.replaces)
+
+
+async def edit_and_resend(
+    conversation_id: str,
+    *,
+    user_id: int,
+    message_id: int,
+    text: str,
+    client_id: str = "",
+    timezone_name: str = "",
+) -> ReplyRun:
+    """Replace the last user message with `text` and stream a new reply to it."""
+    channel = await fanout.hub.ensure_channel()
+    prepared = await save_edit(
+        conversation_id,
+        user_id=user_id,
+        message_id=message_id,
+        text=text,
+        relay_channel=channel,
+        timezone_name=timezone_name,
+    )
+    await fanout.hub.broadcast(
+        conversation_id, user_message_frame(prepared, client_id=client_id, replaces=message_id)
+    )
+    return await launch(conversation_id, prepared, replaces=prepared.replaces)
+
+
+async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | None) -> ReplyRun:
+    hub, reply = fanout.hub, prepared.reply
+    run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
+    if prepared.turn.approval is None:
+        started = protocol.reply_started(message_id=run.message_id, replaces=replaces)
+    else:  # the paused reply continues where it stopped
+        run.markdown.replace(reply.content)
+        run.tool_calls, run.approval = reply.tool_calls, reply.approval
+        run.seq = reply.seq + 1
+        started = run.snapshot()
+    run.saved_seq = run.seq  # the checkpointer saves what comes after this
+    hub.runs[run.message_id] = run
+    await hub.broadcast(conversation_id, started)
+    run.task = fanout.background(
+        relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
+    )
+    hub.ensure_checkpointer()
+    return run
+
+
+async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
+    """Stream the platform's reply; always ends with the message saved in a final status."""
+    status, error = Message.Status.COMPLETE, ""
+    limited = within_limits(
+        stream_with_retries(provider, turn),
+        max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
+        idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
+        total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
+        chars_so_far=len(run.markdown.text),
+    )
+    try:
+        async with aclosing(limited) as events:
+            async for event in events:
+                text = run.apply(event)
+                if text is not None:
+                    await run.hub.publish(run, text)
+        if run.approval.get("status") == "pending":
+            status = Message.Status.PAUSED
+        elif not run.finished:
+            status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
+    except UpstreamError as exc:
+        status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
+    except asyncio.CancelledError:
+        if not run.stop_requested:
+            await conclude(
+                run, Message.Status.INTERRUPTED, "The site was restarting and the reply was cut off."
+            )
+            raise
+        status = Message.Status.STOPPED
+    except Exception:
+        logger.exception("Relaying reply %s failed", run.message_id)
+        status, error = Message.Status.ERROR, INTERNAL_ERROR
+    await conclude(run, status, error)
+
+
+async def conclude(run: ReplyRun, status: str, error: str) -> None:
+    run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
+    try:
+        await finish(run, status, error)
+    finally:
+        run.hub.runs.pop(run.message_id, None)
+        if run.flusher is not None:
+            run.flusher.cancel()
+        await run.hub.publish(run, run.ended(status, error))
+        await run.hub.flush(run)
+
+
+async def interrupt_all() -> None:
+    """Save every reply running in this process as interrupted (the process is shutting down)."""
+    tasks = [run.task for run in fanout.hub.runs.values() if run.task is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def stop_reply(conversation_id: str, message_id: int | None = None) -> bool:
+    """Stop the conversation's running reply, in whichever process runs it."""
+    if fanout.hub.stop(conversation_id, message_id):
+        return True
+    return await fanout.hub.ask_owner(conversation_id, {"type": "relay.stop"})
+
+
+async def resume(
+    conversation_id: str, message_id: int, send: SendFrame, *, after_seq: int = -1, reply_to: str = ""
+) -> bool:
+    """Send one socket what it missed of a reply after event `after_seq`; False when there is no such reply.
+
+    A running reply's events are not kept one by one: a socket that missed any
+    gets the snapshot, one that missed none gets nothing (the events to come
+    reach it as they do every socket watching the conversation). A finished
+    reply's `reply.ended` is always sent: the sweep marks a dead process's reply
+    interrupted without a new seq.
+    """
+    run = fanout.hub.runs.get(message_id)
+    if run is not None and run.conversation_id == conversation_id:
+        if run.seq > after_seq:
+            await send(run.snapshot())
+        return True
+    reply = await saved_reply(conversation_id, message_id)
+    if reply is None:
+        return False
+    running_elsewhere = not reply.is_finished and reply_to
+    if not running_elsewhere or not await fanout.hub.ask_owner(
+        conversation_id, {"type": "relay.watch", "reply_to": reply_to, "after_seq": after_seq}
+    ):
+        await send(saved_state(reply))
+    return True
+
+
+def start_sweeping() -> None:
+    """Start the sweep in the running event loop: Daphne's, when it starts, before any socket connects."""
+    fanout.hub.ensure_sweeper()
+
+
+async def watch(conversation_id: str, send: SendFrame, *, reply_to: str = "") -> None:
+    """Send the conversation's reply events to `send` (a socket), after a snapshot of any running reply.
+
+    `reply_to` is the socket's channel, for a reply running in another process.
+    """
+    await fanout.hub.watch(conversation_id, send, reply_to=reply_to)
+
+
+def unwatch(conversation_id: str, send: SendFrame) -> None:
+    fanout.hub.unwatch(conversation_id, send)

@@ -1,0 +1,66 @@
+"""The sweep for replies of dead processes: each becomes `interrupted`, and every page watching it is told."""
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from conversations.models import Message
+from conversations.relay.policy import ALIVE_SECONDS, interrupt_abandoned
+from conversations.relay.state import saved_state
+
+if TYPE_CHECKING:
+    from conversations.relay.fanout import Hub
+
+logger = logging.getLogger(__name__)
+
+# How often every process sweeps for such replies: a dead process's reply is
+# interrupted, and every page watching it told, within ALIVE_SECONDS + 2 sweeps.
+SWEEP_SECONDS = ALIVE_SECONDS / 3
+
+
+async def keep_sweeping(hub: "Hub") -> None:
+    """Sweep every SWEEP_SECONDS for as long as the event loop runs; a failed round is logged, not fatal."""
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await sweep(hub)
+        except Exception:
+            logger.exception("The sweep for replies of dead processes failed")
+
+
+async def sweep(hub: "Hub") -> None:
+    """Interrupt the replies of dead processes, and tell this process's sockets of every interruption.
+
+    Each process tells only its own sockets, of interruptions since its last
+    sweep, whoever marked them (this sweep, another process's, or a visit that
+    found the reply abandoned): so a page learns it whichever process serves it,
+    with no message between processes, which a dead process could not answer.
+    """
+    started, endings = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
+    hub.last_swept = started
+    for conversation_id, ended in endings:
+        await hub.broadcast(conversation_id, ended)
+
+
+@database_sync_to_async
+def sweep_replies(
+    running_here: list[int], watched: list[str], since: datetime | None
+) -> tuple[datetime, list[tuple[str, str]]]:
+    """(now, [(conversation id, `reply.ended`)]) of replies in `watched` conversations ended since `since`.
+
+    `since` is moved back by one sweep, against clocks and commits a little
+    apart; a page told twice shows the same ending twice.
+    """
+    now = timezone.now()
+    interrupt_abandoned(Message.objects.exclude(pk__in=running_here))
+    if not watched:
+        return now, []
+    since = (since or now) - timedelta(seconds=SWEEP_SECONDS)
+    interrupted = Message.objects.filter(
+        conversation_id__in=watched, status=Message.Status.INTERRUPTED, updated_at__gte=since
+    ).exclude(pk__in=running_here)
+    return now, [(str(m.conversation_id), saved_state(m)) for m in interrupted]

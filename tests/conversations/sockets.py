@@ -1,0 +1,25 @@
+"""What the websocket tests share: reading frames from a socket, and the messages a conversation saved."""
+
+import json
+
+from asgiref.sync import sync_to_async
+
+from conversations.models import Conversation, Message
+
+
+async def frames_until(communicator, frame_type: str, seconds: float = 10) -> list[dict]:
+    """Every frame received up to and including the first of `frame_type`."""
+    received = []
+    while True:
+        received.append(json.loads(await communicator.receive_from(timeout=seconds)))
+        if received[-1]["type"] == frame_type:
+            return received
+
+
+def text_of(frames: list[dict]) -> str:
+    return "".join(f["text"] for f in frames if f["type"] == "text_delta")
+
+
+@sync_to_async
+def messages_of(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.all())
