@@ -52,5 +52,6 @@ def test_feedback_on_a_reply_is_saved_changeable_and_listed_in_the_admin(signed_
         page.get_by_role("link", name="Download CSV").click()
     assert "Clear, but it forgot the sea otters." in download.value.path().read_text()
     page.goto(f"{live_site.url}/admin/agents/agent/")
-    expect(page.locator("#result_list tr", has_text="SketricGen demo")).to_contain_text("👎 1")
+    demo_agent = page.get_by_role("link", name="SketricGen demo", exact=True)
+    expect(page.locator("#result_list tbody tr", has=demo_agent)).to_contain_text("👎 1")
     screenshot(page, "feedback-admin-agents")
