@@ -295,6 +295,12 @@ UPSTREAM_IDLE_SECONDS = float(env_str("UPSTREAM_IDLE_SECONDS", "360"))
 UPSTREAM_MAX_JSON_BYTES = env_int("UPSTREAM_MAX_JSON_BYTES", 16 * 1024 * 1024)
 # How often a streaming reply's partial text is written to the database.
 REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
+# A streaming reply whose row has not been touched for this long belongs to a dead process;
+# every process sweeps for such replies this often (see conversations/relay/sweep.py).
+REPLY_ALIVE_SECONDS = float(env_str("REPLY_ALIVE_SECONDS", "90"))
+REPLY_SWEEP_SECONDS = float(env_str("REPLY_SWEEP_SECONDS", "") or REPLY_ALIVE_SECONDS / 3)
+if REPLY_ALIVE_SECONDS < 3 * REPLY_CHECKPOINT_SECONDS:
+    raise ImproperlyConfigured("REPLY_ALIVE_SECONDS must be at least 3 x REPLY_CHECKPOINT_SECONDS.")
 
 # Request bodies, in bytes: attachment uploads (one file of at most 20 MB plus the form), and
 # everything else (forms, the admin's agent definitions). chatsite/request_limits.py.

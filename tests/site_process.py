@@ -178,7 +178,7 @@ class SiteProcess:
     def age_streaming_replies(self, seconds: float) -> int:
         """Move the last save of every `streaming` reply `seconds` into the past; how many.
 
-        Stands in for the wait after a crash (the relay's ALIVE_SECONDS, 90 s) before a reply
+        Stands in for the wait after a crash (REPLY_ALIVE_SECONDS, 90 s by default) before a reply
         whose row nobody touches counts as abandoned.
         """
         return self.shell(

@@ -6,10 +6,9 @@ the reply or say goodbye. A new Daphne then starts on the same port and
 database, and no page or socket asks about the reply again.
 
 A crashed process's reply counts as abandoned once its row has been untouched
-for the relay's ALIVE_SECONDS (90 s, a constant in conversations/relay.py), and
-the new process sweeps every SWEEP_SECONDS (30 s). To keep the test under a
-minute, the row is aged past ALIVE_SECONDS after the kill instead of waiting;
-the sweep's own 30 s are waited for real.
+for REPLY_ALIVE_SECONDS (90 s), and every process sweeps every
+REPLY_SWEEP_SECONDS (30 s; 2 s here). The row is aged past REPLY_ALIVE_SECONDS
+after the kill instead of waiting; the sweep itself runs for real.
 """
 
 import contextlib
@@ -21,18 +20,25 @@ from websockets.sync.client import connect
 
 from tests.site_process import SiteProcess
 
-# The relay's SWEEP_SECONDS plus room for a slow machine: the first sweep of the new process
-# runs one interval after it starts.
-SWEPT_WITHIN_SECONDS = 30 + 15
+SWEEP_SECONDS = 2
+# One sweep interval plus room for a slow machine: the new process's first sweep runs one
+# interval after it starts.
+SWEPT_WITHIN_SECONDS = SWEEP_SECONDS + 15
 
 
 @pytest.fixture
 def site(tmp_path):
-    site = SiteProcess(tmp_path, "chatsite_killed_process", REPLY_CHECKPOINT_SECONDS="0.5")
+    site = SiteProcess(
+        tmp_path,
+        "chatsite_killed_process",
+        REPLY_CHECKPOINT_SECONDS="0.5",
+        REPLY_SWEEP_SECONDS=str(SWEEP_SECONDS),
+    )
     site.prepare()
     site.start()
     yield site
     site.stop()
+    site.remove_database()
 
 
 def streamed_text(frames: list[dict]) -> str:

@@ -9,7 +9,7 @@ site uses.
 """
 
 from conversations.relay.fanout import Hub
-from conversations.relay.policy import ALIVE_SECONDS, TurnRefused, mark_abandoned_replies
+from conversations.relay.policy import TurnRefused, mark_abandoned_replies
 from conversations.relay.replies import (
     continue_after_approval,
     edit_and_resend,
@@ -25,7 +25,6 @@ from conversations.relay.replies import (
 from conversations.relay.run import ReplyRun
 
 __all__ = [
-    "ALIVE_SECONDS",
     "Hub",
     "ReplyRun",
     "TurnRefused",

@@ -13,7 +13,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from conversations.relay.policy import ALIVE_SECONDS
 from conversations.relay.run import ReplyRun
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ async def keep_checkpointing(hub: "Hub") -> None:
         now = time.monotonic()
         states = []
         for run in runs:
-            if run.seq != run.saved_seq or now - run.saved_at >= ALIVE_SECONDS / 3:
+            if run.seq != run.saved_seq or now - run.saved_at >= settings.REPLY_ALIVE_SECONDS / 3:
                 run.saved_seq, run.saved_at = run.seq, now
                 tool_calls = [dict(call) for call in run.tool_calls]
                 states.append((run.message_id, run.markdown.text, run.seq, tool_calls))

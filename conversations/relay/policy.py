@@ -16,10 +16,6 @@ from conversations import access
 from conversations.models import Conversation, Message
 from conversations.protocol import RefusalCode, Refused
 
-# A streaming reply whose row has not been touched for this long belongs to a
-# process that died; it is marked interrupted.
-ALIVE_SECONDS = 90
-
 MAX_RESPONSE_CHARS = 10_000
 
 
@@ -68,7 +64,7 @@ def interrupt_abandoned(replies: QuerySet[Message]) -> int:
     """
     now = timezone.now()
     return replies.filter(
-        status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=ALIVE_SECONDS)
+        status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=settings.REPLY_ALIVE_SECONDS)
     ).update(
         status=Message.Status.INTERRUPTED,
         error="The reply was cut off when the site restarted.",
@@ -94,7 +90,7 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
     running = Message.objects.filter(
         conversation__owner_id=user_id,
         status=Message.Status.STREAMING,
-        updated_at__gte=now - timedelta(seconds=ALIVE_SECONDS),
+        updated_at__gte=now - timedelta(seconds=settings.REPLY_ALIVE_SECONDS),
     ).count()
     if running >= settings.RUNNING_REPLIES_PER_USER:
         raise TurnRefused(

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from conversations.models import Message
-from conversations.relay.policy import ALIVE_SECONDS, interrupt_abandoned
+from conversations.relay.policy import interrupt_abandoned
 from conversations.relay.state import saved_state
 
 if TYPE_CHECKING:
@@ -17,15 +18,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# How often every process sweeps for such replies: a dead process's reply is
-# interrupted, and every page watching it told, within ALIVE_SECONDS + 2 sweeps.
-SWEEP_SECONDS = ALIVE_SECONDS / 3
-
 
 async def keep_sweeping(hub: "Hub") -> None:
-    """Sweep every SWEEP_SECONDS for as long as the event loop runs; a failed round is logged, not fatal."""
+    """Sweep every REPLY_SWEEP_SECONDS while the event loop runs; a failed round is logged, not fatal.
+
+    A dead process's reply is interrupted, and every page watching it told,
+    within REPLY_ALIVE_SECONDS and two sweeps.
+    """
     while True:
-        await asyncio.sleep(SWEEP_SECONDS)
+        await asyncio.sleep(settings.REPLY_SWEEP_SECONDS)
         try:
             await sweep(hub)
         except Exception:
@@ -59,7 +60,7 @@ def sweep_replies(
     interrupt_abandoned(Message.objects.exclude(pk__in=running_here))
     if not watched:
         return now, []
-    since = (since or now) - timedelta(seconds=SWEEP_SECONDS)
+    since = (since or now) - timedelta(seconds=settings.REPLY_SWEEP_SECONDS)
     interrupted = Message.objects.filter(
         conversation_id__in=watched, status=Message.Status.INTERRUPTED, updated_at__gte=since
     ).exclude(pk__in=running_here)

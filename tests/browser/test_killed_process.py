@@ -4,10 +4,10 @@ The page reconnects by itself to the new process; the reply is then marked
 interrupted by the new process's sweep, not by the page, and the page is told:
 it shows the reply interrupted, its text kept, with a Retry button.
 
-As in tests/test_killed_process.py, the reply's row is aged past the relay's
-ALIVE_SECONDS (90 s) instead of waiting for it, once the page has reconnected
-(so that its reconnection finds the reply still looking alive and only the
-sweep can end it); the sweep's own 30 s are waited for real.
+As in tests/test_killed_process.py, the reply's row is aged past
+REPLY_ALIVE_SECONDS (90 s) instead of waiting for it, once the page has
+reconnected (so that its reconnection finds the reply still looking alive and
+only the sweep can end it); the sweep runs every 2 s here, for real.
 """
 
 import time
@@ -20,16 +20,23 @@ from tests.site_process import SiteProcess
 
 pytestmark = pytest.mark.browser
 
-SWEPT_WITHIN_MS = (30 + 15) * 1000
+SWEEP_SECONDS = 2
+SWEPT_WITHIN_MS = (SWEEP_SECONDS + 15) * 1000
 
 
 @pytest.fixture
 def site(tmp_path):
-    site = SiteProcess(tmp_path, "chatsite_killed_process_browser", REPLY_CHECKPOINT_SECONDS="0.5")
+    site = SiteProcess(
+        tmp_path,
+        "chatsite_killed_process_browser",
+        REPLY_CHECKPOINT_SECONDS="0.5",
+        REPLY_SWEEP_SECONDS=str(SWEEP_SECONDS),
+    )
     site.prepare()
     site.start()
     yield site
     site.stop()
+    site.remove_database()
 
 
 def test_the_open_page_shows_a_reply_cut_off_by_kill_9_as_interrupted_with_retry(browser, site):

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from conversations import relay
@@ -18,9 +19,9 @@ DEAD_CHANNEL = "relay.gone!a1b2c3"
 
 
 @pytest.fixture
-def fast_sweeps(monkeypatch):
+def fast_sweeps(settings):
     """Sweeps every 0.1 s; the sweeper of the test's event loop is stopped afterwards."""
-    monkeypatch.setattr(sweep, "SWEEP_SECONDS", 0.1)
+    settings.REPLY_SWEEP_SECONDS = 0.1
     yield
     if fanout.hub._sweeper is not None:
         fanout.hub._sweeper.cancel()
@@ -61,7 +62,7 @@ async def test_a_dead_processes_reply_is_interrupted_by_the_sweep_and_the_open_p
     await asyncio.sleep(0.3)
     assert (await saved(reply)).status == "streaming"
 
-    await last_touched(reply, relay.ALIVE_SECONDS + 1)  # its process died that long ago
+    await last_touched(reply, settings.REPLY_ALIVE_SECONDS + 1)  # its process died that long ago
     ended = await next_frame(ws)
 
     assert ended["type"] == "reply.ended"
@@ -74,7 +75,7 @@ async def test_a_dead_processes_reply_is_interrupted_by_the_sweep_and_the_open_p
 
 async def test_the_sweep_runs_with_nobody_looking(alice, conversation, fast_sweeps):
     reply = await reply_of_a_dead_process(conversation)
-    await last_touched(reply, relay.ALIVE_SECONDS + 1)
+    await last_touched(reply, settings.REPLY_ALIVE_SECONDS + 1)
 
     relay.start_sweeping()  # what the site does when Daphne starts
     for _ in range(50):
@@ -88,7 +89,7 @@ async def test_the_sweep_runs_with_nobody_looking(alice, conversation, fast_swee
 async def test_a_page_is_told_of_an_interruption_another_process_marked(alice, conversation, connect):
     reply = await reply_of_a_dead_process(conversation)
     _, ws = await connect(alice, conversation.id)
-    await last_touched(reply, relay.ALIVE_SECONDS + 1)
+    await last_touched(reply, settings.REPLY_ALIVE_SECONDS + 1)
     # Another process (its sweep, or a visit there) marks the reply; this process's sweep tells its page.
     await sync_to_async(relay.mark_abandoned_replies)(conversation.pk)
     await sweep.sweep(fanout.hub)
@@ -104,7 +105,7 @@ async def test_a_reply_alive_in_this_process_is_left_alone(alice, conversation, 
     await ws.send_json_to({"type": "send", "text": "Talk a while [[words=100]]"})
     started = [await next_frame(ws), await next_frame(ws)][-1]
     running = fanout.hub.runs[started["message_id"]]
-    await last_touched(await saved(Message(pk=running.message_id)), relay.ALIVE_SECONDS + 1)
+    await last_touched(await saved(Message(pk=running.message_id)), settings.REPLY_ALIVE_SECONDS + 1)
 
     await sweep.sweep(fanout.hub)
 
