@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +46,19 @@ def psycopg_connection(url: str):
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+@contextmanager
+def running_site(var: Path, database_name: str, **env: str) -> Iterator["SiteProcess"]:
+    """A prepared and started SiteProcess, stopped and its database dropped afterwards."""
+    site = SiteProcess(var, database_name, **env)
+    site.prepare()
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+        site.remove_database()
 
 
 class SiteProcess:

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from websockets.sync.client import connect
 
-from tests.site_process import SiteProcess
+from tests.site_process import SiteProcess, running_site
 
 MB = 1024 * 1024
 SEND_BUFFER = 1024 * 1024  # above the largest message (a resumed snapshot), as in production
@@ -25,18 +25,14 @@ SEND_BUFFER = 1024 * 1024  # above the largest message (a resumed snapshot), as 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    site = SiteProcess(
+    with running_site(
         tmp_path_factory.mktemp("daphne"),
         "chatsite_daphne_limits",
         CHATSITE_SOCKET_SEND_BUFFER=str(SEND_BUFFER),
         CHATSITE_SOCKETS_PER_USER="1",
-    )
-    site.prepare()
-    site.conversation_id = site.new_conversation()
-    site.start()
-    yield site
-    site.stop()
-    site.remove_database()
+    ) as site:
+        site.conversation_id = site.new_conversation()
+        yield site
 
 
 def rss(site: SiteProcess) -> int:

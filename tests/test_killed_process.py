@@ -18,7 +18,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from tests.site_process import SiteProcess
+from tests.site_process import running_site
 
 SWEEP_SECONDS = 2
 # One sweep interval plus room for a slow machine: the new process's first sweep runs one
@@ -28,17 +28,13 @@ SWEPT_WITHIN_SECONDS = SWEEP_SECONDS + 15
 
 @pytest.fixture
 def site(tmp_path):
-    site = SiteProcess(
+    with running_site(
         tmp_path,
         "chatsite_killed_process",
         REPLY_CHECKPOINT_SECONDS="0.5",
         REPLY_SWEEP_SECONDS=str(SWEEP_SECONDS),
-    )
-    site.prepare()
-    site.start()
-    yield site
-    site.stop()
-    site.remove_database()
+    ) as site:
+        yield site
 
 
 def streamed_text(frames: list[dict]) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.site_process import SiteProcess
+from tests.site_process import SiteProcess, running_site
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 def live_site(tmp_path_factory, oidc_provider):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")
-    site = SiteProcess(
+    with running_site(
         tmp_path_factory.mktemp("site"),
         "chatsite_browser",
         # The test settings' fast password hasher: every browser test signs in.
@@ -48,14 +48,8 @@ def live_site(tmp_path_factory, oidc_provider):
         OIDC_CLIENT_SECRET=secrets.token_urlsafe(16),
         OIDC_PROVIDER_NAME="Example SSO",
         OIDC_GROUPS_CLAIM="groups",
-    )
-    site.prepare()
-    try:
-        site.start()
+    ) as site:
         yield site
-    finally:
-        site.stop()
-        site.remove_database()
 
 
 @pytest.fixture(scope="session")

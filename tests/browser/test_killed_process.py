@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot, sign_in
-from tests.site_process import SiteProcess
+from tests.site_process import running_site
 
 pytestmark = pytest.mark.browser
 
@@ -26,17 +26,13 @@ SWEPT_WITHIN_MS = (SWEEP_SECONDS + 15) * 1000
 
 @pytest.fixture
 def site(tmp_path):
-    site = SiteProcess(
+    with running_site(
         tmp_path,
         "chatsite_killed_process_browser",
         REPLY_CHECKPOINT_SECONDS="0.5",
         REPLY_SWEEP_SECONDS=str(SWEEP_SECONDS),
-    )
-    site.prepare()
-    site.start()
-    yield site
-    site.stop()
-    site.remove_database()
+    ) as site:
+        yield site
 
 
 def test_the_open_page_shows_a_reply_cut_off_by_kill_9_as_interrupted_with_retry(browser, site):
