@@ -8,6 +8,7 @@ a function of the connection (see `register_sqlite_percentile`).
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -183,60 +184,78 @@ def thumbs() -> dict[str, Count]:
     }
 
 
-def daily_usage(agent: Agent | None = None, days: int = DAYS) -> list[Usage]:
-    """One `Usage` per day of the period, oldest first, days without activity included."""
-    rows = (
-        messages_in_period(agent, days)
-        .order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(**figures())
-    )
-    by_day = {row["day"]: Usage(**row) for row in rows}
-    file_rows = (
+def figures_per_day(messages: QuerySet[Message]) -> tuple[dict[date, dict[str, Any]], dict[str, Any]]:
+    """`figures()` of `messages` for each day, and for all of them.
+
+    PostgreSQL computes both in one read of the messages, grouping by
+    `GROUPING SETS ((day), ())`: Django groups by the day's ordinal, which the
+    query's end names. Other databases run one query for each.
+    """
+    per_day = messages.order_by().annotate(day=TruncDate("created_at")).values("day").annotate(**figures())
+    if connection.vendor == "postgresql":
+        sql, params = per_day.query.sql_with_params()
+        sql, found = re.subn(r"GROUP BY (\d+)$", r"GROUP BY GROUPING SETS ((\1), ())", sql)
+        if found:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                names = [column.name for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            # The day is never NULL but in the row of the empty grouping set: the whole period's.
+            days = {row.pop("day"): row for row in rows}
+            return days, days.pop(None, {})
+    return {row.pop("day"): row for row in per_day}, messages.order_by().aggregate(**figures())
+
+
+@dataclass
+class UsageReport:
+    """Every day of the period, and the whole period (its percentiles over all its replies, not of days)."""
+
+    days: list[Usage]
+    period: Usage
+
+
+def usage_report(agent: Agent | None = None, days: int = DAYS) -> UsageReport:
+    """The last `days` days of one agent, or of the whole site."""
+    by_day, total = figures_per_day(messages_in_period(agent, days))
+    start = period_start(days)
+    days_list = [Usage(day=start + timedelta(n), **by_day.get(start + timedelta(n), {})) for n in range(days)]
+    files_by_day = dict(
         files_sent(agent, days)
         .order_by()
         .annotate(day=TruncDate("message__created_at"))
         .values("day")
         .annotate(n=Count("id"))
+        .values_list("day", "n")
     )
-    start = period_start(days)
-    days_list = [by_day.get(start + timedelta(n)) or Usage(day=start + timedelta(n)) for n in range(days)]
-    files_by_day = {row["day"]: row["n"] for row in file_rows}
-    feedback_rows = (
-        feedback_in_period(agent, days)
+    feedback_by_day = {
+        row.pop("day"): row
+        for row in feedback_in_period(agent, days)
         .order_by()
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(**thumbs())
-    )
-    feedback_by_day = {row.pop("day"): row for row in feedback_rows}
+    }
     for usage in days_list:
         usage.files = files_by_day.get(usage.day, 0)
         for name, count in feedback_by_day.get(usage.day, {}).items():
             setattr(usage, name, count)
-    return days_list
-
-
-def period_usage(agent: Agent | None = None, days: int = DAYS) -> Usage:
-    """The whole period's figures (percentiles over all its replies, not averages of days)."""
-    totals = messages_in_period(agent, days).order_by().aggregate(**figures())
-    given = feedback_in_period(agent, days).order_by().aggregate(**thumbs())
-    return Usage(**totals, **given, files=files_sent(agent, days).count())
+    period = Usage(
+        **total,
+        files=sum(files_by_day.values()),
+        thumbs_up=sum(row["thumbs_up"] for row in feedback_by_day.values()),
+        thumbs_down=sum(row["thumbs_down"] for row in feedback_by_day.values()),
+    )
+    return UsageReport(days=days_list, period=period)
 
 
 def usage_by_agent(days: int = DAYS) -> list[tuple[Agent, Usage]]:
     """Every agent with the period's messages, replies and failures (busiest first)."""
+    counts = ("messages", "active_users", "replies", "errored", "interrupted")
     rows = (
         messages_in_period(None, days)
         .order_by()
         .values("conversation__agent_id")
-        .annotate(
-            **{
-                name: figures()[name]
-                for name in ("messages", "active_users", "replies", "errored", "interrupted")
-            }
-        )
+        .annotate(**{name: figures()[name] for name in counts})
     )
     by_agent = {row.pop("conversation__agent_id"): Usage(**row) for row in rows}
     feedback_rows = feedback_in_period(None, days).order_by().values("agent_id").annotate(**thumbs())

@@ -12,11 +12,10 @@ from agents.models import Agent
 from conversations.usage import (
     DAYS,
     Usage,
-    daily_usage,
-    period_usage,
     room_to_sort,
     usage_by_agent,
     usage_csv,
+    usage_report,
 )
 
 CHART_WIDTH, CHART_HEIGHT = 300, 64
@@ -100,19 +99,18 @@ def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied
     with room_to_sort():
-        days = daily_usage(agent)
+        report = usage_report(agent)
         if request.GET.get("format") == "csv":
-            return csv_response(days, agent)
-        period = period_usage(agent)
+            return csv_response(report.days, agent)
         by_agent = usage_by_agent() if agent is None else []
     context = {
         **admin.site.each_context(request),
         "title": f"Usage of {agent.name}" if agent else "Usage",
         "agent": agent,
-        "days": days,
+        "days": report.days,
         "period_days": DAYS,
-        "period": period,
-        "charts": charts_for(days, period),
+        "period": report.period,
+        "charts": charts_for(report.days, report.period),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
         "by_agent": by_agent,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from agents.models import Agent
 from conversations.models import Conversation, Feedback, Message
-from conversations.usage import daily_usage, period_usage, usage_by_agent
+from conversations.usage import usage_by_agent, usage_report
 from tests.conversations.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db
@@ -120,9 +120,10 @@ def test_feedback_needs_the_admin_permission_to_view_it(bob, rated):
 
 def test_usage_counts_feedback_per_day_and_per_agent(admin_user, reply, rated):
     helper = reply.conversation.agent
-    today = daily_usage(helper)[-1]
+    today = usage_report(helper).days[-1]
     assert (today.thumbs_up, today.thumbs_down) == (0, 1)
-    period = period_usage()
+    site = usage_report()
+    period = site.period
     assert (period.thumbs_up, period.thumbs_down) == (1, 1)
     by_agent = {agent.name: usage for agent, usage in usage_by_agent()}
     assert (by_agent["Writer"].thumbs_up, by_agent["Helper"].thumbs_down) == (1, 1)

@@ -5,11 +5,13 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.models import Agent
 from conversations.models import Attachment, Conversation, Message
-from conversations.usage import daily_usage, period_usage, usage_by_agent
+from conversations.usage import usage_by_agent, usage_report
 from tests.conversations.conftest import signed_in_client
 from tests.conversations.sockets import frames_until
 
@@ -55,7 +57,7 @@ def busy_week(alice, bob, conversation, other_agent):
 
 @pytest.mark.django_db
 def test_a_days_figures_count_messages_people_failures_and_timings(busy_week):
-    today = daily_usage()[-1]
+    today = usage_report().days[-1]
     assert today.day == timezone.localdate()
     assert (today.messages, today.active_users, today.replies) == (5, 2, 5)
     assert (today.errored, today.interrupted) == (1, 0)
@@ -67,7 +69,7 @@ def test_a_days_figures_count_messages_people_failures_and_timings(busy_week):
 
 @pytest.mark.django_db
 def test_every_day_of_the_period_is_listed_and_older_days_are_left_out(busy_week):
-    days = daily_usage()
+    days = usage_report().days
     assert len(days) == 30
     assert days[-2].interrupted == 1 and days[-3].files == 1
     assert sum(d.messages for d in days) == 7
@@ -76,12 +78,26 @@ def test_every_day_of_the_period_is_listed_and_older_days_are_left_out(busy_week
 
 @pytest.mark.django_db
 def test_an_agents_figures_are_its_own(busy_week, other_agent):
-    mine = period_usage(busy_week)
+    mine = usage_report(busy_week).period
     assert (mine.messages, mine.active_users, mine.files) == (6, 2, 0)
-    theirs = period_usage(other_agent)
+    theirs = usage_report(other_agent).period
     assert (theirs.messages, theirs.files) == (1, 1)
-    by_agent = [(agent.name, usage.messages) for agent, usage in usage_by_agent()]
-    assert by_agent == [("Helper", 6), ("Writer", 1)]
+    site = usage_report()
+    by_agent = [(agent.name, usage.messages, usage.replies) for agent, usage in usage_by_agent()]
+    assert by_agent == [("Helper", 6, 6), ("Writer", 1, 1)]
+    assert (site.period.messages, site.period.active_users, site.period.files) == (7, 2, 1)
+    # The period's median is over all its finished replies (0.5, 1, 1, 2, 3, 4 s), not a median of days.
+    assert site.period.first_words_p50 == pytest.approx(1.5, abs=0.001)
+
+
+@pytest.mark.django_db
+def test_on_postgresql_the_days_and_the_period_come_from_one_read_of_the_months_messages(busy_week):
+    if connection.vendor != "postgresql":
+        pytest.skip("GROUPING SETS are PostgreSQL's; SQLite runs a query per grouping")
+    with CaptureQueriesContext(connection) as queries:
+        usage_report()
+    reads = [q["sql"] for q in queries if 'FROM "conversations_message"' in q["sql"]]
+    assert len(reads) == 1 and "GROUPING SETS" in reads[0]
 
 
 @pytest.mark.django_db
