@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from agents.crypto import UndecryptableKey
 from agents.forms import PlatformOptionsForm, agent_form_for, credential_form_for
 from agents.models import Agent, Credential
+from agents.platforms import PLATFORMS
 from agents.providers import UpstreamError, provider_class
 from conversations.feedback import feedback_counts
 
@@ -175,7 +176,30 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
 
     @method_decorator(sensitive_post_parameters("api_key"))
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        if request.method == "GET" and request.GET.get("platform") not in PLATFORMS:
+            return self.choose_platform_view(request)
         return super().add_view(request, form_url, extra_context)
+
+    def choose_platform_view(self, request: HttpRequest) -> HttpResponse:
+        """The first step of adding a credential: its platform decides every field that follows."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        platforms = [(entry, provider_class(entry.id).default_base_url) for entry in PLATFORMS.values()]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Add credential: choose its platform",
+            "platforms": platforms,
+        }
+        return render(request, "admin/agents/credential/choose_platform.html", context)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        # A new credential has no key to mask yet: its only "API key" is the field to enter it.
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            first = fieldsets[0][1]
+            first["fields"] = [name for name in first["fields"] if name != "masked_key"]
+        return fieldsets
 
     @method_decorator(sensitive_post_parameters("api_key"))
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):

@@ -119,13 +119,14 @@ class CredentialForm(PlatformOptionsForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+        help_text="Stored encrypted and never shown again.",
     )
 
     class Meta:
         model = Credential
         fields = ["name", "platform", "base_url", "api_key"]
         help_texts = {"base_url": "Leave empty for the platform's usual address."}
+        labels = {"base_url": "Base URL"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -133,7 +134,8 @@ class CredentialForm(PlatformOptionsForm):
         if "api_key" in self.fields:
             if self.instance.pk and self.instance.api_key_last4:
                 self.fields["api_key"].help_text = (
-                    f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
+                    f"Current key ends in {self.instance.masked_key}. {self.fields['api_key'].help_text} "
+                    "Leave empty to keep the current key."
                 )
             if not self.instance.pk:
                 self.fields["api_key"].required = True

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from agents.models import Agent, Credential, Platform
+from agents.platforms import PLATFORMS
 from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -282,6 +283,26 @@ def test_a_credential_form_shows_its_platforms_settings(admin_client, credential
     page = admin_client.get(reverse("admin:agents_credential_change", args=[workflow.pk]))
     assert option_fields(page) == set()
     assert "takes no further settings" in page.content.decode()
+
+
+def test_adding_a_credential_asks_for_its_platform_first(admin_client):
+    page = admin_client.get(reverse("admin:agents_credential_add"))
+    html = page.content.decode()
+    assert page.status_code == 200 and "choose its platform" in html
+    for entry in PLATFORMS.values():
+        assert f'href="?platform={entry.id}"' in html and entry.label in html
+    assert (
+        "https://chat-v2.sketricgen.ai" in html
+    )  # where the key will be sent unless the admin says otherwise
+
+
+def test_the_first_add_form_shows_the_chosen_platforms_settings_and_one_api_key_field(admin_client):
+    page = admin_client.get(reverse("admin:agents_credential_add") + "?platform=sketricgen")
+    assert page.context["adminform"].form.initial["platform"] == "sketricgen"
+    assert option_fields(page) == {"admin_base_url", "upload_init_url", "upload_complete_url"}
+    html = page.content.decode()
+    assert html.count(">API key") == 1 and "Choose the platform and save" not in html
+    assert ">Base URL" in html and "keep the current key" not in html  # a new credential has none
 
 
 def test_credential_settings_are_saved_and_checked(admin_client):
