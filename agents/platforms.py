@@ -98,6 +98,20 @@ ENTRIES = [
             credential_options={"upload_url": "{fake}/upload_file"},
         ),
     ),
+    PlatformEntry(
+        id="openai_compatible",
+        label="OpenAI-compatible chat",
+        adapter="agents.providers.openai_compatible.OpenAICompatibleProvider",
+        fake="agents.fakes.openai_compatible.OpenAICompatibleFake",
+        demo=DemoAgent(
+            slug="openai-compatible-demo",
+            name="OpenAI-compatible demo",
+            upstream_id="fake-vision",
+            description="A simulated model behind an OpenAI-compatible API: it is sent the whole "
+            f"conversation each turn and says how much of it came along, and it reads images. {TRY}",
+            agent_options={"images": True},
+        ),
+    ),
 ]
 
 PLATFORMS: dict[str, PlatformEntry] = {entry.id: entry for entry in ENTRIES}
