@@ -112,6 +112,20 @@ ENTRIES = [
             agent_options={"images": True},
         ),
     ),
+    PlatformEntry(
+        id="ag_ui",
+        label="AG-UI agent",
+        adapter="agents.providers.ag_ui.AGUIProvider",
+        fake="agents.fakes.ag_ui.AGUIFake",
+        demo=DemoAgent(
+            slug="ag-ui-demo",
+            name="AG-UI demo",
+            upstream_id="agent",
+            description="A simulated agent speaking AG-UI, sent the whole conversation each turn. "
+            "Add [[tool]] to a message for a tool call, [[approve]] to be asked to approve an action, "
+            f"[[think]] to see its reasoning, [[step]] for steps. {TRY}",
+        ),
+    ),
 ]
 
 PLATFORMS: dict[str, PlatformEntry] = {entry.id: entry for entry in ENTRIES}

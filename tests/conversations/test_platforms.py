@@ -17,6 +17,7 @@ PLATFORMS = {
     "slug_chat": ("support-agent", False),
     "agentweave": ("agent-demo", False),
     "openai_compatible": ("fake-gpt", False),
+    "ag_ui": ("agent", True),
 }
 
 
@@ -75,7 +76,9 @@ async def test_platforms_with_tool_events_show_tool_calls(alice, tool_platform_c
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "look it up [[tool]]"})
     frames = await frames_until(ws, "reply.ended")
-    assert [f["type"] for f in frames if f["type"].startswith("tool_")] == ["tool_started", "tool_finished"]
+    tool_frames = [f["type"] for f in frames if f["type"].startswith("tool_")]
+    # A platform that sends the result after the call's end finishes it a second time, with the result.
+    assert tool_frames[:2] == ["tool_started", "tool_finished"] and set(tool_frames[2:]) <= {"tool_finished"}
     assert frames[-1]["tool_calls"][0]["status"] == "done"
     reply = (await messages_of(conversation))[-1]
     assert reply.tool_calls == frames[-1]["tool_calls"]
