@@ -8,7 +8,7 @@ from agents.providers.base import HistoryBudget
 from conversations.history import turn_history
 from conversations.models import Conversation, Message
 from conversations.relay.turns import history_for
-from tests.conversations.sockets import frames_until
+from tests.conversations.sockets import frames_until, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,3 +118,18 @@ def test_platforms_that_keep_their_own_history_are_sent_none(alice, sketricgen_a
         "hi",
         "hello",
     ]
+
+
+async def test_the_tokens_a_reply_used_are_shown_with_it_and_saved(alice, openai_fake, connect, client):
+    conversation = await sync_to_async(model_conversation)(alice, openai_fake)
+    _, ws = await connect(alice, conversation.id)
+    ended = await send(ws, "Count my tokens [[words=9]]")
+    assert ended["usage"] == {"input_tokens": 4, "output_tokens": 9}
+    assert ended["usage_text"] == "4 tokens in, 9 out"
+    reply = (await messages_of(conversation))[-1]
+    assert reply.usage == {"input_tokens": 4, "output_tokens": 9}
+    await ws.disconnect()
+
+    await sync_to_async(client.force_login)(alice)
+    page = (await sync_to_async(client.get)(conversation.get_absolute_url())).content.decode()
+    assert ">4 tokens in, 9 out</span>" in page
