@@ -70,7 +70,7 @@ from agents.providers.events import (
 )
 from agents.providers.http import iter_sse, open_stream, parse_json_object, upstream_timeout
 
-LABEL = "AG-UI agent"
+LABEL = "AG-UI"
 REASONING_PREFIX = "reasoning:"
 MAX_ACTIVITY_CHARS = 160
 MAX_TOOL_ARGUMENTS_CHARS = 20_000
