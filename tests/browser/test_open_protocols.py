@@ -25,6 +25,13 @@ def pydantic_ai_agent(live_site):
             "'credential': credential, 'upstream_agent_id': '/agent', 'enabled': True}); print(1)"
         )
         yield served
+        # Other browser tests count the site's agents: leave only the demo's.
+        live_site.shell(
+            "from agents.models import Agent, Credential; from conversations.models import Conversation; "
+            "Conversation.objects.filter(agent__slug='field-helper').delete(); "
+            "Agent.objects.filter(slug='field-helper').delete(); "
+            "Credential.objects.filter(name='Our AG-UI agents').delete(); print(1)"
+        )
 
 
 def open_agent(page, site, name: str, slug: str) -> None:
