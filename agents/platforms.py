@@ -98,6 +98,34 @@ ENTRIES = [
             credential_options={"upload_url": "{fake}/upload_file"},
         ),
     ),
+    PlatformEntry(
+        id="openai_compatible",
+        label="OpenAI-compatible chat",
+        adapter="agents.providers.openai_compatible.OpenAICompatibleProvider",
+        fake="agents.fakes.openai_compatible.OpenAICompatibleFake",
+        demo=DemoAgent(
+            slug="openai-compatible-demo",
+            name="OpenAI-compatible demo",
+            upstream_id="fake-vision",
+            description="A simulated model behind an OpenAI-compatible API: it is sent the whole "
+            f"conversation each turn and says how much of it came along, and it reads images. {TRY}",
+            agent_options={"images": True},
+        ),
+    ),
+    PlatformEntry(
+        id="ag_ui",
+        label="AG-UI agent",
+        adapter="agents.providers.ag_ui.AGUIProvider",
+        fake="agents.fakes.ag_ui.AGUIFake",
+        demo=DemoAgent(
+            slug="ag-ui-demo",
+            name="AG-UI demo",
+            upstream_id="agent",
+            description="A simulated agent speaking AG-UI, sent the whole conversation each turn. "
+            "Add [[tool]] to a message for a tool call, [[approve]] to be asked to approve an action, "
+            f"[[think]] to see its reasoning, [[step]] for steps. {TRY}",
+        ),
+    ),
 ]
 
 PLATFORMS: dict[str, PlatformEntry] = {entry.id: entry for entry in ENTRIES}

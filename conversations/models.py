@@ -131,6 +131,8 @@ class Message(RenderedMarkdown):
     relay_channel = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The tokens the platform says the reply used: {"input_tokens", "output_tokens"}; {} if not said.
+    usage = models.JSONField(default=dict, blank=True)
     # A reply's first words and its end, for the usage figures (time to first words, to the end).
     first_text_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)

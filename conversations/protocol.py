@@ -174,6 +174,7 @@ def reply_ended(
     error: str,
     tool_calls: list[dict[str, str]],
     approval: dict[str, Any],
+    usage: dict[str, int] | None = None,
 ) -> str:
     return encode(
         {
@@ -186,8 +187,17 @@ def reply_ended(
             "error": error,
             "tool_calls": tool_calls,
             "approval": approval,
+            "usage": usage or {},
+            "usage_text": usage_text(usage or {}),
         }
     )
+
+
+def usage_text(usage: dict[str, int]) -> str:
+    """A reply's token usage in words ("" when the platform did not say)."""
+    if not usage:
+        return ""
+    return f"{usage.get('input_tokens', 0):,} tokens in, {usage.get('output_tokens', 0):,} out"
 
 
 def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> str:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import access, attachments, exports, feedback, history, services
+from conversations import access, attachments, exports, feedback, history, protocol, services
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 from conversations.search import hit_json, search_results
@@ -280,6 +280,8 @@ def message_view(
         "content": message.content,
         "html": message.html() if message.role == Message.Role.ASSISTANT else "",
         "approval_json": json.dumps(message.approval) if message.approval else "",
+        # A shared copy keeps no usage.
+        "usage_text": protocol.usage_text(getattr(message, "usage", None) or {}),
         "error": message.error or DEFAULT_ERRORS.get(message.status, ""),
         "tool_calls": [
             {

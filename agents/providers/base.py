@@ -111,8 +111,28 @@ class TurnFile:
 
 
 @dataclass(frozen=True)
+class HistoryMessage:
+    """An earlier message of the conversation, for platforms where the client owns the history.
+
+    `role` is "user" or "assistant"; `images` are the user's image attachments;
+    `tool_calls` are the reply's `{"id", "name", "arguments"?, "result"?}`.
+    """
+
+    role: str
+    text: str
+    id: str = ""
+    images: tuple[TurnFile, ...] = ()
+    tool_calls: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Turn:
-    """One user message to send upstream."""
+    """One user message to send upstream.
+
+    `history` holds the conversation's earlier messages, oldest first, trimmed to
+    the agent's budget, and only for a provider with `sends_history`; otherwise
+    it stays empty. A turn resuming a paused run has the paused reply last.
+    """
 
     text: str
     user: UserRef
@@ -121,6 +141,57 @@ class Turn:
     # Decisions that resume a paused run: {"request_id", "decisions": [{"type", "message"?}]}.
     approval: dict[str, Any] | None = None
     files: tuple[TurnFile, ...] = ()
+    history: tuple[HistoryMessage, ...] = ()
+
+
+# Agent options of every provider with `sends_history`: how much of the conversation goes along.
+DEFAULT_HISTORY_MESSAGES = 50
+DEFAULT_HISTORY_TOKENS = 8000
+HISTORY_OPTIONS = {
+    "history_messages": Option(
+        "The most earlier messages sent with each turn: the newest are kept, older ones left out "
+        f"(empty: {DEFAULT_HISTORY_MESSAGES}; 0: none, each message stands alone).",
+        label="History: messages",
+    ),
+    "history_tokens": Option(
+        "About how many tokens of earlier messages are sent with each turn (a token counted as four "
+        f"characters); the newest messages that fit are kept (empty: {DEFAULT_HISTORY_TOKENS}).",
+        label="History: tokens",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HistoryBudget:
+    """How much of the conversation a turn carries: at most `messages` messages and about `tokens` tokens."""
+
+    messages: int = DEFAULT_HISTORY_MESSAGES
+    tokens: int = DEFAULT_HISTORY_TOKENS
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "HistoryBudget":
+        return cls(
+            messages=whole_number(options.get("history_messages"), DEFAULT_HISTORY_MESSAGES),
+            tokens=whole_number(options.get("history_tokens"), DEFAULT_HISTORY_TOKENS),
+        )
+
+
+def whole_number(value: Any, default: int) -> int:
+    """`value` (an int or a string of digits, as the admin stores it) as an int; `default` when unset."""
+    if isinstance(value, bool) or value in (None, ""):
+        return default
+    if isinstance(value, int):
+        return max(0, value)
+    text = str(value).strip()
+    return int(text) if text.isdigit() else default
+
+
+def history_option_problems(options: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} must be a whole number (0 or more)."
+        for name in HISTORY_OPTIONS
+        if options.get(name) not in (None, "") and not str(options[name]).strip().isdigit()
+    ]
 
 
 class Provider(abc.ABC):
@@ -144,6 +215,9 @@ class Provider(abc.ABC):
     max_file_bytes: ClassVar[int] = 20 * 1024 * 1024
     # Whether a message may be only files, without text.
     files_without_text: ClassVar[bool] = False
+    # Whether each turn carries the conversation's earlier messages (`Turn.history`): the
+    # platform keeps no history of its own. Such a provider adds HISTORY_OPTIONS to its agent options.
+    sends_history: ClassVar[bool] = False
 
     def __init__(self, connection: Connection, agent: AgentSpec | None = None):
         self.connection = connection

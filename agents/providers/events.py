@@ -94,3 +94,12 @@ class ApprovalRequested(ReplyEvent):
     kind: ClassVar[str] = "approval_requested"
     request_id: str
     actions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage(ReplyEvent):
+    """The tokens the platform says the reply used (prompt and history in, reply out)."""
+
+    kind: ClassVar[str] = "usage"
+    input_tokens: int
+    output_tokens: int

@@ -19,6 +19,7 @@ from agents.providers.events import (
     TextReplace,
     ToolFinished,
     ToolStarted,
+    Usage,
 )
 from conversations import protocol
 from conversations.rendering import StreamingMarkdown
@@ -46,6 +47,7 @@ class ReplyRun:
     stop_requested: bool = False
     task: asyncio.Task | None = None
     approval: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
     remote_watchers: set[str] = field(default_factory=set)
     outbox: list[str] = field(default_factory=list)
     flusher: asyncio.Task | None = None
@@ -73,6 +75,7 @@ class ReplyRun:
             error=error,
             tool_calls=self.tool_calls,
             approval=self.approval,
+            usage=self.usage,
         )
 
     def apply(self, event: ReplyEvent) -> str | None:
@@ -105,6 +108,13 @@ class ReplyRun:
             return None
         elif isinstance(event, RunFinished):
             self.finished = True
+            return None
+        elif isinstance(event, Usage):
+            # Shown with the reply's end; a resumed run adds its own tokens.
+            self.usage = {
+                "input_tokens": self.usage.get("input_tokens", 0) + event.input_tokens,
+                "output_tokens": self.usage.get("output_tokens", 0) + event.output_tokens,
+            }
             return None
         elif isinstance(event, ApprovalRequested):
             self.approval = {"request_id": event.request_id, "actions": event.actions, "status": "pending"}

@@ -40,6 +40,7 @@ def saved_state(message: Message) -> str:
             error=message.error,
             tool_calls=message.tool_calls,
             approval=message.approval,
+            usage=message.usage,
         )
     return protocol.reply_snapshot(
         message_id=message.pk,

@@ -14,7 +14,9 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from agents.providers import Provider, Turn, UserRef
+from agents.providers.base import HistoryBudget, HistoryMessage
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
+from conversations.history import turn_history
 from conversations.models import Attachment, Conversation, Message, title_from
 from conversations.protocol import RefusalCode
 from conversations.relay.policy import (
@@ -47,7 +49,11 @@ def known_timezones() -> frozenset[str]:
 
 
 def turn_for(
-    conversation: Conversation, text: str, timezone_name: str = "", files: list[Attachment] | None = None
+    conversation: Conversation,
+    text: str,
+    timezone_name: str = "",
+    files: list[Attachment] | None = None,
+    history: tuple[HistoryMessage, ...] = (),
 ) -> Turn:
     owner = conversation.owner
     return Turn(
@@ -56,7 +62,18 @@ def turn_for(
         upstream_conversation_id=conversation.upstream_conversation_id,
         timezone=timezone_name if timezone_name in known_timezones() else "",
         files=tuple(turn_file(attachment) for attachment in files or ()),
+        history=history,
     )
+
+
+def history_for(
+    provider: Provider, conversation: Conversation, *, before: Message, including: Message | None = None
+) -> tuple[HistoryMessage, ...]:
+    """The earlier messages the turn carries: none unless the platform asks for them (`sends_history`)."""
+    if not provider.sends_history:
+        return ()
+    budget = HistoryBudget.from_options(conversation.agent.options or {})
+    return turn_history(conversation, budget, before=before, including=including)
 
 
 def locked_conversation(conversation_id: str, user_id: int) -> Conversation:
@@ -103,10 +120,11 @@ def save_turn(
         if not conversation.title:
             conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
+        history = history_for(provider, conversation, before=user_message)
     return PreparedTurn(
         reply=reply,
         provider=provider,
-        turn=turn_for(conversation, text, timezone_name, files),
+        turn=turn_for(conversation, text, timezone_name, files, history),
         user_message=user_message,
         shown_files=[attachment_view(a) for a in files],
     )
@@ -144,11 +162,12 @@ def save_retry(
         last_two[0].delete()
         reply = new_streaming_reply(conversation, relay_channel)
         conversation.save(update_fields=["updated_at"])
+        history = history_for(provider, conversation, before=last_two[1])
     files = list(last_two[1].attachments.all())
     return PreparedTurn(
         reply=reply,
         provider=provider,
-        turn=turn_for(conversation, last_two[1].content, files=files),
+        turn=turn_for(conversation, last_two[1].content, files=files, history=history),
         replaces=message_id,
     )
 
@@ -193,10 +212,11 @@ def save_edit(
         edited.delete()
         reply = new_streaming_reply(conversation, relay_channel)
         conversation.save(update_fields=["updated_at"])
+        history = history_for(provider, conversation, before=user_message)
     return PreparedTurn(
         reply=reply,
         provider=provider,
-        turn=turn_for(conversation, text, timezone_name, files),
+        turn=turn_for(conversation, text, timezone_name, files, history),
         user_message=user_message,
         shown_files=[attachment_view(a) for a in files],
         replaces=old_reply_id,
@@ -225,7 +245,9 @@ def save_decisions(
         reply.approval = {**reply.approval, "status": "resolved", "decisions": chosen}
         reply.status, reply.relay_channel = Message.Status.STREAMING, relay_channel
         reply.save(update_fields=["approval", "status", "relay_channel", "updated_at"])
+        history = history_for(provider, conversation, before=reply, including=reply)
     turn = replace(
-        turn_for(conversation, ""), approval={"request_id": reply.approval["request_id"], "decisions": chosen}
+        turn_for(conversation, "", history=history),
+        approval={"request_id": reply.approval["request_id"], "decisions": chosen},
     )
     return PreparedTurn(reply=reply, provider=provider, turn=turn)

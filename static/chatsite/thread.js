@@ -238,6 +238,11 @@ export class Thread {
     this.setTools(reply, frame.tool_calls);
     this.setApproval(reply, frame.approval);
     this.setActivity(reply, "");
+    const usage = reply.querySelector(".msg-usage");
+    if (usage) {
+      usage.textContent = typeof frame.usage_text === "string" ? frame.usage_text : "";
+      usage.hidden = usage.textContent === "";
+    }
     reply.querySelector(".msg-error-text").textContent =
       (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
     setStatus(reply, status);

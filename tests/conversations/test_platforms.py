@@ -4,6 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from agents.models import Agent, Credential
+from agents.providers import provider_class
 from conversations.models import Conversation
 from tests.conversations.sockets import frames_until, messages_of
 
@@ -15,6 +16,8 @@ PLATFORMS = {
     "workflow_chat": ("caddie", True),
     "slug_chat": ("support-agent", False),
     "agentweave": ("agent-demo", False),
+    "openai_compatible": ("fake-gpt", False),
+    "ag_ui": ("agent", True),
 }
 
 
@@ -58,7 +61,8 @@ async def test_each_platform_streams_a_reply_that_is_saved_and_continued(
     assert "simulated" in reply.content.lower()
     assert "hello there" in reply.content
     saved = await sync_to_async(Conversation.objects.get)(pk=conversation.pk)
-    assert saved.upstream_conversation_id
+    # A platform that keeps no history of its own is continued by the history each turn sends.
+    assert saved.upstream_conversation_id or provider_class(name).sends_history
 
     await ws.send_json_to({"type": "send", "text": "and again"})
     second = (await frames_until(ws, "reply.ended"))[-1]
@@ -72,7 +76,9 @@ async def test_platforms_with_tool_events_show_tool_calls(alice, tool_platform_c
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "look it up [[tool]]"})
     frames = await frames_until(ws, "reply.ended")
-    assert [f["type"] for f in frames if f["type"].startswith("tool_")] == ["tool_started", "tool_finished"]
+    tool_frames = [f["type"] for f in frames if f["type"].startswith("tool_")]
+    # A platform that sends the result after the call's end finishes it a second time, with the result.
+    assert tool_frames[:2] == ["tool_started", "tool_finished"] and set(tool_frames[2:]) <= {"tool_finished"}
     assert frames[-1]["tool_calls"][0]["status"] == "done"
     reply = (await messages_of(conversation))[-1]
     assert reply.tool_calls == frames[-1]["tool_calls"]

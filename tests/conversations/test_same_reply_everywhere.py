@@ -1,8 +1,9 @@
 """One scripted reply, written in each platform's wire format, gives the user the same thing.
 
-The script is text, one tool call, more text. Slug chat and AgentWeave have no
-tool events in their documents, so there the script is the text alone; the
-tool frames must then be the only difference.
+The script is text, one tool call, more text. Slug chat, AgentWeave and
+OpenAI-compatible chat have no tool events in what they stream to a chat
+client, so there the script is the text alone; the tool frames must then be
+the only difference.
 """
 
 import json
@@ -79,11 +80,61 @@ def agentweave_wire() -> bytes:
     )
 
 
+def ag_ui_wire() -> bytes:
+    """Standard AG-UI, camelCase, as ag-ui-protocol's EventEncoder writes it."""
+
+    def content(delta):
+        return {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": delta}
+
+    return sse(
+        {"type": "RUN_STARTED", "threadId": "conv_1", "runId": "run_1"},
+        {"type": "TEXT_MESSAGE_START", "messageId": "m1", "role": "assistant"},
+        *map(content, BEFORE),
+        {"type": "TOOL_CALL_START", "toolCallId": "call_1", "toolCallName": TOOL},
+        {"type": "TOOL_CALL_END", "toolCallId": "call_1"},
+        *map(content, AFTER),
+        {"type": "TEXT_MESSAGE_END", "messageId": "m1"},
+        {"type": "RUN_FINISHED", "threadId": "conv_1", "runId": "run_1", "outcome": {"type": "success"}},
+    )
+
+
+def openai_compatible_wire() -> bytes:
+    """`chat.completion.chunk` events as in OpenAI's API reference, usage last, then [DONE]."""
+
+    def chunk(delta, finish_reason=None):
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+        }
+
+    usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    return sse(
+        chunk({"role": "assistant", "content": ""}),
+        *(chunk({"content": text}) for text in BEFORE + AFTER),
+        chunk({}, "stop"),
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [],
+            "usage": usage,
+        },
+        "[DONE]",
+    )
+
+
 WIRES = {
     "sketricgen": (sketricgen_wire, True),
     "workflow_chat": (workflow_chat_wire, True),
     "slug_chat": (slug_chat_wire, False),
     "agentweave": (agentweave_wire, False),
+    "ag_ui": (ag_ui_wire, True),
+    "openai_compatible": (openai_compatible_wire, False),
 }
 
 
