@@ -161,6 +161,7 @@ def chat_page(
             "raw_texts": {str(message.pk): message.content for message in messages},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
+            "blank_versions": versions.Versions(index=1, count=2, previous_id=None, next_id=None),
             "agent_available": agent_available,
             "can_rate": conversation is None or conversation.owner_id == request.user.pk,
             "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
