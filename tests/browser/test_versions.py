@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.browser.test_accessibility import violations
 from tests.browser.test_chat import LAST_REPLY
 from tests.browser.test_sharing import share_link, start_conversation
 
@@ -103,10 +104,12 @@ def test_edit_then_switch_back_to_the_earlier_message_and_its_reply(signed_in, l
     page.reload()
     expect(page.locator("article.msg-user .bubble")).to_have_text(["Name a bird"])
     expect(page.locator(LAST_REPLY)).to_contain_text(TURN.format(1))
+    assert violations(page) == [], "the switcher and its note pass the accessibility scan"
     page.set_viewport_size({"width": 390, "height": 800})
     screenshot(page, "versions-phone")
     page.emulate_media(color_scheme="dark")
     screenshot(page, "versions-phone-dark")
     page.set_viewport_size({"width": 1280, "height": 860})
     screenshot(page, "versions-desktop-dark")
+    assert violations(page) == []
     page.emulate_media(color_scheme="light")
