@@ -122,13 +122,14 @@ def matching_share_link(user, conversation: Conversation, access: str, live: boo
 
 
 def share_link_is_stale(link: ShareLink) -> bool:
-    """A snapshot that does not show the conversation's newest finished message (a live link never is)."""
+    """A snapshot that does not end with the conversation's newest finished message (a live link never is).
+
+    Also when another version was chosen since: the chosen path then ends elsewhere.
+    """
     if link.live:
         return False
-    shown = link.conversation.chosen_path().exclude(status=Message.Status.STREAMING)
-    if link.last_message_id is not None:
-        shown = shown.filter(pk__gt=link.last_message_id)
-    return shown.exists()
+    newest = link.conversation.chosen_path().exclude(status=Message.Status.STREAMING).last()
+    return (newest.pk if newest else None) != link.last_message_id
 
 
 def share_links_for(user) -> QuerySet[ShareLink]:

@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from conversations import services
 from conversations.models import Attachment, Conversation, Message, ShareLink
 from conversations.relay.turns import save_edit, save_retry, save_turn
 from tests.conversations.conftest import signed_in_client
@@ -80,7 +81,7 @@ def test_regenerating_twice_keeps_three_versions_and_shows_the_newest(conversati
 
 
 def test_the_chosen_version_is_what_history_exports_search_and_share_pages_show(alice, conversation, story):
-    _, _first, second, _third = story
+    _, first, second, _third = story
     owner = signed_in_client(alice)
     response = choose(owner, conversation, second)
     assert response.status_code == 200
@@ -108,6 +109,11 @@ def test_the_chosen_version_is_what_history_exports_search_and_share_pages_show(
         assert "A story about a lighthouse" in shared, live
         assert "narwhal" not in shared and "Answer to Tell me a story" not in shared, live
         assert "Version 2 of 3" not in shared  # readers see the conversation, not its versions
+
+    snapshot = ShareLink.objects.filter(live=False).get()
+    assert not services.share_link_is_stale(snapshot)
+    choose(owner, conversation, first)
+    assert services.share_link_is_stale(snapshot), "another version was chosen since"
 
 
 def test_new_turns_follow_the_chosen_version_and_each_version_keeps_what_followed_it(
