@@ -13,6 +13,8 @@ import { cloneTemplate, enhanceCodeBlocks, localizeTimes } from "./dom.js";
  */
 export function showVersions(element, versions) {
   if (!element || !versions || !Number.isInteger(versions.count) || versions.count < 2) return;
+  // Share pages show the conversation, not its versions: they have no switcher to clone.
+  if (!document.getElementById("tpl-versions")) return;
   element.querySelector(".versions")?.remove();
   const group = cloneTemplate("tpl-versions");
   group.setAttribute("aria-label", `Version ${versions.index} of ${versions.count}`);
