@@ -6,7 +6,13 @@ from playwright.sync_api import expect
 from tests.browser.conftest import screenshot
 from tests.browser.test_accessibility import violations
 from tests.browser.test_chat import LAST_REPLY
-from tests.browser.test_sharing import share_link, start_conversation
+from tests.browser.test_sharing import (
+    bob_password,  # noqa: F401 (a fixture, asked for by name)
+    new_page,
+    share_link,
+    sign_in_as,
+    start_conversation,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -113,3 +119,30 @@ def test_edit_then_switch_back_to_the_earlier_message_and_its_reply(signed_in, l
     screenshot(page, "versions-desktop-dark")
     assert violations(page) == []
     page.emulate_media(color_scheme="light")
+
+
+def test_a_teammate_watching_a_live_link_sees_the_edited_message_and_its_new_reply(
+    signed_in, browser, live_site, request
+):
+    page = signed_in
+    start_conversation(page, live_site, "Plan a picnic")
+    url = share_link(page, live=True)
+    context, bob = new_page(browser)
+    try:
+        sign_in_as(bob, live_site, "bob", request.getfixturevalue("bob_password"))
+        bob.goto(url)
+        expect(bob.locator("#live-status")).to_have_attribute("data-state", "open")
+
+        question = page.locator("article.msg-user").last
+        question.hover()
+        question.get_by_role("button", name="Edit").click()
+        page.locator("#composer-input").fill("Plan a picnic by the sea")
+        page.locator("#composer-input").press("Enter")
+        expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+
+        expect(bob.locator("article.msg-user .bubble")).to_have_text(["Plan a picnic by the sea"])
+        expect(bob.locator(LAST_REPLY)).to_contain_text(TURN.format(2))
+        expect(bob.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+        expect(bob.locator(".versions")).to_have_count(0)
+    finally:
+        context.close()
