@@ -297,10 +297,18 @@ def delete_stored_file(storage: Storage, name: str) -> None:
 
 @receiver(post_delete, sender=Attachment)
 def delete_file_with_row(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
-    """A deleted attachment (alone or with its conversation) takes its stored file along, once committed."""
+    """A deleted attachment (alone or with its conversation) takes its stored file along, once committed.
+
+    Versions of an edited message share stored files: a file goes with the last row that names it.
+    """
     if instance.file.name:
         storage, name = instance.file.storage, instance.file.name
-        transaction.on_commit(lambda: delete_stored_file(storage, name))
+
+        def delete_unless_named() -> None:
+            if not Attachment.objects.filter(file=name).exists():
+                delete_stored_file(storage, name)
+
+        transaction.on_commit(delete_unless_named)
 
 
 def pending_count(conversation: Conversation) -> int:

@@ -14,7 +14,7 @@ def export_filename(conversation: Conversation, extension: str) -> str:
 
 
 def messages_in_order(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at", "id").prefetch_related("attachments"))
+    return list(conversation.chosen_path().prefetch_related("attachments"))
 
 
 def as_markdown(conversation: Conversation, now: datetime | None = None) -> str:

@@ -57,6 +57,10 @@ class Conversation(models.Model):
         self.pinned_at = timezone.now() if pinned else None
         type(self).objects.filter(pk=self.pk).update(pinned_at=self.pinned_at)
 
+    def chosen_path(self) -> "models.QuerySet[Message]":
+        """The conversation's history: the chosen version of each turn, oldest first (see `Message`)."""
+        return self.messages.filter(in_history=True).order_by("created_at", "id")
+
     def set_archived(self, archived: bool) -> None:
         """Archive (which also unpins) or restore, keeping `updated_at`."""
         self.archived_at = timezone.now() if archived else None
@@ -102,6 +106,22 @@ class RenderedMarkdown(models.Model):
 
 
 class Message(RenderedMarkdown):
+    """One message of a conversation, with the earlier versions of a turn kept.
+
+    Messages form a tree: each follows its `parent` (the reply before a user
+    message, the user message a reply answers; null for a first message).
+    Regenerating a reply or editing a user message adds a version: a message
+    with the same parent whose `first_version` is the turn's first message
+    (null on that first one), so a turn's versions are its first version and
+    the messages naming it. Each version keeps what followed it.
+
+    `chosen` marks the version shown among its versions, and is remembered
+    while another branch is shown. `in_history` marks the chosen path: the
+    messages whose own and every earlier version is chosen. It is what history,
+    share pages, exports, search and the platform's turns read
+    (`Conversation.chosen_path()`), kept in step by `versions.choose_version`.
+    """
+
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
@@ -136,6 +156,14 @@ class Message(RenderedMarkdown):
     # A reply's first words and its end, for the usage figures (time to first words, to the end).
     first_text_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children", editable=False
+    )
+    first_version = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="later_versions", editable=False
+    )
+    chosen = models.BooleanField(default=True, editable=False)
+    in_history = models.BooleanField(default=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -264,21 +292,21 @@ class ShareLink(models.Model):
         return self.access == self.Access.PUBLIC
 
     def messages(self) -> "models.QuerySet[Message] | models.QuerySet[SharedMessage]":
-        """What the link shows, oldest first: every message when live, else the frozen copy."""
+        """What the link shows, oldest first: the chosen path when live, else the frozen copy."""
         if self.live:
-            return self.conversation.messages.order_by("created_at", "id")
+            return self.conversation.chosen_path()
         return self.frozen_messages.order_by("position")
 
     def take_snapshot(self) -> None:
-        """Freeze the conversation as it is now: its title, a copy of every message but a streaming reply.
+        """Freeze the conversation as it is now: its title, a copy of its chosen path but a streaming reply.
 
         Saves the link. A copy, not an extent: a paused reply keeps its id while its text grows.
         """
         with transaction.atomic():
             self.title = self.conversation.title
             shown = list(
-                self.conversation.messages.exclude(status=Message.Status.STREAMING)
-                .order_by("created_at", "id")
+                self.conversation.chosen_path()
+                .exclude(status=Message.Status.STREAMING)
                 .prefetch_related("attachments")
             )
             self.last_message_id = max((message.pk for message in shown), default=None)

@@ -95,6 +95,8 @@ def user_message(
     attachments: list[dict[str, Any]],
     client_id: str,
     replaces: int | None = None,
+    versions: dict[str, Any] | None = None,
+    title: str | None = None,
 ) -> str:
     payload: dict[str, Any] = {
         "type": FrameType.USER_MESSAGE,
@@ -110,6 +112,10 @@ def user_message(
     }
     if replaces is not None:
         payload["replaces"] = replaces
+    if versions is not None:
+        payload["message"]["versions"] = versions
+    if title is not None:
+        payload["title"] = title
     return encode(payload)
 
 
@@ -118,8 +124,11 @@ def is_user_message(text: str) -> bool:
     return text.startswith('{"type":"user_message"')
 
 
-def reply_started(*, message_id: int, replaces: int | None) -> str:
-    return encode({"type": FrameType.REPLY_STARTED, "message_id": message_id, "seq": 0, "replaces": replaces})
+def reply_started(*, message_id: int, replaces: int | None, versions: dict[str, Any] | None = None) -> str:
+    payload = {"type": FrameType.REPLY_STARTED, "message_id": message_id, "seq": 0, "replaces": replaces}
+    if versions is not None:
+        payload["versions"] = versions
+    return encode(payload)
 
 
 def text_delta(*, message_id: int, seq: int, text: str, commit: tuple[str, str] | None) -> str:

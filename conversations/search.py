@@ -128,7 +128,7 @@ def first_hit(conversation: Conversation, query: str) -> SearchHit:
     holding_a_word = Q()
     for word in {re.sub(r"(?<=\w\w\w)(es|s)$", "", w) for w in words}:
         holding_a_word |= Q(content__icontains=word)
-    candidates = conversation.messages.filter(holding_a_word).order_by("created_at", "id")
+    candidates = conversation.chosen_path().filter(holding_a_word)
     for message_id, content in candidates.values_list("pk", "content").iterator():
         pieces = snippet(plain_text(content), pattern)
         if pieces is not None:
@@ -163,7 +163,7 @@ def prefix_search(user, query: str) -> QuerySet[Conversation]:
         " & ".join(f"{word}:*" for word in words), config=services.SEARCH_CONFIG, search_type="raw"
     )
     in_messages = (
-        Message.objects.filter(conversation__owner_id=user.pk)
+        Message.objects.filter(conversation__owner_id=user.pk, in_history=True)
         .annotate(document=SearchVector("content", config=services.SEARCH_CONFIG))
         .filter(document=wanted)
         .values("conversation_id")

@@ -66,7 +66,7 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
 
         wanted = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
         in_messages = (
-            Message.objects.filter(conversation__owner_id=user.pk)
+            Message.objects.filter(conversation__owner_id=user.pk, in_history=True)
             .annotate(document=SearchVector("content", config=SEARCH_CONFIG))
             .filter(document=wanted)
             .values("conversation_id")
@@ -76,7 +76,9 @@ def search_conversations(user, query: str) -> QuerySet[Conversation]:
         )
     # Every word, each in the title or in a message (as PostgreSQL's web-search syntax reads plain words).
     for word in query.split():
-        in_messages = Message.objects.filter(conversation__owner_id=user.pk, content__icontains=word)
+        in_messages = Message.objects.filter(
+            conversation__owner_id=user.pk, in_history=True, content__icontains=word
+        )
         mine = mine.filter(Q(title__icontains=word) | Q(pk__in=in_messages.values("conversation_id")))
     return mine
 
@@ -120,13 +122,14 @@ def matching_share_link(user, conversation: Conversation, access: str, live: boo
 
 
 def share_link_is_stale(link: ShareLink) -> bool:
-    """A snapshot that does not show the conversation's newest finished message (a live link never is)."""
+    """A snapshot that does not end with the conversation's newest finished message (a live link never is).
+
+    Also when another version was chosen since: the chosen path then ends elsewhere.
+    """
     if link.live:
         return False
-    shown = link.conversation.messages.exclude(status=Message.Status.STREAMING)
-    if link.last_message_id is not None:
-        shown = shown.filter(pk__gt=link.last_message_id)
-    return shown.exists()
+    newest = link.conversation.chosen_path().exclude(status=Message.Status.STREAMING).last()
+    return (newest.pk if newest else None) != link.last_message_id
 
 
 def share_links_for(user) -> QuerySet[ShareLink]:
@@ -199,6 +202,7 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
                 owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
             )
             shown = link.messages().prefetch_related("attachments")
+            previous = None
             for message in shown:
                 status = copied_statuses.get(message.status, message.status)
                 if status is None:
@@ -210,7 +214,9 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
                     status=status,
                     error=message.error,
                     tool_calls=message.tool_calls,
+                    parent=previous,
                 )
+                previous = copied
                 for attachment in message.attachments.all():
                     copied_files.append(attachments.copy_attachment(attachment, copied))
     except Exception:

@@ -15,6 +15,11 @@ urlpatterns = [
         views.message_feedback,
         name="message_feedback",
     ),
+    path(
+        "c/<str:conversation_id>/messages/<int:message_id>/choose/",
+        views.choose_version,
+        name="choose_version",
+    ),
     path("c/<str:conversation_id>/rename/", views.rename_conversation, name="rename_conversation"),
     path("c/<str:conversation_id>/pin/", views.pin_conversation, name="pin_conversation"),
     path("c/<str:conversation_id>/archive/", views.archive_conversation, name="archive_conversation"),

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import access, attachments, exports, feedback, history, protocol, services
+from conversations import access, attachments, exports, feedback, history, protocol, services, versions
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 from conversations.search import hit_json, search_results
@@ -130,13 +130,14 @@ def chat_page(
 ) -> HttpResponse:
     """The chat: the newest page of messages, or everything from `linked_message_id` on (a search result)."""
     if conversation:
-        ordered = conversation.messages.order_by("created_at", "id").select_related("feedback")
+        ordered = conversation.chosen_path().select_related("feedback")
         messages, has_earlier = history.last_page(ordered, MESSAGES_PER_PAGE)
         if linked_message_id is not None and all(m.pk != linked_message_id for m in messages):
             messages, has_earlier = history.page_from(ordered, linked_message_id) or (messages, has_earlier)
     else:
         messages, has_earlier = [], False
     shown = message_views(messages)
+    add_versions(shown, messages)
     config = {
         "conversationId": conversation.id if conversation else None,
         "wsPath": websocket_path(conversation) if conversation else None,
@@ -160,6 +161,7 @@ def chat_page(
             "raw_texts": {str(message.pk): message.content for message in messages},
             "blank_user": {"role": Message.Role.USER},
             "blank_assistant": {"role": Message.Role.ASSISTANT, "status": Message.Status.STREAMING},
+            "blank_versions": versions.Versions(index=1, count=2, previous_id=None, next_id=None),
             "agent_available": agent_available,
             "can_rate": conversation is None or conversation.owner_id == request.user.pk,
             "allow_public_links": settings.ALLOW_PUBLIC_LINKS,
@@ -196,6 +198,7 @@ def earlier_messages_response(
     context: dict[str, Any],
     attachment_url: AttachmentUrl = attachments.owner_url,
     show_ids: bool = True,
+    show_versions: bool = False,
 ) -> JsonResponse:
     """The page before `cursor` as server-rendered HTML, with its raw texts and the next page's address."""
     try:
@@ -203,6 +206,8 @@ def earlier_messages_response(
     except history.NoSuchCursor:
         raise Http404("No such message.") from None
     views = message_views(page, attachment_url)
+    if show_versions:
+        add_versions(views, page)
     for view in views:
         view["is_last"] = False
         if not show_ids:
@@ -223,12 +228,46 @@ def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonRes
     """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
     found = access.owned_conversation(request.user, conversation_id)
     return earlier_messages_response(
-        found.messages.order_by("created_at", "id").select_related("feedback"),
+        found.chosen_path().select_related("feedback"),
         request.GET.get("before", ""),
         "conversation_messages",
         found.id,
         {"agent": agent_card(found.agent), "can_rate": True},
+        show_versions=True,
     )
+
+
+@login_required
+@require_POST
+def choose_version(request: HttpRequest, conversation_id: str, message_id: int) -> JsonResponse:
+    """Show version `message_id` of its turn: the conversation from it on as HTML (as "load earlier"
+    gives it), which the page puts in place of the version it showed, and the title (it may follow)."""
+    found = access.owned_conversation(request.user, conversation_id)
+    try:
+        chosen = versions.choose_version(found.id, request.user.pk, message_id)
+    except versions.VersionRefused as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    page = history.page_from(chosen.chosen_path().select_related("feedback"), message_id)
+    if page is None:
+        raise Http404("No such message.")
+    shown = page[0]
+    views = message_views(shown)
+    add_versions(views, shown)
+    context = {"thread_messages": views, "agent": agent_card(found.agent), "can_rate": True}
+    return JsonResponse(
+        {
+            "html": render_to_string("conversations/_messages.html", context),
+            "texts": {str(m.pk): m.content for m in shown},
+            "title": chosen.title,
+        }
+    )
+
+
+def add_versions(views: list[dict[str, Any]], shown: list[Message]) -> None:
+    """Tell each view of the owner's page where its message stands among its versions, if it has any."""
+    found = versions.versions_of(shown)
+    for view in views:
+        view["versions"] = found.get(view["id"])
 
 
 def files_config(agent: Agent) -> dict[str, Any]:
@@ -651,7 +690,7 @@ def shared_messages(request: HttpRequest, link: ShareLink) -> JsonResponse:
 def shared_file(request: HttpRequest, link: ShareLink, attachment_id: str) -> HttpResponse:
     """A file of a message the link shows; any other file is a 404."""
     if link.live:
-        shown = Attachment.objects.filter(message__conversation=link.conversation)
+        shown = Attachment.objects.filter(message__conversation=link.conversation, message__in_history=True)
     else:
         shown = Attachment.objects.filter(shared_copies__link=link)
     attachment = get_object_or_404(shown.distinct(), pk=attachment_id, conversation=link.conversation)

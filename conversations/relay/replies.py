@@ -70,6 +70,8 @@ def user_message_frame(prepared: PreparedTurn, *, client_id: str, replaces: int 
         attachments=prepared.shown_files or [],
         client_id=client_id,
         replaces=replaces,
+        versions=prepared.user_versions,
+        title=prepared.title,
     )
 
 
@@ -124,7 +126,9 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     hub, reply = fanout.hub, prepared.reply
     run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
     if prepared.turn.approval is None:
-        started = protocol.reply_started(message_id=run.message_id, replaces=replaces)
+        started = protocol.reply_started(
+            message_id=run.message_id, replaces=replaces, versions=prepared.reply_versions
+        )
     else:  # the paused reply continues where it stopped
         run.markdown.replace(reply.content)
         run.tool_calls, run.approval = reply.tool_calls, reply.approval

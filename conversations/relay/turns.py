@@ -26,6 +26,13 @@ from conversations.relay.policy import (
     refuse_if_busy,
     refuse_over_limits,
 )
+from conversations.versions import (
+    add_version,
+    copy_files,
+    last_in_history,
+    title_follows,
+    versions_as_dict,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class PreparedTurn:
     shown_files: list[dict[str, Any]] | None = None
     # The reply the new one takes the place of (a retry's or an edit's), if any.
     replaces: int | None = None
+    # Where the new messages stand among their versions (`Versions.as_dict()`), when they have earlier ones.
+    reply_versions: dict[str, Any] | None = None
+    user_versions: dict[str, Any] | None = None
+    # The conversation's new title, when an edit of its first message changed it.
+    title: str | None = None
 
 
 @functools.cache
@@ -85,10 +97,27 @@ def locked_conversation(conversation_id: str, user_id: int) -> Conversation:
     )
 
 
-def new_streaming_reply(conversation: Conversation, relay_channel: str) -> Message:
-    return conversation.messages.create(
-        role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, relay_channel=relay_channel
+def streaming_reply(conversation: Conversation, relay_channel: str) -> Message:
+    """An unsaved empty reply in state `streaming`."""
+    return Message(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        relay_channel=relay_channel,
     )
+
+
+def new_streaming_reply(conversation: Conversation, relay_channel: str, question: Message) -> Message:
+    """The saved streaming reply to `question`."""
+    reply = streaming_reply(conversation, relay_channel)
+    reply.parent = question
+    reply.save(force_insert=True)
+    return reply
+
+
+def last_turn(conversation: Conversation) -> list[Message]:
+    """The last two messages of the chosen path, newest first."""
+    return list(conversation.chosen_path().reverse()[:2])
 
 
 @database_sync_to_async
@@ -111,12 +140,14 @@ def save_turn(
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
-        user_message = conversation.messages.create(role=Message.Role.USER, content=text)
+        user_message = conversation.messages.create(
+            role=Message.Role.USER, content=text, parent=last_in_history(conversation)
+        )
         try:
             files = link_pending(conversation, user_message, attachment_ids)
         except AttachmentsRefused as refused:
             raise TurnRefused(RefusalCode.INVALID_INPUT, refused.message) from None
-        reply = new_streaming_reply(conversation, relay_channel)
+        reply = new_streaming_reply(conversation, relay_channel, user_message)
         if not conversation.title:
             conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
@@ -134,13 +165,14 @@ def save_turn(
 def save_retry(
     conversation_id: str, *, user_id: int, message_id: int, relay_channel: str, regenerate: bool = False
 ) -> PreparedTurn:
-    """Replace the last reply with a new streaming one for the same question.
+    """A new streaming reply to the same question, as the chosen version in place of the last reply.
 
-    A retry replaces a reply that failed or stopped; `regenerate` also replaces a complete one.
+    A retry follows a reply that failed or stopped; `regenerate` also a complete one. The earlier
+    reply stays as a version.
     """
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
-        last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
+        last_two = last_turn(conversation)
         kept = (
             {Message.Status.STREAMING} if regenerate else {Message.Status.STREAMING, Message.Status.COMPLETE}
         )
@@ -159,16 +191,17 @@ def save_retry(
             )
         provider = ready_provider(conversation)
         refuse_over_limits(user_id, sends_message=False)
-        last_two[0].delete()
-        reply = new_streaming_reply(conversation, relay_channel)
+        reply = add_version(last_two[0], streaming_reply(conversation, relay_channel))
         conversation.save(update_fields=["updated_at"])
         history = history_for(provider, conversation, before=last_two[1])
+        reply_versions = versions_as_dict(reply)
     files = list(last_two[1].attachments.all())
     return PreparedTurn(
         reply=reply,
         provider=provider,
         turn=turn_for(conversation, last_two[1].content, files=files, history=history),
         replaces=message_id,
+        reply_versions=reply_versions,
     )
 
 
@@ -182,13 +215,13 @@ def save_edit(
     relay_channel: str,
     timezone_name: str = "",
 ) -> PreparedTurn:
-    """Replace the last user message (and the reply to it) with the edited text and a new streaming reply.
+    """The edited text as the chosen version of the last user message, and a new streaming reply to it.
 
-    The message's files stay with it.
+    The earlier version stays, with its reply. The new version has the same files.
     """
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
-        last_two = list(conversation.messages.order_by("-created_at", "-id")[:2])
+        last_two = last_turn(conversation)
         if last_two and last_two[0].role == Message.Role.USER:
             edited, old_reply = last_two[0], None
         elif len(last_two) == 2 and last_two[1].role == Message.Role.USER:
@@ -205,13 +238,14 @@ def save_edit(
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
         old_reply_id = old_reply.pk if old_reply else None
-        if old_reply is not None:
-            old_reply.delete()
-        user_message = conversation.messages.create(role=Message.Role.USER, content=text)
-        edited.attachments.update(message=user_message)
-        edited.delete()
-        reply = new_streaming_reply(conversation, relay_channel)
-        conversation.save(update_fields=["updated_at"])
+        user_message = add_version(
+            edited, Message(conversation=conversation, role=Message.Role.USER, content=text)
+        )
+        files = copy_files(edited, user_message)
+        reply = new_streaming_reply(conversation, relay_channel, user_message)
+        retitled = title_follows(conversation, edited, user_message)
+        conversation.save(update_fields=["title", "updated_at"])
+        user_versions = versions_as_dict(user_message)
         history = history_for(provider, conversation, before=user_message)
     return PreparedTurn(
         reply=reply,
@@ -220,6 +254,8 @@ def save_edit(
         user_message=user_message,
         shown_files=[attachment_view(a) for a in files],
         replaces=old_reply_id,
+        user_versions=user_versions,
+        title=conversation.title if retitled else None,
     )
 
 

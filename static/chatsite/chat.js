@@ -10,6 +10,7 @@ import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { watchReplies } from "./reply_ready.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
+import { initVersions } from "./versions.js";
 
 // The server refuses frames over 64 KiB; JSON-encoded length in UTF-16 units is never smaller.
 const MAX_FRAME_LENGTH = 64 * 1024;
@@ -110,11 +111,17 @@ const thread = new Thread(list, {
   send: (frame) => socket?.send(frame),
   onChange: contentChanged,
   onRunning: showRunning,
-  onUserMessage: (message, clientId) => {
+  onUserMessage: (message, clientId, retitled) => {
     pending.delete(clientId);
     pendingEdits.delete(clientId);
     if (!conversationId) return;
     const link = document.querySelector(`.conv-link[data-conversation-id="${CSS.escape(conversationId)}"]`);
+    if (retitled && link) {
+      // An edited first message gave the conversation its title.
+      link.querySelector(".conv-link-title").textContent = retitled;
+      link.title = retitled;
+      showRenamed(retitled);
+    }
     const title = link ? link.textContent : titleFrom(message.text || "");
     if (!link) {
       document.title = `${title} · chatsite`;
@@ -125,6 +132,14 @@ const thread = new Thread(list, {
 });
 
 initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
+initVersions({
+  list,
+  thread,
+  csrfToken: config.csrfToken,
+  chooseUrl: (messageId) =>
+    conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/choose/` : null,
+  showError,
+});
 
 const replyEnded = watchReplies({ agentName: config.agentName });
 let runningReply = thread.running;
@@ -292,13 +307,15 @@ function stopEditing() {
   if (editingBar) editingBar.hidden = true;
 }
 
-document.getElementById("editing-cancel")?.addEventListener("click", () => {
+function cancelEditing() {
   stopEditing();
   input.value = "";
   resizeInput();
   updateSendButton();
   input.focus();
-});
+}
+
+document.getElementById("editing-cancel")?.addEventListener("click", cancelEditing);
 
 function restore(clientId) {
   const sent = pending.get(clientId);
@@ -490,6 +507,9 @@ if (form) {
     } else if (event.key === "Escape" && thread.running !== null) {
       event.preventDefault();
       stop();
+    } else if (event.key === "Escape" && editing !== null) {
+      event.preventDefault();
+      cancelEditing();
     }
   });
   input.addEventListener("input", () => {

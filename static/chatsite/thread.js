@@ -6,6 +6,7 @@
 import { renderApproval } from "./approval.js";
 import { renderAttachments } from "./attachments.js";
 import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
+import { showVersions } from "./versions.js";
 
 const DEFAULT_ERRORS = {
   error: "The reply failed.",
@@ -31,7 +32,7 @@ export class Thread {
    * send(frame): sends a frame on the socket.
    * onChange(): the content grew or changed (for scrolling).
    * onRunning(messageId | null): a reply started or ended.
-   * onUserMessage(message): a user message was saved.
+   * onUserMessage(message, clientId, title): a user message was saved (`title`: the conversation's new one).
    */
   constructor(list, { texts, send, onChange, onRunning, onUserMessage }) {
     this.list = list;
@@ -178,13 +179,14 @@ export class Thread {
     }
     element.id = `m-${message.id}`;
     element.dataset.messageId = String(message.id);
+    showVersions(element, message.versions);
     // An edited message takes the place of the one it replaces.
     const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
     if (replaced && replaced !== element) {
       replaced.replaceWith(element);
       this.forget(frame.replaces);
     }
-    this.onUserMessage(message, frame.client_id);
+    this.onUserMessage(message, frame.client_id, frame.title);
     this.onChange(false);
   }
 
@@ -192,6 +194,7 @@ export class Thread {
     const id = frame.message_id;
     if (!isId(id) || this.seqs.has(id)) return;
     const element = this.createReply(id);
+    showVersions(element, frame.versions);
     const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
     if (replaced) {
       replaced.replaceWith(element);

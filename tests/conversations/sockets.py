@@ -23,3 +23,9 @@ def text_of(frames: list[dict]) -> str:
 @sync_to_async
 def messages_of(conversation: Conversation) -> list[Message]:
     return list(conversation.messages.all())
+
+
+@sync_to_async
+def history_of(conversation: Conversation) -> list[Message]:
+    """The conversation's chosen path (what history, share pages and exports show)."""
+    return list(conversation.chosen_path())

@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
-from tests.conversations.sockets import frames_until, messages_of
+from tests.conversations.sockets import frames_until, history_of, messages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,7 +14,9 @@ async def finished_turn(ws, text: str) -> list[dict]:
     return await frames_until(ws, "reply.ended")
 
 
-async def test_regenerate_answers_the_last_message_again_in_place(alice, conversation, connect, sketricgen):
+async def test_regenerate_answers_the_last_message_again_and_keeps_the_earlier_reply_as_a_version(
+    alice, conversation, connect, sketricgen
+):
     _, ws = await connect(alice, conversation.id)
     first = await finished_turn(ws, "tell me a story")
     old_reply = first[-1]["message_id"]
@@ -23,11 +25,22 @@ async def test_regenerate_answers_the_last_message_again_in_place(alice, convers
     frames = await frames_until(ws, "reply.ended")
     assert frames[0]["type"] == "reply.started"
     assert frames[0]["replaces"] == old_reply
+    assert frames[0]["versions"] == {
+        "index": 2,
+        "count": 2,
+        "previous_id": old_reply,
+        "next_id": None,
+        "note": "The agent also remembers its other versions of this reply.",
+    }
     assert frames[-1]["status"] == "complete"
 
-    question, reply = await messages_of(conversation)
+    question, reply = await history_of(conversation)
     assert question.content == "tell me a story"
     assert reply.pk == frames[-1]["message_id"] != old_reply
+    earlier = next(m for m in await messages_of(conversation) if m.pk == old_reply)
+    assert (earlier.chosen, earlier.in_history, earlier.status) == (False, False, "complete")
+    assert earlier.parent_id == reply.parent_id == question.pk
+    assert reply.first_version_id == old_reply
     await ws.disconnect()
 
 
@@ -41,7 +54,9 @@ async def test_only_the_last_finished_reply_can_be_regenerated(alice, conversati
     await ws.disconnect()
 
 
-async def test_editing_the_last_message_replaces_it_and_its_reply(alice, conversation, connect, sketricgen):
+async def test_editing_the_last_message_keeps_it_and_its_reply_as_a_version(
+    alice, conversation, connect, sketricgen
+):
     _, ws = await connect(alice, conversation.id)
     await finished_turn(ws, "first question")
     second = await finished_turn(ws, "second question with a tpyo")
@@ -54,13 +69,20 @@ async def test_editing_the_last_message_replaces_it_and_its_reply(alice, convers
     assert frames[0]["type"] == "user_message"
     assert (frames[0]["client_id"], frames[0]["replaces"]) == ("e1", old_question)
     assert frames[0]["message"]["text"] == "second question, fixed"
+    assert frames[0]["message"]["versions"]["index"] == frames[0]["message"]["versions"]["count"] == 2
+    assert frames[0]["message"]["versions"]["note"] == "The agent also saw your earlier version."
+    assert "title" not in frames[0]  # not the first message
     assert (frames[1]["type"], frames[1]["replaces"]) == ("reply.started", old_reply)
     assert frames[-1]["status"] == "complete"
 
-    contents = [(m.role, m.content) for m in await messages_of(conversation)]
+    contents = [(m.role, m.content) for m in await history_of(conversation)]
     assert contents[0] == ("user", "first question")
     assert contents[2] == ("user", "second question, fixed")
     assert len(contents) == 4
+    kept = {m.pk: m for m in await messages_of(conversation)}
+    assert kept[old_question].content == "second question with a tpyo"
+    assert kept[old_reply].parent_id == old_question
+    assert not kept[old_question].in_history and not kept[old_reply].in_history
     await ws.disconnect()
 
 
@@ -70,7 +92,7 @@ async def test_only_the_last_user_message_can_be_edited(alice, conversation, con
     await finished_turn(ws, "two")
     await ws.send_json_to({"type": "edit", "message_id": first[0]["message"]["id"], "text": "uno"})
     assert (await frames_until(ws, "error"))[-1]["code"] == "NOT_FOUND"
-    assert [m.content for m in await messages_of(conversation)][::2] == ["one", "two"]
+    assert [m.content for m in await history_of(conversation)][::2] == ["one", "two"]
     await ws.disconnect()
 
 

@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
 from tests.conversations.conftest import session_cookie_async
-from tests.conversations.sockets import frames_until, messages_of, text_of
+from tests.conversations.sockets import frames_until, history_of, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,7 +171,7 @@ async def test_retry_answers_the_same_question_again(alice, conversation, connec
     assert frames[0]["type"] == "reply.started"
     assert frames[0]["replaces"] == failed["message_id"]
     assert frames[-1]["status"] == "complete"
-    user_message, reply = await messages_of(conversation)
+    user_message, reply = await history_of(conversation)
     assert user_message.content == "retry me"
     assert reply.status == "complete"
     await ws.disconnect()

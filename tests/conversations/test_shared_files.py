@@ -123,9 +123,13 @@ async def test_editing_a_message_keeps_its_files(alice, conversation, connect, s
     assert [a["name"] for a in shown["attachments"]] == ["roof.png"]
     assert frames[-1]["status"] == "complete"
     assert "roof.png" in frames[-1]["text"], "the platform received the file again"
-    edited = await sync_to_async(lambda: conversation.messages.get(role=Message.Role.USER))()
+    edited = await sync_to_async(lambda: conversation.chosen_path().get(role=Message.Role.USER))()
     assert edited.content == "Describe the picture"
     assert await sync_to_async(lambda: [a.name for a in edited.attachments.all()])() == ["roof.png"]
+    # The earlier version keeps its file too: the same stored bytes under two rows.
+    assert await sync_to_async(lambda: [a.name for a in question.attachments.all()])() == ["roof.png"]
+    stored = await sync_to_async(lambda: {a.file.name for a in Attachment.objects.all()})()
+    assert len(stored) == 1
     await ws.disconnect()
 
 

@@ -82,6 +82,26 @@ async def test_a_failed_reply_is_left_out_and_a_retry_sends_what_came_before(ali
     await ws.disconnect()
 
 
+async def test_only_the_chosen_versions_are_sent_as_history(alice, openai_fake, connect):
+    conversation = await sync_to_async(model_conversation)(alice, openai_fake)
+    _, ws = await connect(alice, conversation.id)
+    first = await send(ws, "Name a colour")
+    await ws.send_json_to({"type": "regenerate", "message_id": first["message_id"]})
+    second = (await frames_until(ws, "reply.ended"))[-1]
+    question = await sync_to_async(lambda: conversation.chosen_path().first())()
+    await ws.send_json_to(
+        {"type": "edit", "message_id": question.pk, "text": "Name a fruit", "client_id": "e1"}
+    )
+    await frames_until(ws, "reply.ended")
+    await send(ws, "And another?")
+    sent = openai_fake.app.requests[-1]["body"]["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == ["Name a fruit", "And another?"]
+    assert first["text"] not in [m["content"] for m in sent] and second["text"] not in [
+        m["content"] for m in sent
+    ]
+    await ws.disconnect()
+
+
 def make_messages(conversation: Conversation, *pairs: tuple[str, str]) -> list[Message]:
     return [conversation.messages.create(role=role, content=text) for role, text in pairs]
 

@@ -1,0 +1,111 @@
+// Versions of a turn (a regenerated reply, an edited message): the ‹ 2/3 › switcher on a message.
+//
+// Choosing a version is saved on the server (POST …/messages/<id>/choose/), which answers with the
+// conversation from that version on, rendered and sanitised like "load earlier" pages: it takes
+// the place of the version shown and of everything after it.
+
+import { showRenamed } from "./conversation_menu.js";
+import { cloneTemplate, enhanceCodeBlocks, localizeTimes } from "./dom.js";
+
+/**
+ * Show where a message stands among its versions, from a frame's `versions`
+ * ({index, count, previous_id, next_id, note}); nothing when it has none.
+ */
+export function showVersions(element, versions) {
+  if (!element || !versions || !Number.isInteger(versions.count) || versions.count < 2) return;
+  // Share pages show the conversation, not its versions: they have no switcher to clone.
+  if (!document.getElementById("tpl-versions")) return;
+  element.querySelector(".versions")?.remove();
+  const group = cloneTemplate("tpl-versions");
+  group.setAttribute("aria-label", `Version ${versions.index} of ${versions.count}`);
+  group.querySelector(".version-count").textContent = `${versions.index}/${versions.count}`;
+  setTarget(group.querySelector(".version-previous"), versions.previous_id);
+  setTarget(group.querySelector(".version-next"), versions.next_id);
+  element.querySelector(".msg-actions").prepend(group);
+  const note = element.querySelector(".version-note");
+  if (note) {
+    note.textContent = typeof versions.note === "string" ? versions.note : "";
+    note.hidden = note.textContent === "";
+  }
+}
+
+function setTarget(button, id) {
+  if (Number.isInteger(id) && id > 0) {
+    button.dataset.version = String(id);
+    button.disabled = false;
+  } else {
+    delete button.dataset.version;
+    button.disabled = true;
+  }
+}
+
+/** Show the conversation's title where the page shows it (the top bar, the sidebar's current item). */
+function showTitle(title) {
+  showRenamed(title);
+  const link = document.querySelector('.conv-link[aria-current="page"]');
+  if (link) {
+    link.querySelector(".conv-link-title").textContent = title;
+    link.title = title;
+  }
+}
+
+/**
+ * list: the #messages element; thread: the page's Thread.
+ * chooseUrl(messageId): where choosing that version is posted, or null (no conversation yet).
+ * showError(text): tells the user why a version could not be shown.
+ */
+export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) {
+  let choosing = false;
+
+  list.addEventListener("click", async (event) => {
+    const button = event.target instanceof Element ? event.target.closest(".version-btn[data-version]") : null;
+    if (!button || choosing) return;
+    const shown = button.closest(".msg");
+    const url = chooseUrl(Number(button.dataset.version));
+    if (!shown || !url) return;
+    const direction = button.classList.contains("version-next") ? "next" : "previous";
+    choosing = true;
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken, Accept: "application/json" },
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) {
+        showError(typeof answer.error === "string" ? answer.error : "This version could not be shown. Try again.");
+        return;
+      }
+      const chosen = replaceFrom(shown, answer, thread);
+      if (typeof answer.title === "string" && answer.title) showTitle(answer.title);
+      // Keep keyboard users on the switcher they used (the other arrow at either end).
+      const group = chosen?.querySelector(".versions");
+      const again = group?.querySelector(`.version-${direction}:not([disabled])`) || group?.querySelector(".version-btn:not([disabled])");
+      again?.focus();
+    } catch {
+      showError("This version could not be shown. Check the connection and try again.");
+    } finally {
+      choosing = false;
+    }
+  });
+}
+
+/** Put the messages of `answer.html` in place of `shown` and every message after it; the first of them. */
+function replaceFrom(shown, answer, thread) {
+  const template = document.createElement("template");
+  template.innerHTML = typeof answer.html === "string" ? answer.html : "";
+  const fragment = template.content;
+  localizeTimes(fragment);
+  enhanceCodeBlocks(fragment);
+  thread.adopt(fragment, answer.texts);
+  const first = fragment.firstElementChild;
+  const leaving = [shown];
+  for (let next = shown.nextElementSibling; next; next = next.nextElementSibling) leaving.push(next);
+  shown.before(fragment);
+  for (const element of leaving) {
+    const id = Number(element.dataset.messageId);
+    element.remove();
+    if (Number.isInteger(id) && id > 0 && !document.getElementById(`m-${id}`)) thread.forget(id);
+  }
+  return first;
+}
