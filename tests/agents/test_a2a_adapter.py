@@ -1,0 +1,214 @@
+"""The A2A adapter over real HTTP against a real A2A server: the official `a2a-sdk` server app
+with a scripted AgentExecutor (agents.fakes.a2a), in A2A 1.0 and 0.3."""
+
+import asyncio
+from contextlib import aclosing
+
+import pytest
+
+from agents.fakes.a2a import QUESTION, REPORT_NAME, A2AFake
+from agents.providers import a2a
+from agents.providers.a2a import QUESTION_ACTION, A2AProvider
+from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
+from agents.providers.events import (
+    Activity,
+    ApprovalRequested,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+)
+from tests.fakes import FakePlatform, ServedApp
+
+ALICE = UserRef(1, "alice", "alice@example.com")
+
+
+@pytest.fixture(scope="module")
+def a2a_server():
+    with ServedApp(A2AFake()) as served:
+        yield served
+
+
+@pytest.fixture
+def agent(a2a_server):
+    a2a_server.app.reset()
+    a2a_server.app.token_delay = 0
+    a2a._cards.clear()
+    yield FakePlatform(a2a_server)
+    a2a_server.app.reset()
+    a2a._cards.clear()
+
+
+def provider(agent: FakePlatform, upstream_id: str = "agent", **options) -> A2AProvider:
+    return A2AProvider(Connection(agent.url, "a2a-key", options), AgentSpec(upstream_id))
+
+
+async def collect(provider: A2AProvider, turn: Turn) -> list:
+    return [event async for event in provider.stream_reply(turn)]
+
+
+def text_of(events: list) -> str:
+    return "".join(event.text for event in events if isinstance(event, TextDelta))
+
+
+def rpc_calls(agent: FakePlatform) -> list[dict]:
+    return [r["body"] for r in agent.app.requests if r["method"] == "POST"]
+
+
+async def test_connection_check_reads_the_agent_card(agent):
+    said = await provider(agent).check_connection()
+
+    assert "“Forecast demo”" in said
+    assert "A2A 1.0 over JSON-RPC" in said
+    assert "streams its replies" in said
+    assert "Weather forecast, Forecast report" in said
+    assert [r["path"] for r in agent.app.requests] == ["/.well-known/agent-card.json"]
+
+
+async def test_import_lists_the_agent_itself_and_each_skill_of_its_card(agent):
+    found = await provider(agent).list_agents()
+
+    assert [(a.id, a.name) for a in found] == [
+        ("agent", "Forecast demo"),
+        ("forecast", "Forecast demo: Weather forecast"),
+        ("report", "Forecast demo: Forecast report"),
+    ]
+
+
+async def test_a_streamed_reply_is_the_artifact_text_and_the_context_goes_with_the_next_message(agent):
+    talk = provider(agent)
+    events = await collect(talk, Turn(text="Hello there", user=ALICE))
+
+    started = events[0]
+    assert isinstance(started, RunStarted) and started.conversation_id and started.run_id
+    assert Activity(text="Looking at the sky…") in events
+    assert isinstance(events[-1], RunFinished)
+    assert text_of(events).startswith("Hello from the A2A demo agent. This is turn 1 of this context.")
+    assert len([e for e in events if isinstance(e, TextDelta)]) > 20
+    first = rpc_calls(agent)[0]
+    assert first["method"] == "SendStreamingMessage"
+    assert first["params"]["message"]["role"] == "ROLE_USER"
+    assert "contextId" not in first["params"]["message"]
+    assert agent.app.requests[-1]["headers"]["authorization"] == "Bearer a2a-key"
+    assert agent.app.requests[-1]["headers"]["a2a-version"] == "1.0"
+
+    events = await collect(
+        talk, Turn(text="Again", user=ALICE, upstream_conversation_id=started.conversation_id)
+    )
+
+    assert "This is turn 2 of this context." in text_of(events)
+    assert rpc_calls(agent)[-1]["params"]["message"]["contextId"] == started.conversation_id
+
+
+async def test_input_required_asks_the_user_and_the_answer_continues_the_same_task(agent):
+    talk = provider(agent)
+    events = await collect(talk, Turn(text="Weather tomorrow? [[ask]]", user=ALICE))
+
+    asked = events[-1]
+    assert isinstance(asked, ApprovalRequested)
+    assert asked.actions == [{"name": QUESTION_ACTION, "args": {}, "allowed": ["respond"]}]
+    assert asked.request_id == events[0].run_id
+    assert text_of(events) == QUESTION
+    assert not any(isinstance(e, RunFinished) for e in events)
+
+    answer = Turn(
+        text="",
+        user=ALICE,
+        upstream_conversation_id=events[0].conversation_id,
+        approval={"request_id": asked.request_id, "decisions": [{"type": "respond", "message": "Paris"}]},
+    )
+    events = await collect(talk, answer)
+
+    assert text_of(events) == "\n\nThe forecast for Paris: sunny, 21 °C."
+    assert isinstance(events[-1], RunFinished)
+    sent = rpc_calls(agent)[-1]["params"]["message"]
+    assert sent["taskId"] == asked.request_id
+    assert sent["parts"] == [{"text": "Paris"}]
+
+
+async def test_a_file_artifact_is_listed_as_a_link(agent):
+    events = await collect(provider(agent), Turn(text="A report [[words=3]] [[file]]", user=ALICE))
+
+    assert text_of(events) == (
+        f"Hello from the\n\n**Files**\n\n- [{REPORT_NAME}]({agent.url}/files/{REPORT_NAME}) (text/csv)"
+    )
+
+
+async def test_a_failed_task_is_an_error_with_the_agents_words(agent):
+    with pytest.raises(UpstreamError) as failed:
+        await collect(provider(agent), Turn(text="Hello [[fail]]", user=ALICE))
+
+    assert failed.value.message == "The agent could not finish the task: The forecast service is down."
+    assert not failed.value.retryable
+
+
+async def test_an_agent_on_a2a_0_3_is_spoken_to_with_message_stream(agent):
+    agent.app.protocol_version = "0.3"
+    talk = provider(agent)
+    events = await collect(talk, Turn(text="Hello [[ask]]", user=ALICE))
+
+    assert rpc_calls(agent)[0]["method"] == "message/stream"
+    assert rpc_calls(agent)[0]["params"]["message"]["kind"] == "message"
+    assert "a2a-version" not in agent.app.requests[-1]["headers"]
+    asked = events[-1]
+    assert isinstance(asked, ApprovalRequested) and text_of(events) == QUESTION
+
+    answer = Turn(
+        text="",
+        user=ALICE,
+        upstream_conversation_id=events[0].conversation_id,
+        approval={"request_id": asked.request_id, "decisions": [{"type": "respond", "message": "Oslo"}]},
+    )
+    assert text_of(await collect(talk, answer)) == "\n\nThe forecast for Oslo: sunny, 21 °C."
+
+
+async def test_an_agent_that_does_not_stream_answers_with_one_whole_task(agent):
+    agent.app.streaming = False
+    events = await collect(provider(agent), Turn(text="Hello [[words=4]] [[file]]", user=ALICE))
+
+    assert rpc_calls(agent)[0]["method"] == "SendMessage"
+    assert text_of(events).startswith("Hello from the A2A\n\n**Files**")
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_stopping_a_reply_cancels_its_task_on_the_agent(agent):
+    talk = provider(agent)
+    async with aclosing(talk.stream_reply(Turn(text="Hello [[delay=0.2]]", user=ALICE))) as events:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                break
+    for _ in range(50):
+        if agent.app.cancelled:
+            break
+        await asyncio.sleep(0.05)
+    assert rpc_calls(agent)[-1]["method"] == "CancelTask"
+    assert agent.app.cancelled == [rpc_calls(agent)[-1]["params"]["id"]]
+
+
+async def test_a_skill_agent_names_its_skill_in_the_message_metadata(agent):
+    await collect(provider(agent, "report"), Turn(text="Hi [[words=2]]", user=ALICE))
+
+    assert rpc_calls(agent)[0]["params"]["message"]["metadata"] == {"skillId": "report"}
+
+
+async def test_a_refused_key_and_a_missing_card_are_clear_errors(agent):
+    agent.app.api_keys = {"the-right-key"}
+    with pytest.raises(UpstreamError) as refused:
+        await collect(provider(agent), Turn(text="Hello", user=ALICE))
+    assert "rejected this credential (HTTP 401)" in refused.value.message
+
+    missing = A2AProvider(Connection(agent.url + "/nowhere", "k"), AgentSpec("agent"))
+    with pytest.raises(UpstreamError) as not_found:
+        await missing.check_connection()
+    assert "HTTP 404" in not_found.value.message
+    assert [r["path"] for r in agent.app.requests[-2:]] == [
+        "/nowhere/.well-known/agent-card.json",
+        "/nowhere/.well-known/agent.json",
+    ]
+
+
+async def test_the_key_goes_in_the_header_the_credential_names(agent):
+    await collect(provider(agent, key_header="X-API-Key"), Turn(text="Hi [[words=2]]", user=ALICE))
+
+    headers = agent.app.requests[-1]["headers"]
+    assert headers["x-api-key"] == "a2a-key"
+    assert "authorization" not in headers
