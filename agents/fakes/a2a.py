@@ -18,6 +18,7 @@ reply does not quote:
 - `[[words=N]]`    a reply of exactly N word-ish tokens
 - `[[delay=S]]`    S seconds between streamed chunks
 - `[[fail]]`       the task fails after some text
+- `[[fail:NNN]]`   the server in front of the agent answers HTTP NNN instead
 """
 
 import asyncio
@@ -51,7 +52,7 @@ from starlette.routing import Route
 from agents.fakes.base import TOKEN, demo_reply, message_size, parse_directives
 
 DIRECTIVES = re.compile(
-    r"\[\[(?:(?P<flag>ask|file|fail)|words=(?P<words>\d+)|delay=(?P<delay>\d+(?:\.\d+)?))\]\]",
+    r"\[\[(?:(?P<flag>ask|file|fail)(?::(?P<status>\d{3}))?|words=(?P<words>\d+)|delay=(?P<delay>\d+(?:\.\d+)?))\]\]",
     re.IGNORECASE,
 )
 QUESTION = "Which city should the forecast be for?"
@@ -120,7 +121,7 @@ class ScriptedExecutor(AgentExecutor):
                 text,
                 self.fake.turns[task.context_id],
                 directives.get("words"),
-                intro="Hello from the A2A demo agent.",
+                intro="Hello from the simulated A2A agent.",
                 noun="context",
                 bullets=[message_size(text), "streamed as one artifact in chunks"],
             )
@@ -228,6 +229,10 @@ class A2AFake:
             if key not in self.api_keys:
                 await JSONResponse({"error": "unauthorized"}, status_code=401)(scope, receive, send)
                 return
+        status = self.http_failure(body)
+        if status:
+            await Response("The server had a problem.", status_code=status)(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -238,3 +243,18 @@ class A2AFake:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    @staticmethod
+    def http_failure(body: Any) -> int | None:
+        """The HTTP status a `[[fail:NNN]]` in the message asks for."""
+        params = body.get("params") if isinstance(body, dict) else None
+        message = params.get("message") if isinstance(params, dict) else None
+        parts = message.get("parts") if isinstance(message, dict) else None
+        text = (
+            " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+            if isinstance(parts, list)
+            else ""
+        )
+        _, directives = parse_directives(DIRECTIVES, text)
+        status = int(directives.get("status") or 0)
+        return status if 400 <= status <= 599 else None

@@ -82,7 +82,7 @@ async def test_a_streamed_reply_is_the_artifact_text_and_the_context_goes_with_t
     assert isinstance(started, RunStarted) and started.conversation_id and started.run_id
     assert Activity(text="Looking at the sky…") in events
     assert isinstance(events[-1], RunFinished)
-    assert text_of(events).startswith("Hello from the A2A demo agent. This is turn 1 of this context.")
+    assert text_of(events).startswith("Hello from the simulated A2A agent. This is turn 1 of this context.")
     assert len([e for e in events if isinstance(e, TextDelta)]) > 20
     first = rpc_calls(agent)[0]
     assert first["method"] == "SendStreamingMessage"
@@ -166,7 +166,7 @@ async def test_an_agent_that_does_not_stream_answers_with_one_whole_task(agent):
     events = await collect(provider(agent), Turn(text="Hello [[words=4]] [[file]]", user=ALICE))
 
     assert rpc_calls(agent)[0]["method"] == "SendMessage"
-    assert text_of(events).startswith("Hello from the A2A\n\n**Files**")
+    assert text_of(events).startswith("Hello from the simulated\n\n**Files**")
     assert isinstance(events[-1], RunFinished)
 
 

@@ -15,6 +15,7 @@ PLATFORMS = {
     "workflow_chat": ("caddie", True),
     "slug_chat": ("support-agent", False),
     "agentweave": ("agent-demo", False),
+    "a2a": ("agent", False),
 }
 
 
