@@ -25,6 +25,7 @@ cap, is not used.
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -82,6 +83,7 @@ MAX_FILES_LISTED = 20
 WHOLE_AGENT = "agent"
 QUESTION_ACTION = "Answer the agent's question"
 CANCEL_SECONDS = 5
+HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 TERMINAL_ERRORS = {
     TaskState.TASK_STATE_FAILED: "The agent could not finish the task",
     TaskState.TASK_STATE_REJECTED: "The agent declined the task",
@@ -222,6 +224,10 @@ class A2AProvider(Provider):
     @property
     def auth_headers(self) -> dict[str, str]:
         header = str(self.connection.options.get("key_header") or "").strip()
+        if header and not HEADER_NAME.fullmatch(header):
+            raise UpstreamError(
+                f"“{short(header, 60)}” is not a header name: an admin needs to fix key_header."
+            )
         if header:
             return {header: self.connection.api_key}
         return {"Authorization": f"Bearer {self.connection.api_key}"}
