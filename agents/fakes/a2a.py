@@ -90,6 +90,16 @@ def demo_card(url: str, *, streaming: bool = True, protocol_version: str = "1.0"
     )
 
 
+def files_received(context: RequestContext) -> list[str]:
+    """A line per file the message carried inline: its name, type and size."""
+    parts = context.message.parts if context.message else []
+    return [
+        f"you sent {part.filename or 'a file'} ({part.media_type}, {len(part.raw)} bytes)"
+        for part in parts
+        if part.WhichOneof("content") == "raw"
+    ]
+
+
 class ScriptedExecutor(AgentExecutor):
     """Answers each message from its directives, as an agent built on the SDK would."""
 
@@ -123,7 +133,7 @@ class ScriptedExecutor(AgentExecutor):
                 directives.get("words"),
                 intro="Hello from the simulated A2A agent.",
                 noun="context",
-                bullets=[message_size(text), "streamed as one artifact in chunks"],
+                bullets=[message_size(text), "streamed as one artifact in chunks", *files_received(context)],
             )
         delay = directives.get("delay", self.fake.token_delay)
         artifact_id = uuid.uuid4().hex

@@ -54,7 +54,14 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.proto_utils import parse_lenient
 from google.protobuf.json_format import MessageToDict, ParseError
 
-from agents.providers.base import Option, Provider, Turn, UpstreamAgent, UpstreamError
+from agents.providers.base import (
+    IMAGE_AND_DOCUMENT_TYPES,
+    Option,
+    Provider,
+    Turn,
+    UpstreamAgent,
+    UpstreamError,
+)
 from agents.providers.events import (
     Activity,
     ApprovalRequested,
@@ -72,7 +79,7 @@ from agents.providers.http import (
 )
 from agents.providers.sketricgen import link
 
-LABEL = "A2A agent"
+LABEL = "A2A"
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 VERSION_HEADER = "A2A-Version"
 # An Agent Card changes rarely; reading it before every message would double the requests.
@@ -159,7 +166,7 @@ def file_line(part: Part) -> str | None:
 def stream_response(result: Any, *, legacy: bool) -> StreamResponse:
     """One JSON-RPC `result` (a stream event, or a whole send result) as the SDK's StreamResponse."""
     if not isinstance(result, dict):
-        raise UpstreamError(f"The {LABEL} sent a result that is not a JSON object.")
+        raise UpstreamError("The agent sent a result that is not a JSON object.")
     try:
         if not legacy:
             return parse_lenient(result, StreamResponse())
@@ -181,7 +188,7 @@ def stream_response(result: Any, *, legacy: bool) -> StreamResponse:
         event = models[kind].model_validate(result)
         return conversions.to_core_stream_response(v03.SendStreamingMessageSuccessResponse(result=event))
     except (ParseError, ValueError) as exc:
-        raise UpstreamError(f"The {LABEL} sent an event this site could not read: {short(str(exc))}") from exc
+        raise UpstreamError(f"The agent sent an event this site could not read: {short(str(exc))}") from exc
 
 
 def rpc_error(error: Any) -> UpstreamError:
@@ -189,7 +196,7 @@ def rpc_error(error: Any) -> UpstreamError:
     error = error if isinstance(error, dict) else {}
     message = short(str(error.get("message") or "no details were given"), 300)
     code = error.get("code")
-    return UpstreamError(f"The {LABEL} refused the request: {message}" + (f" (code {code})" if code else ""))
+    return UpstreamError(f"The agent refused the request: {message}" + (f" (code {code})" if code else ""))
 
 
 @dataclass
@@ -210,6 +217,11 @@ class A2AProvider(Provider):
     label = LABEL
     default_base_url = ""
     agent_options: dict[str, Option] = {}
+    # Files go inline as `raw` parts (base64 in JSON), so their size counts twice over in the request.
+    accepted_file_types = IMAGE_AND_DOCUMENT_TYPES
+    max_files = 5
+    max_file_bytes = 5 * 1024 * 1024
+    files_without_text = True
     credential_options = {
         "key_header": Option(
             "The header that carries the key, for agents whose card asks for an API key header "
@@ -260,15 +272,18 @@ class A2AProvider(Provider):
             return card
         raise UpstreamError(f"No Agent Card was found at {self.connection.base_url}.")
 
-    def outgoing_message(self, turn: Turn, state: ReplyState) -> Message:
-        """The user's message, or their answer to the task's question."""
+    async def outgoing_message(self, turn: Turn, state: ReplyState) -> Message:
+        """The user's message with its files as inline parts, or their answer to the task's question."""
         text = turn.text
         if turn.approval is not None:
             decisions = turn.approval.get("decisions") or [{}]
             text = str(decisions[0].get("message") or "")
             state.task_id = str(turn.approval.get("request_id") or "")
+        parts = [Part(text=text)] if text else []
+        for file in turn.files:
+            parts.append(Part(raw=await file.load(), media_type=file.content_type, filename=file.name))
         message = Message(
-            message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text=text)], task_id=state.task_id
+            message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=parts, task_id=state.task_id
         )
         if turn.upstream_conversation_id:
             message.context_id = turn.upstream_conversation_id
@@ -298,7 +313,7 @@ class A2AProvider(Provider):
         endpoint = jsonrpc_endpoint(card)
         state = ReplyState(separate_first_text=turn.approval is not None)
         request = SendMessageRequest(
-            message=self.outgoing_message(turn, state),
+            message=await self.outgoing_message(turn, state),
             configuration=SendMessageConfiguration(accepted_output_modes=["text/plain", "text/markdown"]),
         )
         stream = card.capabilities.streaming
@@ -324,17 +339,17 @@ class A2AProvider(Provider):
             raise
         if not state.ended:
             raise UpstreamError(
-                f"The {LABEL} ended the stream before the task was finished; the reply is incomplete."
+                "The agent ended the stream before the task was finished; the reply is incomplete."
             )
 
     def rpc_result(self, data: str, endpoint: Endpoint) -> StreamResponse:
         envelope = parse_json_object(data)
         if envelope is None:
-            raise UpstreamError(f"The {LABEL} sent something other than a JSON-RPC response.")
+            raise UpstreamError("The agent sent something other than a JSON-RPC response.")
         if envelope.get("error"):
             raise rpc_error(envelope["error"])
         if "result" not in envelope:
-            raise UpstreamError(f"The {LABEL} sent a JSON-RPC response without a result.")
+            raise UpstreamError("The agent sent a JSON-RPC response without a result.")
         # A `SendMessage` result (a task or a message) reads as a stream event of the same name.
         return stream_response(envelope["result"], legacy=endpoint.legacy)
 
@@ -403,7 +418,7 @@ class A2AProvider(Provider):
             )
         elif status.state == TaskState.TASK_STATE_AUTH_REQUIRED:
             raise UpstreamError(
-                f"The {LABEL} needs the user to authorise it somewhere else first, which this site cannot do."
+                "The agent needs the user to authorise it somewhere else first, which this site cannot do."
                 + (f" It said: {short(said, 300)}" if said.strip() else "")
             )
         elif status.state == TaskState.TASK_STATE_COMPLETED:

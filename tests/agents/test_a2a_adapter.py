@@ -2,6 +2,8 @@
 with a scripted AgentExecutor (agents.fakes.a2a), in A2A 1.0 and 0.3."""
 
 import asyncio
+import base64
+import hashlib
 from contextlib import aclosing
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from agents.fakes.a2a import QUESTION, REPORT_NAME, A2AFake
 from agents.providers import a2a
 from agents.providers.a2a import QUESTION_ACTION, A2AProvider
-from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
+from agents.providers.base import AgentSpec, Connection, Turn, TurnFile, UpstreamError, UserRef
 from agents.providers.events import (
     Activity,
     ApprovalRequested,
@@ -212,3 +214,23 @@ async def test_the_key_goes_in_the_header_the_credential_names(agent):
     headers = agent.app.requests[-1]["headers"]
     assert headers["x-api-key"] == "a2a-key"
     assert "authorization" not in headers
+
+
+async def test_files_go_inline_as_raw_parts_with_their_name_and_type(agent):
+    data = b"%PDF-1.4 a tiny report"
+    report = TurnFile(
+        id="f1",
+        name="report.pdf",
+        content_type="application/pdf",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        read=lambda: data,
+    )
+    events = await collect(provider(agent), Turn(text="Read this", user=ALICE, files=(report,)))
+
+    assert f"you sent report.pdf (application/pdf, {len(data)} bytes)" in text_of(events)
+    parts = rpc_calls(agent)[0]["params"]["message"]["parts"]
+    assert parts == [
+        {"text": "Read this"},
+        {"raw": base64.b64encode(data).decode(), "mediaType": "application/pdf", "filename": "report.pdf"},
+    ]
