@@ -10,7 +10,8 @@ same app works mounted under the demo's `/fake/a2a/` and on its own port.
 
 Settings on the instance: `token_delay`, `streaming` (the card's capability),
 `protocol_version` ("1.0", or "0.3" for a card in the older format),
-`api_keys` (an empty set: no key needed). Directives in a message, which the
+`api_keys` (an empty set: no key needed), `interface_url` (the address the
+card sends messages to; None: its own). Directives in a message, which the
 reply does not quote:
 
 - `[[ask]]`        the task stops in `input-required` with a question; the answer finishes it
@@ -181,6 +182,8 @@ class A2AFake:
         self.turns: dict[str, int] = {}
         self.cancelled: list[str] = []
         self.public_url = ""
+        # The JSON-RPC URL the card names; None: this server's own address.
+        self.interface_url: str | None = None
         self.requests.clear()
         card = demo_card("http://placeholder/")
         handler = DefaultRequestHandler(
@@ -202,7 +205,9 @@ class A2AFake:
     async def agent_card(self, request: Request) -> Response:
         self.public_url = self.base_url(request)
         card = demo_card(
-            self.public_url + RPC_PATH, streaming=self.streaming, protocol_version=self.protocol_version
+            self.interface_url or self.public_url + RPC_PATH,
+            streaming=self.streaming,
+            protocol_version=self.protocol_version,
         )
         # The handler refuses streaming when its card says the agent does not stream.
         self.handler._agent_card = card

@@ -125,8 +125,17 @@ class Endpoint:
         return "0.3" if self.legacy else "1.0"
 
 
-def jsonrpc_endpoint(card: AgentCard) -> Endpoint:
-    """The card's JSON-RPC interface, preferring A2A 1.0 over 0.3."""
+def origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def jsonrpc_endpoint(card: AgentCard, base_url: str) -> Endpoint:
+    """The card's JSON-RPC interface, preferring A2A 1.0 over 0.3, on the base URL's own origin.
+
+    The key goes to the interface: a card naming another host would send the key
+    there, so such a card is refused (the key is bound to the base URL).
+    """
     interfaces = [i for i in card.supported_interfaces if i.protocol_binding.upper() == "JSONRPC" and i.url]
     if not interfaces:
         bindings = ", ".join(sorted({i.protocol_binding for i in card.supported_interfaces})) or "none"
@@ -136,6 +145,12 @@ def jsonrpc_endpoint(card: AgentCard) -> Endpoint:
         )
     current = [i for i in interfaces if not is_legacy_version(i.protocol_version)]
     chosen = (current or interfaces)[0]
+    if origin(chosen.url) != origin(base_url):
+        raise UpstreamError(
+            f"The Agent Card of “{card.name}” sends messages to {short(chosen.url, 120)}, another address "
+            "than the credential's base URL; the key is only sent to the base URL's own address. An admin "
+            "can set the base URL to the agent's own address."
+        )
     return Endpoint(url=chosen.url, legacy=is_legacy_version(chosen.protocol_version))
 
 
@@ -310,7 +325,7 @@ class A2AProvider(Provider):
             if problem:
                 raise UpstreamError(problem)
         card = await self.agent_card()
-        endpoint = jsonrpc_endpoint(card)
+        endpoint = jsonrpc_endpoint(card, self.connection.base_url)
         state = ReplyState(separate_first_text=turn.approval is not None)
         request = SendMessageRequest(
             message=await self.outgoing_message(turn, state),
@@ -462,7 +477,7 @@ class A2AProvider(Provider):
 
     async def check_connection(self) -> str:
         card = await self.agent_card(fresh=True)
-        endpoint = jsonrpc_endpoint(card)
+        endpoint = jsonrpc_endpoint(card, self.connection.base_url)
         skills = ", ".join(skill.name for skill in card.skills[:10]) or "none listed"
         streams = (
             "streams its replies" if card.capabilities.streaming else "does not stream (replies come whole)"

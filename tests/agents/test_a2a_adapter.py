@@ -234,3 +234,13 @@ async def test_files_go_inline_as_raw_parts_with_their_name_and_type(agent):
         {"text": "Read this"},
         {"raw": base64.b64encode(data).decode(), "mediaType": "application/pdf", "filename": "report.pdf"},
     ]
+
+
+async def test_a_card_that_sends_messages_to_another_address_is_refused_before_the_key_goes_there(agent):
+    agent.app.interface_url = agent.url.replace("127.0.0.1", "localhost") + "/"
+
+    with pytest.raises(UpstreamError) as refused:
+        await collect(provider(agent), Turn(text="Hello", user=ALICE))
+
+    assert "another address than the credential's base URL" in refused.value.message
+    assert [r["method"] for r in agent.app.requests] == ["GET"]
