@@ -44,7 +44,6 @@ from a2a.types.a2a_pb2 import (
     Message,
     Part,
     Role,
-    SendMessageConfiguration,
     SendMessageRequest,
     StreamResponse,
     Task,
@@ -219,7 +218,6 @@ class ReplyState:
     """What one turn has received so far."""
 
     separate_first_text: bool = False  # the reply already holds text (a question answered)
-    context_id: str = ""
     task_id: str = ""
     started: bool = False
     text: bool = False
@@ -243,10 +241,6 @@ class A2AProvider(Provider):
             "(e.g. X-API-Key). Empty: Authorization: Bearer <key>."
         ),
     }
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.endpoint: Endpoint | None = None
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -327,10 +321,8 @@ class A2AProvider(Provider):
         card = await self.agent_card()
         endpoint = jsonrpc_endpoint(card, self.connection.base_url)
         state = ReplyState(separate_first_text=turn.approval is not None)
-        request = SendMessageRequest(
-            message=await self.outgoing_message(turn, state),
-            configuration=SendMessageConfiguration(accepted_output_modes=["text/plain", "text/markdown"]),
-        )
+        # No `acceptedOutputModes`: any output is welcome, files included (they are shown as links).
+        request = SendMessageRequest(message=await self.outgoing_message(turn, state))
         stream = card.capabilities.streaming
         body = self.rpc_body(endpoint, request, stream=stream)
         try:
@@ -394,7 +386,6 @@ class A2AProvider(Provider):
         state.task_id = task_id or state.task_id
         if context_id and not state.started:
             state.started = True
-            state.context_id = context_id
             yield RunStarted(conversation_id=context_id, run_id=state.task_id)
 
     @staticmethod
