@@ -18,6 +18,7 @@ reply does not quote:
 - `[[file]]`       the reply ends with an artifact holding a file (a URL part)
 - `[[words=N]]`    a reply of exactly N word-ish tokens
 - `[[delay=S]]`    S seconds between streamed chunks
+- `[[message]]`    a direct answer: one Message, no task
 - `[[fail]]`       the task fails after some text
 - `[[fail:NNN]]`   the server in front of the agent answers HTTP NNN instead
 """
@@ -40,7 +41,9 @@ from a2a.types.a2a_pb2 import (
     AgentCard,
     AgentInterface,
     AgentSkill,
+    Message,
     Part,
+    Role,
     Task,
     TaskState,
     TaskStatus,
@@ -53,7 +56,7 @@ from starlette.routing import Route
 from agents.fakes.base import TOKEN, demo_reply, message_size, parse_directives
 
 DIRECTIVES = re.compile(
-    r"\[\[(?:(?P<flag>ask|file|fail)(?::(?P<status>\d{3}))?|words=(?P<words>\d+)|delay=(?P<delay>\d+(?:\.\d+)?))\]\]",
+    r"\[\[(?:(?P<flag>ask|file|fail|message)(?::(?P<status>\d{3}))?|words=(?P<words>\d+)|delay=(?P<delay>\d+(?:\.\d+)?))\]\]",
     re.IGNORECASE,
 )
 QUESTION = "Which city should the forecast be for?"
@@ -110,6 +113,17 @@ class ScriptedExecutor(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         text, directives = parse_directives(DIRECTIVES, context.get_user_input())
         task = context.current_task
+        if directives.get("message") and task is None:
+            answer = f"A direct answer to “{' '.join(text.split())}”, without a task."
+            await event_queue.enqueue_event(
+                Message(
+                    message_id=uuid.uuid4().hex,
+                    context_id=context.context_id,
+                    role=Role.ROLE_AGENT,
+                    parts=[Part(text=answer)],
+                )
+            )
+            return
         if task is None:
             task = Task(
                 id=context.task_id,

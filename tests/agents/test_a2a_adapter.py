@@ -4,6 +4,7 @@ with a scripted AgentExecutor (agents.fakes.a2a), in A2A 1.0 and 0.3."""
 import asyncio
 import base64
 import hashlib
+import json
 from contextlib import aclosing
 
 import pytest
@@ -19,7 +20,7 @@ from agents.providers.events import (
     RunStarted,
     TextDelta,
 )
-from tests.fakes import FakePlatform, ServedApp
+from tests.fakes import FakePlatform, ServedApp, verbatim_app
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 
@@ -244,3 +245,58 @@ async def test_a_card_that_sends_messages_to_another_address_is_refused_before_t
 
     assert "another address than the credential's base URL" in refused.value.message
     assert [r["method"] for r in agent.app.requests] == ["GET"]
+
+
+async def test_a_direct_message_is_the_whole_reply(agent):
+    events = await collect(provider(agent), Turn(text="Quick one [[message]]", user=ALICE))
+
+    assert isinstance(events[0], RunStarted) and events[0].conversation_id
+    assert text_of(events) == "A direct answer to “Quick one”, without a task."
+    assert isinstance(events[-1], RunFinished)
+
+
+async def test_answering_a_task_the_agent_does_not_know_shows_its_json_rpc_error(agent):
+    answer = Turn(
+        text="",
+        user=ALICE,
+        approval={"request_id": "no-such-task", "decisions": [{"type": "respond", "message": "Paris"}]},
+    )
+    with pytest.raises(UpstreamError) as refused:
+        await collect(provider(agent), answer)
+
+    assert refused.value.message.startswith("The agent refused the request: ")
+    assert "(code -32001)" in refused.value.message
+
+
+async def test_a_stream_that_stops_before_the_task_ends_is_an_incomplete_reply(agent):
+    with ServedApp(cut_short_agent()) as served, pytest.raises(UpstreamError) as cut:
+        await collect(A2AProvider(Connection(served.url, "k"), AgentSpec("agent")), Turn("Hi", ALICE))
+
+    assert (
+        cut.value.message
+        == "The agent ended the stream before the task was finished; the reply is incomplete."
+    )
+
+
+def cut_short_agent():
+    """A card, then a stream of the task and one working update that ends without a final state."""
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        host = dict(scope["headers"])[b"host"].decode()
+        if scope["method"] == "GET":
+            interface = {"url": f"http://{host}/", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+            body = {"name": "Cut", "supportedInterfaces": [interface], "capabilities": {"streaming": True}}
+            await verbatim_app(json.dumps(body).encode(), b"application/json")(scope, receive, send)
+            return
+        task = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_SUBMITTED"}}
+        working = {"taskId": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
+        events = [{"task": task}, {"statusUpdate": working}]
+        wire = b"".join(
+            b"data: " + json.dumps({"jsonrpc": "2.0", "id": "1", "result": e}).encode() + b"\n\n"
+            for e in events
+        )
+        await verbatim_app(wire)(scope, receive, send)
+
+    return app
