@@ -3,7 +3,9 @@
 `A2AFake` is the SDK's own JSON-RPC endpoint (`create_jsonrpc_routes`, with
 the v0.3 methods `message/stream`, `tasks/cancel` ... on the same endpoint)
 in front of `ScriptedExecutor`, an `AgentExecutor` that writes task status
-updates and artifacts the way the SDK's examples do (`TaskUpdater`). The
+updates and artifacts with the SDK's `TaskUpdater`, as the `AgentExecutor`
+docstring of a2a-sdk 1.3.0 lays out (a Task first, then status and artifact
+updates; `input-required` returns and the answer calls `execute` again). The
 Agent Card is served at `/.well-known/agent-card.json` (and the older
 `/.well-known/agent.json`), its interface URL taken from the request, so the
 same app works mounted under the demo's `/fake/a2a/` and on its own port.

@@ -1,22 +1,31 @@
 """Any agent that speaks Agent2Agent (A2A), found through its Agent Card.
 
+Sources: the A2A specification 1.0 (a2a-protocol.org/v1.0.0/specification,
+with its appendix on 0.3) and the official `a2a-sdk` 1.3.0, whose client
+transports (`a2a/client/transports/jsonrpc.py`,
+`a2a/compat/v0_3/jsonrpc_transport.py`) this adapter follows.
+
 The credential's base URL is the agent's address: its card is read from
 `{base}/.well-known/agent-card.json` (or `agent.json`, the older name), or the
 base URL is the card itself when it ends in `.json`. The card names the
 agent's JSON-RPC endpoint, the protocol version it speaks and whether it
-streams. Types are the official `a2a-sdk`'s (protobuf messages, the v0.3
-pydantic models and the SDK's conversions between them); requests go through
-the site's own HTTP client (agents.providers.http: the address guard, the
-caps on bodies and events), so the SDK's client, which reads SSE without a
-cap, is not used.
+streams. Types are the SDK's (protobuf messages, the v0.3 pydantic models and
+the SDK's conversions between them). Requests go through the site's own HTTP
+client (agents.providers.http: the address guard, the caps on bodies and
+events, HTTP statuses kept for retries). The SDK's client could be handed that
+client, but its factory sets an `A2A-Version` header on the client it is given
+(every platform's requests would carry it), its SSE reader has no size cap and
+its errors keep neither the status nor `Retry-After` for retries, so it is not
+used.
 
-- A1.0 agents get `SendStreamingMessage` (`SendMessage` when the card says the
-  agent does not stream) with an `A2A-Version: 1.0` header; 0.3 agents get
+- A2A 1.0 agents get `SendStreamingMessage` (`SendMessage` when the card says
+  the agent does not stream) with an `A2A-Version: 1.0` header; 0.3 agents get
   `message/stream` (`message/send`).
 - The `contextId` the agent gives is the conversation's upstream id and goes
   with every later message.
 - Text in artifacts is the reply; files in artifacts are listed as links at
-  its end; a `working` status message is shown as activity.
+  its end; a `working` status message is shown as activity; an answer that is
+  one Message (no task) is the whole reply.
 - `input-required` pauses the reply with a question (an approval whose only
   decision is "respond"); the answer goes back with the task's `taskId`.
 - Stopping a reply sends `CancelTask` (`tasks/cancel`) for its task.
