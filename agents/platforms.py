@@ -126,6 +126,20 @@ ENTRIES = [
             f"[[think]] to see its reasoning, [[step]] for steps. {TRY}",
         ),
     ),
+    PlatformEntry(
+        id="a2a",
+        label="A2A agent (Agent Card)",
+        adapter="agents.providers.a2a.A2AProvider",
+        fake="agents.fakes.a2a.A2AFake",
+        demo=DemoAgent(
+            slug="a2a-demo",
+            name="A2A demo",
+            upstream_id="agent",
+            description="A scripted agent on the official A2A SDK's server. Add [[ask]] to be asked a "
+            "question, [[file]] to get a file back, [[fail]] to see its task fail, [[words=300]] for a "
+            "long reply.",
+        ),
+    ),
 ]
 
 PLATFORMS: dict[str, PlatformEntry] = {entry.id: entry for entry in ENTRIES}

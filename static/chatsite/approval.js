@@ -36,7 +36,10 @@ export function renderApproval(panel, approval, messageId) {
   actions.forEach((action, index) => {
     const item = make("li", "approval-action");
     item.append(make("p", "approval-name", String(action?.name || "action")));
-    item.append(make("pre", "approval-args", readableArgs(action?.args)));
+    // A question (an action with nothing to show but its name) has no arguments block.
+    const args = action?.args;
+    const empty = args === undefined || args === null || (typeof args === "object" && !Object.keys(args).length);
+    if (!empty) item.append(make("pre", "approval-args", readableArgs(args)));
     if (pending) {
       const choices = make("div", "approval-choices");
       choices.setAttribute("role", "radiogroup");

@@ -199,6 +199,7 @@ def option_fields(response) -> set[str]:
         ),
         ("slug_chat", {"stream", "user_identifier"}),
         ("agentweave", {"type", "org_id", "pay_account"}),
+        ("a2a", set()),
     ],
 )
 def test_an_agent_form_shows_exactly_its_platforms_settings(admin_client, platform, fields):
@@ -360,6 +361,7 @@ def test_import_agents_reports_a_rejected_key(admin_client, credential, sketricg
         ("workflow_chat", "caddie"),
         ("slug_chat", "support-agent"),
         ("agentweave", "a1"),
+        ("a2a", "agent"),
     ],
 )
 def test_test_connection_works_for_every_platform(admin_client, served_fakes, platform, upstream_id):

@@ -18,6 +18,7 @@ PLATFORMS = {
     "agentweave": ("agent-demo", False),
     "openai_compatible": ("fake-gpt", False),
     "ag_ui": ("agent", True),
+    "a2a": ("agent", False),
 }
 
 

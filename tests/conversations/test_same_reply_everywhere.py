@@ -1,15 +1,29 @@
 """One scripted reply, written in each platform's wire format, gives the user the same thing.
 
-The script is text, one tool call, more text. Slug chat, AgentWeave and
-OpenAI-compatible chat have no tool events in what they stream to a chat
-client, so there the script is the text alone; the tool frames must then be
-the only difference.
+The script is text, one tool call, more text. Slug chat, AgentWeave,
+OpenAI-compatible chat and A2A have no tool events in what they stream to a
+chat client, so there the script is the text alone; the tool frames must then
+be the only difference.
 """
 
 import json
 
 import pytest
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    Artifact,
+    Part,
+    StreamResponse,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
 from asgiref.sync import sync_to_async
+from google.protobuf.json_format import MessageToDict
 
 from agents.models import Agent, Credential
 from conversations.models import Conversation
@@ -128,6 +142,56 @@ def openai_compatible_wire() -> bytes:
     )
 
 
+def a2a_wire() -> bytes:
+    """A2A 1.0 `SendStreamingMessage` events, written with the official SDK's types."""
+    task, context = "task-1", "ctx-1"
+
+    def result(event: StreamResponse) -> dict:
+        return {"jsonrpc": "2.0", "id": "1", "result": MessageToDict(event)}
+
+    def chunk(index: int, text: str) -> dict:
+        artifact = Artifact(artifact_id="a1", name="reply", parts=[Part(text=text)])
+        update = TaskArtifactUpdateEvent(
+            task_id=task, context_id=context, artifact=artifact, append=index > 0
+        )
+        return result(StreamResponse(artifact_update=update))
+
+    def status(state: TaskState) -> dict:
+        update = TaskStatusUpdateEvent(task_id=task, context_id=context, status=TaskStatus(state=state))
+        return result(StreamResponse(status_update=update))
+
+    submitted = Task(id=task, context_id=context, status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED))
+    return sse(
+        result(StreamResponse(task=submitted)),
+        status(TaskState.TASK_STATE_WORKING),
+        *(chunk(index, text) for index, text in enumerate(BEFORE + AFTER)),
+        status(TaskState.TASK_STATE_COMPLETED),
+    )
+
+
+def a2a_app(wire: bytes):
+    """The agent's card on GET (its JSON-RPC interface on the same address), the wire on POST."""
+    streams = verbatim_app(wire)
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            host = dict(scope["headers"])[b"host"].decode()
+            card = AgentCard(
+                name="Scripted",
+                supported_interfaces=[
+                    AgentInterface(url=f"http://{host}/", protocol_binding="JSONRPC", protocol_version="1.0")
+                ],
+                capabilities=AgentCapabilities(streaming=True),
+            )
+            await verbatim_app(json.dumps(MessageToDict(card)).encode(), b"application/json")(
+                scope, receive, send
+            )
+            return
+        await streams(scope, receive, send)
+
+    return app
+
+
 WIRES = {
     "sketricgen": (sketricgen_wire, True),
     "workflow_chat": (workflow_chat_wire, True),
@@ -135,6 +199,7 @@ WIRES = {
     "agentweave": (agentweave_wire, False),
     "ag_ui": (ag_ui_wire, True),
     "openai_compatible": (openai_compatible_wire, False),
+    "a2a": (a2a_wire, False),
 }
 
 
@@ -156,7 +221,8 @@ def what_the_user_sees(frames: list[dict]) -> list[tuple]:
 
 async def reply_on(platform: str, alice, connect) -> tuple[list[tuple], object]:
     wire, _ = WIRES[platform]
-    with ServedApp(verbatim_app(wire())) as served:
+    app = a2a_app(wire()) if platform == "a2a" else verbatim_app(wire())
+    with ServedApp(app) as served:
 
         def setup() -> Conversation:
             credential = Credential(platform=platform, name=platform, base_url=served.url)
