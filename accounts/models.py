@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OpenIDIdentity(models.Model):
@@ -14,8 +15,8 @@ class OpenIDIdentity(models.Model):
     last_sign_in_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "single sign-on identity"
-        verbose_name_plural = "single sign-on identities"
+        verbose_name = _("single sign-on identity")
+        verbose_name_plural = _("single sign-on identities")
         constraints = [
             models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_openid_subject"),
         ]
