@@ -11,6 +11,8 @@ from typing import Any
 
 from django import forms
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from agents.models import Agent, Credential
@@ -115,17 +117,19 @@ def with_platform(form_class: type[PlatformOptionsForm], platform: str | None) -
 class CredentialForm(PlatformOptionsForm):
     options_attribute = "credential_options"
     api_key = forms.CharField(
-        label="API key",
+        label=gettext_lazy("API key"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+        help_text=gettext_lazy(
+            "Stored encrypted and never shown again. Leave empty to keep the current key."
+        ),
     )
 
     class Meta:
         model = Credential
         fields = ["name", "platform", "base_url", "api_key"]
-        help_texts = {"base_url": "Leave empty for the platform's usual address."}
+        help_texts = {"base_url": gettext_lazy("Leave empty for the platform's usual address.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -133,7 +137,9 @@ class CredentialForm(PlatformOptionsForm):
         if "api_key" in self.fields:
             if self.instance.pk and self.instance.api_key_last4:
                 self.fields["api_key"].help_text = (
-                    f"Current key ends in {self.instance.masked_key}. " + self.fields["api_key"].help_text
+                    _("Current key ends in %(last4)s.") % {"last4": self.instance.masked_key}
+                    + " "
+                    + str(self.fields["api_key"].help_text)
                 )
             if not self.instance.pk:
                 self.fields["api_key"].required = True
@@ -148,7 +154,7 @@ class CredentialForm(PlatformOptionsForm):
             if default:
                 cleaned["base_url"] = self.instance.base_url = default
             else:
-                self.add_error("base_url", "This platform has no usual address: enter its base URL.")
+                self.add_error("base_url", _("This platform has no usual address: enter its base URL."))
         self.cleaned_options = self.chosen_options()
         for field, url in self.key_addresses(cleaned).items():
             problem = url_problem(url) if url else None
@@ -156,7 +162,7 @@ class CredentialForm(PlatformOptionsForm):
                 self.add_error(field, problem)
         if self.instance.pk and not cleaned.get("api_key"):
             if "platform" in self.changed_data:
-                self.add_error("api_key", "The platform changed: enter the API key for the new platform.")
+                self.add_error("api_key", _("The platform changed: enter the API key for the new platform."))
             else:
                 self.require_key_for_changed_addresses(cleaned)
         return cleaned
@@ -185,14 +191,17 @@ class CredentialForm(PlatformOptionsForm):
             if field not in self.errors:
                 self.add_error(
                     field,
-                    "The key is sent to this address: enter the API key again to change it.",
+                    _("The key is sent to this address: enter the API key again to change it."),
                 )
         if changed:
             labels = ", ".join(str(self.fields[field].label or field) for field in changed)
             self.add_error(
                 "api_key",
-                f"Changed: {labels}. Enter the API key again, so that a key is only ever sent "
-                "to the hosts it was entered for.",
+                _(
+                    "Changed: %(fields)s. Enter the API key again, so that a key is only ever sent "
+                    "to the hosts it was entered for."
+                )
+                % {"fields": labels},
             )
 
     @method_decorator(sensitive_variables())

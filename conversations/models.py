@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ulid import ULID
 
 from agents.models import Agent
@@ -21,7 +23,7 @@ def new_public_id() -> str:
 def title_from(text: str) -> str:
     words = " ".join(text.split())
     if len(words) <= TITLE_LENGTH:
-        return words or "New conversation"
+        return words or _("New conversation")
     return words[: TITLE_LENGTH - 1].rsplit(" ", 1)[0] + "…"
 
 
@@ -43,7 +45,7 @@ class Conversation(models.Model):
         ordering = ["-updated_at"]
 
     def __str__(self) -> str:
-        return self.title or "New conversation"
+        return self.title or _("New conversation")
 
     def get_absolute_url(self) -> str:
         return reverse("conversation", args=[self.id])
@@ -103,17 +105,17 @@ class RenderedMarkdown(models.Model):
 
 class Message(RenderedMarkdown):
     class Role(models.TextChoices):
-        USER = "user"
-        ASSISTANT = "assistant"
+        USER = "user", gettext_lazy("User")
+        ASSISTANT = "assistant", gettext_lazy("Assistant")
 
     class Status(models.TextChoices):
-        STREAMING = "streaming"
-        COMPLETE = "complete"
-        STOPPED = "stopped"
-        ERROR = "error"
-        INTERRUPTED = "interrupted"
+        STREAMING = "streaming", gettext_lazy("Streaming")
+        COMPLETE = "complete", gettext_lazy("Complete")
+        STOPPED = "stopped", gettext_lazy("Stopped")
+        ERROR = "error", gettext_lazy("Error")
+        INTERRUPTED = "interrupted", gettext_lazy("Interrupted")
         # Waiting for the user's decisions (`approval`); the reply then continues.
-        PAUSED = "paused"
+        PAUSED = "paused", gettext_lazy("Paused")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -209,8 +211,8 @@ class ShareLink(models.Model):
     """
 
     class Access(models.TextChoices):
-        PUBLIC = "public", "Anyone with the link"
-        MEMBERS = "members", "Signed-in members only"
+        PUBLIC = "public", gettext_lazy("Anyone with the link")
+        MEMBERS = "members", gettext_lazy("Signed-in members only")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
     created_by = models.ForeignKey(
@@ -349,8 +351,8 @@ class Feedback(models.Model):
     """
 
     class Rating(models.TextChoices):
-        UP = "up", "Thumbs up"
-        DOWN = "down", "Thumbs down"
+        UP = "up", gettext_lazy("Thumbs up")
+        DOWN = "down", gettext_lazy("Thumbs down")
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
     # Kept on the row so the admin filters and counts by agent without joining through the conversation.
@@ -363,7 +365,7 @@ class Feedback(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
-        verbose_name_plural = "feedback"
+        verbose_name_plural = gettext_lazy("feedback")
 
     def __str__(self) -> str:
         return f"{self.get_rating_display()} on reply {self.message_id}"

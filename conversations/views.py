@@ -238,9 +238,9 @@ def files_config(agent: Agent) -> dict[str, Any]:
     provider = provider_class(agent.platform)
     accepted = sorted(provider.accepted_file_types)
     if not accepted:
-        note = f"{provider.label} agents take no files."
+        note = _("%(platform)s agents take no files.") % {"platform": provider.label}
     elif provider.takes_only_images():
-        note = f"{provider.label} agents take images only."
+        note = _("%(platform)s agents take images only.") % {"platform": provider.label}
     else:
         note = ""
     return {
