@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
+    # Only the site's own strings (LOCALE_PATHS); not every installed app's.
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["conversations"]), name="javascript_catalog"),
     path("", include("conversations.urls")),
 ]
