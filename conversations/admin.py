@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils.http import content_disposition_header
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from conversations import services
@@ -112,7 +113,7 @@ class FeedbackAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("Rating"), ordering="rating")
     def rating_shown(self, feedback: Feedback) -> str:
-        return "👍 Up" if feedback.rating == Feedback.Rating.UP else "👎 Down"
+        return "👍 " + _("Up") if feedback.rating == Feedback.Rating.UP else "👎 " + _("Down")
 
     @admin.display(description=gettext_lazy("Comment"))
     def comment_shown(self, feedback: Feedback) -> str:
