@@ -6,6 +6,10 @@ export function gettext(text) {
   return catalog.gettext ? catalog.gettext(text) : text;
 }
 
+export function pgettext(context, text) {
+  return catalog.pgettext ? catalog.pgettext(context, text) : text;
+}
+
 export function ngettext(singular, plural, count) {
   if (catalog.ngettext) return catalog.ngettext(singular, plural, count);
   return count === 1 ? singular : plural;
