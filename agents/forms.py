@@ -34,7 +34,7 @@ def option_field(option: Option, label: str) -> forms.Field:
     if option.kind == "flag":
         return forms.BooleanField(initial=bool(option.default), **common)
     if option.kind == "choice":
-        choices = [("", "(platform default)"), *((choice, choice) for choice in option.choices)]
+        choices = [("", gettext_lazy("(platform default)")), *((choice, choice) for choice in option.choices)]
         return forms.ChoiceField(choices=choices, **common)
     if option.kind == "json":
         return forms.JSONField(**common)
@@ -59,7 +59,9 @@ class PlatformOptionsForm(forms.ModelForm):
 
     options_attribute: str
     platform: str | None = None
-    options_platform = forms.CharField(widget=forms.HiddenInput, required=False)
+    options_platform = forms.CharField(
+        label=gettext_lazy("Platform of these settings"), widget=forms.HiddenInput, required=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
