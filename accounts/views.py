@@ -3,13 +3,14 @@ from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.oidc import provider_logout_url, sso_enabled
 
 SSO_PROBLEMS = {
-    "failed": "Single sign-on did not complete. Try again, or ask an admin to check your account.",
-    "unavailable": "The sign-in service cannot be reached right now. Try again in a moment.",
+    "failed": _("Single sign-on did not complete. Try again, or ask an admin to check your account."),
+    "unavailable": _("The sign-in service cannot be reached right now. Try again in a moment."),
 }
 
 
@@ -20,7 +21,7 @@ class SignInView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context.update(
             sso_enabled=sso_enabled(),
-            sso_name=settings.OIDC_PROVIDER_NAME,
+            sso_name=settings.OIDC_PROVIDER_NAME or _("your company account"),
             password_login=settings.PASSWORD_LOGIN,
             sso_problem=SSO_PROBLEMS.get(self.request.GET.get("sso", "")),
             opening_shared_link=leads_to_shared_link(self.get_redirect_url()),

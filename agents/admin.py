@@ -12,6 +12,8 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from agents.crypto import UndecryptableKey
@@ -49,10 +51,10 @@ def failure_message(exc: Exception) -> str:
     if isinstance(exc, UpstreamError | UndecryptableKey):
         return str(exc)
     if isinstance(exc, httpx.DecodingError):
-        return "The platform's answer could not be decoded (a broken or mislabelled compressed body)."
+        return _("The platform's answer could not be decoded (a broken or mislabelled compressed body).")
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | httpx.StreamError):
-        return f"The request to the platform failed ({type(exc).__name__})."
-    return f"The platform's answer could not be read ({type(exc).__name__})."
+        return _("The request to the platform failed (%(error)s).") % {"error": type(exc).__name__}
+    return _("The platform's answer could not be read (%(error)s).") % {"error": type(exc).__name__}
 
 
 def unique_agent_slug(name: str) -> str:
@@ -89,22 +91,26 @@ class PlatformOptionsMixin:
             label = provider_class(platform).label
             options = {
                 "fields": form.option_field_names(),
-                "description": f"The settings {label} reads."
+                "description": _("The settings %(platform)s reads.") % {"platform": label}
                 if form.declared()
-                else f"{label} takes no further settings.",
+                else _("%(platform)s takes no further settings.") % {"platform": label},
             }
         else:
             options = {
                 "fields": [],
-                "description": "Choose the platform and save: its settings appear here.",
+                "description": _("Choose the platform and save: its settings appear here."),
             }
-        return [(None, {"fields": [*self.base_fields, "options_platform"]}), ("Platform settings", options)]
+        return [
+            (None, {"fields": [*self.base_fields, "options_platform"]}),
+            (_("Platform settings"), options),
+        ]
 
     def save_form(self, request: HttpRequest, form, change: bool):
         if form.options_reset:
             self.message_user(
                 request,
-                f"{provider_class(form.platform).label} settings start at their defaults: review them below.",
+                _("%(platform)s settings start at their defaults: review them below.")
+                % {"platform": provider_class(form.platform).label},
                 messages.INFO,
             )
             request.options_reset = True
@@ -130,19 +136,19 @@ class TestConnectionMixin:
     "Test with one real message", which asks the admin to confirm first.
     """
 
-    @admin.action(description="Test connection")
+    @admin.action(description=gettext_lazy("Test connection"))
     @method_decorator(sensitive_variables())
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         self.report_checks(request, queryset, real_turn=False)
 
-    @admin.action(description="Test with one real message (may cost credits)")
+    @admin.action(description=gettext_lazy("Test with one real message (may cost credits)"))
     @method_decorator(sensitive_variables())
     def test_with_a_real_message(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if request.POST.get("confirmed") != "yes":
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": "Test with one real message?",
+                "title": _("Test with one real message?"),
                 "objects": queryset,
                 "paid": [obj for obj in queryset if provider_class(obj.platform).real_turn_check],
                 "free": [obj for obj in queryset if not provider_class(obj.platform).real_turn_check],
@@ -215,10 +221,10 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
             *super().get_urls(),
         ]
 
-    @admin.action(description="Import agents from the platform")
+    @admin.action(description=gettext_lazy("Import agents from the platform"))
     def import_agents(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         if queryset.count() != 1:
-            self.message_user(request, "Choose one credential to import agents from.", messages.WARNING)
+            self.message_user(request, _("Choose one credential to import agents from."), messages.WARNING)
             return None
         return redirect("admin:agents_credential_import", queryset.get().pk)
 
@@ -250,13 +256,13 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
                 for found in upstream_agents
                 if found.id in chosen
             ]
-            names = ", ".join(agent.name for agent in created) or "nothing"
-            self.message_user(request, f"Imported {names}.", messages.SUCCESS)
+            names = ", ".join(agent.name for agent in created) or _("nothing")
+            self.message_user(request, _("Imported %(names)s.") % {"names": names}, messages.SUCCESS)
             return redirect("admin:agents_agent_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Import agents from {credential.name}",
+            "title": _("Import agents from %(credential)s") % {"credential": credential.name},
             "credential": credential,
             "upstream_agents": upstream_agents,
             "existing": existing,
@@ -270,11 +276,11 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(agent_total=Count("agents"))
 
-    @admin.display(description="API key")
+    @admin.display(description=gettext_lazy("API key"))
     def masked_key(self, credential: Credential) -> str:
         return credential.masked_key
 
-    @admin.display(description="Agents", ordering="agent_total")
+    @admin.display(description=gettext_lazy("Agents"), ordering="agent_total")
     def agent_count(self, credential: Credential) -> int:
         return credential.agent_total
 
@@ -311,7 +317,7 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("groups").annotate(**feedback_counts())
 
-    @admin.display(description="Feedback", ordering="feedback_up")
+    @admin.display(description=gettext_lazy("Feedback"), ordering="feedback_up")
     def feedback_given(self, agent: Agent) -> str:
         up, down = getattr(agent, "feedback_up", 0), getattr(agent, "feedback_down", 0)
         if not up and not down:
@@ -319,10 +325,10 @@ class AgentAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmin):
         url = reverse("admin:conversations_feedback_changelist") + f"?agent__id__exact={agent.pk}"
         return format_html('<a href="{}">👍 {} · 👎 {}</a>', url, up, down)
 
-    @admin.display(description="Groups")
+    @admin.display(description=gettext_lazy("Groups"))
     def group_names(self, agent: Agent) -> str:
-        return ", ".join(group.name for group in agent.groups.all()) or "Everyone"
+        return ", ".join(group.name for group in agent.groups.all()) or _("Everyone")
 
-    @admin.display(description="Platform", ordering="credential__platform")
+    @admin.display(description=gettext_lazy("Platform"), ordering="credential__platform")
     def platform_name(self, agent: Agent) -> str:
         return provider_class(agent.platform).label

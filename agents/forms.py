@@ -11,6 +11,8 @@ from typing import Any
 
 from django import forms
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from agents.models import Agent, Credential
@@ -32,7 +34,7 @@ def option_field(option: Option, label: str) -> forms.Field:
     if option.kind == "flag":
         return forms.BooleanField(initial=bool(option.default), **common)
     if option.kind == "choice":
-        choices = [("", "(platform default)"), *((choice, choice) for choice in option.choices)]
+        choices = [("", gettext_lazy("(platform default)")), *((choice, choice) for choice in option.choices)]
         return forms.ChoiceField(choices=choices, **common)
     if option.kind == "json":
         return forms.JSONField(**common)
@@ -57,7 +59,9 @@ class PlatformOptionsForm(forms.ModelForm):
 
     options_attribute: str
     platform: str | None = None
-    options_platform = forms.CharField(widget=forms.HiddenInput, required=False)
+    options_platform = forms.CharField(
+        label=gettext_lazy("Platform of these settings"), widget=forms.HiddenInput, required=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -115,18 +119,18 @@ def with_platform(form_class: type[PlatformOptionsForm], platform: str | None) -
 class CredentialForm(PlatformOptionsForm):
     options_attribute = "credential_options"
     api_key = forms.CharField(
-        label="API key",
+        label=gettext_lazy("API key"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again.",
+        help_text=gettext_lazy("Stored encrypted and never shown again."),
     )
 
     class Meta:
         model = Credential
         fields = ["name", "platform", "base_url", "api_key"]
-        help_texts = {"base_url": "Leave empty for the platform's usual address."}
-        labels = {"base_url": "Base URL"}
+        help_texts = {"base_url": gettext_lazy("Leave empty for the platform's usual address.")}
+        labels = {"base_url": gettext_lazy("Base URL")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -134,8 +138,11 @@ class CredentialForm(PlatformOptionsForm):
         if "api_key" in self.fields:
             if self.instance.pk and self.instance.api_key_last4:
                 self.fields["api_key"].help_text = (
-                    f"Current key ends in {self.instance.masked_key}. {self.fields['api_key'].help_text} "
-                    "Leave empty to keep the current key."
+                    _("Current key ends in %(last4)s.") % {"last4": self.instance.masked_key}
+                    + " "
+                    + str(self.fields["api_key"].help_text)
+                    + " "
+                    + _("Leave empty to keep the current key.")
                 )
             if not self.instance.pk:
                 self.fields["api_key"].required = True
@@ -150,7 +157,7 @@ class CredentialForm(PlatformOptionsForm):
             if default:
                 cleaned["base_url"] = self.instance.base_url = default
             else:
-                self.add_error("base_url", "This platform has no usual address: enter its base URL.")
+                self.add_error("base_url", _("This platform has no usual address: enter its base URL."))
         self.cleaned_options = self.chosen_options()
         for field, url in self.key_addresses(cleaned).items():
             problem = url_problem(url) if url else None
@@ -158,7 +165,7 @@ class CredentialForm(PlatformOptionsForm):
                 self.add_error(field, problem)
         if self.instance.pk and not cleaned.get("api_key"):
             if "platform" in self.changed_data:
-                self.add_error("api_key", "The platform changed: enter the API key for the new platform.")
+                self.add_error("api_key", _("The platform changed: enter the API key for the new platform."))
             else:
                 self.require_key_for_changed_addresses(cleaned)
         return cleaned
@@ -187,14 +194,17 @@ class CredentialForm(PlatformOptionsForm):
             if field not in self.errors:
                 self.add_error(
                     field,
-                    "The key is sent to this address: enter the API key again to change it.",
+                    _("The key is sent to this address: enter the API key again to change it."),
                 )
         if changed:
             labels = ", ".join(str(self.fields[field].label or field) for field in changed)
             self.add_error(
                 "api_key",
-                f"Changed: {labels}. Enter the API key again, so that a key is only ever sent "
-                "to the hosts it was entered for.",
+                _(
+                    "Changed: %(fields)s. Enter the API key again, so that a key is only ever sent "
+                    "to the hosts it was entered for."
+                )
+                % {"fields": labels},
             )
 
     @method_decorator(sensitive_variables())

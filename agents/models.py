@@ -20,9 +20,12 @@ Platform = models.TextChoices("Platform", [(entry.id.upper(), (entry.id, entry.l
 class Credential(models.Model):
     """An API key for one platform account. The key is stored encrypted."""
 
-    platform = models.CharField(max_length=32, choices=platform_choices, validators=[validate_platform])
-    name = models.CharField(max_length=100, unique=True)
+    platform = models.CharField(
+        _("platform"), max_length=32, choices=platform_choices, validators=[validate_platform]
+    )
+    name = models.CharField(_("name"), max_length=100, unique=True)
     base_url = models.CharField(
+        _("base URL"),
         max_length=500,
         validators=[http_url],
         help_text=_(
@@ -30,13 +33,15 @@ class Credential(models.Model):
             "whatever host is named here: point it only at the platform itself."
         ),
     )
-    api_key_encrypted = models.TextField(editable=False)
-    api_key_last4 = models.CharField(max_length=4, editable=False)
-    options = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    api_key_encrypted = models.TextField(_("API key (encrypted)"), editable=False)
+    api_key_last4 = models.CharField(_("API key's last four characters"), max_length=4, editable=False)
+    options = models.JSONField(_("options"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = _("credential")
+        verbose_name_plural = _("credentials")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -79,25 +84,34 @@ class AgentQuerySet(models.QuerySet):
 class Agent(models.Model):
     """An agent that lives on an upstream platform, as the team sees it."""
 
-    name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
-    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="agents")
-    upstream_agent_id = models.CharField(max_length=255, help_text=_("The agent's id on its platform."))
-    options = models.JSONField(default=dict, blank=True, help_text=_("Platform options for this agent."))
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    credential = models.ForeignKey(
+        Credential, verbose_name=_("credential"), on_delete=models.PROTECT, related_name="agents"
+    )
+    upstream_agent_id = models.CharField(
+        _("agent id on the platform"), max_length=255, help_text=_("The agent's id on its platform.")
+    )
+    options = models.JSONField(
+        _("options"), default=dict, blank=True, help_text=_("Platform options for this agent.")
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
     groups = models.ManyToManyField(
         Group,
+        verbose_name=_("groups"),
         blank=True,
         related_name="agents",
         help_text=_("Only members of these groups may use the agent. None chosen: every member."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     objects = AgentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
         ordering = ["name"]
 
     def __str__(self) -> str:

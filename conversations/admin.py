@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils.http import content_disposition_header
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from conversations import services
 from conversations.feedback import feedback_csv
@@ -78,12 +80,17 @@ class ShareLinkAdmin(ReadOnlyAdmin):
         # Viewing is all; the change permission is what the revoke action asks for.
         return request.user.has_perm("conversations.change_sharelink")
 
-    @admin.action(description="Revoke the selected links", permissions=["change"])
+    @admin.action(description=gettext_lazy("Revoke the selected links"), permissions=["change"])
     def revoke_links(self, request: HttpRequest, queryset: QuerySet) -> None:
         links = list(queryset.active())
         for link in links:
             services.revoke_share_link(link)
-        self.message_user(request, f"Revoked {len(links)} link(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d link.", "Revoked %(count)d links.", len(links))
+            % {"count": len(links)},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Feedback)
@@ -104,11 +111,11 @@ class FeedbackAdmin(ReadOnlyAdmin):
         export = self.admin_site.admin_view(self.csv_view)
         return [path("csv/", export, name="conversations_feedback_csv"), *super().get_urls()]
 
-    @admin.display(description="Rating", ordering="rating")
+    @admin.display(description=gettext_lazy("Rating"), ordering="rating")
     def rating_shown(self, feedback: Feedback) -> str:
-        return "👍 Up" if feedback.rating == Feedback.Rating.UP else "👎 Down"
+        return "👍 " + _("Up") if feedback.rating == Feedback.Rating.UP else "👎 " + _("Down")
 
-    @admin.display(description="Comment")
+    @admin.display(description=gettext_lazy("Comment"))
     def comment_shown(self, feedback: Feedback) -> str:
         return Truncator(feedback.comment).chars(120) or "–"
 
@@ -119,7 +126,7 @@ class FeedbackAdmin(ReadOnlyAdmin):
         shown = self.get_changelist_instance(request).get_queryset(request)
         return csv_response(shown)
 
-    @admin.action(description="Download the selected feedback as CSV", permissions=["view"])
+    @admin.action(description=gettext_lazy("Download the selected feedback as CSV"), permissions=["view"])
     def download_csv(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
         return csv_response(queryset)
 

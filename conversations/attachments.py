@@ -18,6 +18,9 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.http import FileResponse
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from agents.providers import Provider
 from agents.providers.base import TurnFile
@@ -38,18 +41,18 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 # What each type is called in messages, and the extension it gets when the name has none.
 TYPE_NAMES = {
-    "image/png": ("a PNG image", ".png"),
-    "image/jpeg": ("a JPEG image", ".jpg"),
-    "image/gif": ("a GIF image", ".gif"),
-    "image/webp": ("a WebP image", ".webp"),
-    "application/pdf": ("a PDF document", ".pdf"),
-    "text/plain": ("a text file", ".txt"),
-    "text/csv": ("a CSV file", ".csv"),
-    "text/markdown": ("a Markdown file", ".md"),
-    "application/json": ("a JSON file", ".json"),
-    "text/html": ("an HTML page", ".html"),
-    "image/svg+xml": ("an SVG image", ".svg"),
-    "application/xml": ("an XML document", ".xml"),
+    "image/png": (gettext_lazy("a PNG image"), ".png"),
+    "image/jpeg": (gettext_lazy("a JPEG image"), ".jpg"),
+    "image/gif": (gettext_lazy("a GIF image"), ".gif"),
+    "image/webp": (gettext_lazy("a WebP image"), ".webp"),
+    "application/pdf": (gettext_lazy("a PDF document"), ".pdf"),
+    "text/plain": (gettext_lazy("a text file"), ".txt"),
+    "text/csv": (gettext_lazy("a CSV file"), ".csv"),
+    "text/markdown": (gettext_lazy("a Markdown file"), ".md"),
+    "application/json": (gettext_lazy("a JSON file"), ".json"),
+    "text/html": (gettext_lazy("an HTML page"), ".html"),
+    "image/svg+xml": (gettext_lazy("an SVG image"), ".svg"),
+    "application/xml": (gettext_lazy("an XML document"), ".xml"),
 }
 # Names the mimetypes module does not know on every system.
 EXTENSION_TYPES = {
@@ -76,7 +79,9 @@ MARKUP_STARTS = (
 
 
 def describe_type(content_type: str) -> str:
-    return TYPE_NAMES.get(content_type, (f"a file of type {content_type}", ""))[0]
+    if content_type in TYPE_NAMES:
+        return str(TYPE_NAMES[content_type][0])
+    return _("a file of type %(type)s") % {"type": content_type}
 
 
 def type_of_name(name: str) -> str | None:
@@ -123,11 +128,15 @@ def is_text(head: bytes) -> bool:
 
 def name_problem(name: str) -> str | None:
     if "\x00" in name or any(not ch.isprintable() for ch in name):
-        return "The file name contains control characters (such as NUL). Rename the file and attach it again."
+        return _(
+            "The file name contains control characters (such as NUL). Rename the file and attach it again."
+        )
     if "/" in name or "\\" in name:
-        return f"The file name “{name[:80]}” contains a folder path (/ or \\); only a plain name is allowed."
+        return _(
+            "The file name “%(name)s” contains a folder path (/ or \\); only a plain name is allowed."
+        ) % {"name": name[:80]}
     if not name.strip(" ."):
-        return "The file needs a name."
+        return _("The file needs a name.")
     return None
 
 
@@ -160,9 +169,9 @@ class AttachmentForm(forms.Form):
     file = forms.FileField(
         allow_empty_file=False,
         error_messages={
-            "required": "Choose a file to attach.",
-            "empty": "This file is empty.",
-            "invalid": "No file was received. Try attaching it again.",
+            "required": gettext_lazy("Choose a file to attach."),
+            "empty": gettext_lazy("This file is empty."),
+            "invalid": gettext_lazy("No file was received. Try attaching it again."),
         },
     )
     name = FileNameField(required=False)
@@ -185,16 +194,26 @@ class AttachmentForm(forms.Form):
         upload: UploadedFile = self.cleaned_data["file"]
         provider = self.provider
         if not provider.accepted_file_types:
-            raise forms.ValidationError(f"{provider.label} agents take no files.", code="no_files")
+            raise forms.ValidationError(
+                _("%(platform)s agents take no files.") % {"platform": provider.label}, code="no_files"
+            )
         if self.pending_count >= provider.max_files:
             raise forms.ValidationError(
-                f"At most {provider.max_files} file(s) go with one message to {provider.label}.",
+                ngettext(
+                    "At most %(count)d file goes with one message to %(platform)s.",
+                    "At most %(count)d files go with one message to %(platform)s.",
+                    provider.max_files,
+                )
+                % {"count": provider.max_files, "platform": provider.label},
                 code="too_many",
             )
         if upload.size > provider.max_file_bytes:
             raise forms.ValidationError(
-                f"This file is {upload.size / 1024 / 1024:.1f} MB; the limit is "
-                f"{provider.max_file_bytes // (1024 * 1024)} MB.",
+                _("This file is %(size)s MB; the limit is %(limit)d MB.")
+                % {
+                    "size": number_format(upload.size / 1024 / 1024, 1),
+                    "limit": provider.max_file_bytes // (1024 * 1024),
+                },
                 code="too_big",
             )
         upload.seek(0)
@@ -206,19 +225,20 @@ class AttachmentForm(forms.Form):
         content_type = sniff_type(head, shown_name)
         if content_type is None:
             raise forms.ValidationError(
-                "The kind of this file could not be recognised from its content.", code="unknown_type"
+                _("The kind of this file could not be recognised from its content."), code="unknown_type"
             )
         named = type_of_name(shown_name)
         if named in TYPE_NAMES and named != content_type:
             raise forms.ValidationError(
-                f"This file is named as {describe_type(named)} but its content is "
-                f"{describe_type(content_type)}.",
+                _("This file is named as %(named)s but its content is %(content)s.")
+                % {"named": describe_type(named), "content": describe_type(content_type)},
                 code="mismatch",
             )
         if content_type not in provider.accepted_file_types:
-            accepted = "images" if provider.takes_only_images() else "images, PDFs and text files"
+            accepted = _("images") if provider.takes_only_images() else _("images, PDFs and text files")
             raise forms.ValidationError(
-                f"{provider.label} does not take {describe_type(content_type)}; it takes {accepted}.",
+                _("%(platform)s does not take %(type)s; it takes %(accepted)s.")
+                % {"platform": provider.label, "type": describe_type(content_type), "accepted": accepted},
                 code="type_refused",
             )
         self.content_type = content_type
@@ -239,7 +259,7 @@ class AttachmentForm(forms.Form):
     def first_error(self) -> str:
         for errors in self.errors.values():
             return errors[0]
-        return "The file was refused."
+        return _("The file was refused.")
 
 
 class StorageFailed(Exception):
@@ -284,7 +304,7 @@ def save_with_file(attachment: Attachment, content: File) -> Attachment:
         for name in {attachment.file.name, attachment_path(attachment, attachment.name)} - {None, ""}:
             delete_stored_file(storage, name)
         logger.exception("Storing attachment %s failed", attachment.pk)
-        raise StorageFailed("The file could not be stored. Try again.") from exc
+        raise StorageFailed(_("The file could not be stored. Try again.")) from exc
     return attachment
 
 
@@ -334,7 +354,10 @@ def link_pending(conversation: Conversation, message: Message, ids: Iterable[str
     found = list(conversation.attachments.filter(pk__in=wanted, message__isnull=True))
     if len(found) != len(wanted):
         raise AttachmentsRefused(
-            "Some attached files are no longer there (removed or sent already). Remove them and attach again."
+            _(
+                "Some attached files are no longer there (removed or sent already). "
+                "Remove them and attach again."
+            )
         )
     conversation.attachments.filter(pk__in=wanted).update(message=message)
     order = {pk: i for i, pk in enumerate(wanted)}

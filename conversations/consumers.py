@@ -11,7 +11,11 @@ from typing import Any, NamedTuple
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from chatsite.languages import language_of_scope
 from conversations import access, protocol, relay
 from conversations.models import share_group_name
 from conversations.protocol import RefusalCode
@@ -34,14 +38,16 @@ def as_shared(text: str, token: str) -> str:
 
 class Refusal(NamedTuple):
     code: RefusalCode
-    message: str
+    message: Any  # a str, or a lazy translation of one
     close_code: int
 
 
-SIGNED_OUT = Refusal(RefusalCode.SIGNED_OUT, "You are signed out. Sign in again.", 4401)
-LINK_CLOSED = Refusal(RefusalCode.NOT_FOUND, "This link no longer works.", 4404)
+SIGNED_OUT = Refusal(RefusalCode.SIGNED_OUT, gettext_lazy("You are signed out. Sign in again."), 4401)
+LINK_CLOSED = Refusal(RefusalCode.NOT_FOUND, gettext_lazy("This link no longer works."), 4404)
 TOO_MANY_SOCKETS = Refusal(
-    RefusalCode.SOCKET_LIMIT, "Too many chat pages are open for your account. Close some of them.", 4429
+    RefusalCode.SOCKET_LIMIT,
+    gettext_lazy("Too many chat pages are open for your account. Close some of them."),
+    4429,
 )
 
 
@@ -63,7 +69,9 @@ class FrameConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            # Refusals, and the errors of replies started from this socket, are in the page's language.
+            with translation.override(language_of_scope(scope)):
+                await super().__call__(scope, receive, send)
         finally:
             # Also when the socket dropped or the consumer crashed or was cancelled.
             if self.counted_user_id is not None:
@@ -94,11 +102,13 @@ class FrameConsumer(AsyncWebsocketConsumer):
         if self.counted_user_id is None:  # refused at connect, closing
             return
         if self.flooding():
-            await self.send(text_data=protocol.error(RefusalCode.RATE_LIMITED, "Too many frames; slow down."))
+            await self.send(
+                text_data=protocol.error(RefusalCode.RATE_LIMITED, _("Too many frames; slow down."))
+            )
             return
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
             await self.send(
-                text_data=protocol.error(RefusalCode.BAD_FRAME, "Frames are JSON text of at most 64 KiB.")
+                text_data=protocol.error(RefusalCode.BAD_FRAME, _("Frames are JSON text of at most 64 KiB."))
             )
             return
         try:
@@ -106,7 +116,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
         except ValueError:
             request = None
         if not isinstance(request, dict):
-            await self.send(text_data=protocol.error(RefusalCode.BAD_FRAME, "Frames are JSON objects."))
+            await self.send(text_data=protocol.error(RefusalCode.BAD_FRAME, _("Frames are JSON objects.")))
             return
         refusal = await database_sync_to_async(self.refusal)()
         if refusal is not None:
@@ -142,7 +152,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             reply_to=self.channel_name,
         )
         if not found:
-            raise protocol.Refused(RefusalCode.NOT_FOUND, "No such reply in this conversation.")
+            raise protocol.Refused(RefusalCode.NOT_FOUND, _("No such reply in this conversation."))
 
 
 class ConversationConsumer(FrameConsumer):
@@ -167,7 +177,7 @@ class ConversationConsumer(FrameConsumer):
     def access_refusal(self) -> Refusal | None:
         if access.owns_conversation(self.user_id, self.conversation_id):
             return None
-        return Refusal(RefusalCode.NOT_FOUND, "This conversation no longer exists.", 4404)
+        return Refusal(RefusalCode.NOT_FOUND, _("This conversation no longer exists."), 4404)
 
     async def handle(self, request: dict[str, Any]) -> None:
         try:
@@ -254,7 +264,8 @@ class SharedConversationConsumer(FrameConsumer):
         try:
             if request.get("type") != protocol.RequestType.RESUME:
                 raise protocol.Refused(
-                    RefusalCode.READ_ONLY, "This is a shared conversation: you can watch it, not change it."
+                    RefusalCode.READ_ONLY,
+                    _("This is a shared conversation: you can watch it, not change it."),
                 )
             resume = protocol.parse_request(request)
             if isinstance(resume, protocol.Resume):

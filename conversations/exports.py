@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message
 
@@ -22,17 +23,18 @@ def as_markdown(conversation: Conversation, now: datetime | None = None) -> str:
     lines = [
         f"# {conversation}",
         "",
-        f"Agent: {conversation.agent.name}  ",
-        f"Started: {timezone.localtime(conversation.created_at):%Y-%m-%d %H:%M %Z}  ",
-        f"Exported: {timezone.localtime(now):%Y-%m-%d %H:%M %Z}",
+        _("Agent: %(agent)s") % {"agent": conversation.agent.name} + "  ",
+        _("Started: %(when)s") % {"when": f"{timezone.localtime(conversation.created_at):%Y-%m-%d %H:%M %Z}"}
+        + "  ",
+        _("Exported: %(when)s") % {"when": f"{timezone.localtime(now):%Y-%m-%d %H:%M %Z}"},
     ]
     for message in messages_in_order(conversation):
-        author = "You" if message.role == Message.Role.USER else conversation.agent.name
+        author = _("You") if message.role == Message.Role.USER else conversation.agent.name
         when = timezone.localtime(message.created_at)
         lines += ["", "---", "", f"## {author} · {when:%Y-%m-%d %H:%M}", "", message.content.strip()]
         files = [f"{a.name} ({a.content_type}, {a.size:,} bytes)" for a in message.attachments.all()]
         if files:
-            lines += ["", "Attached: " + "; ".join(files)]
+            lines += ["", _("Attached: %(files)s") % {"files": "; ".join(files)}]
         if message.status not in (Message.Status.COMPLETE, Message.Status.STREAMING):
             lines += [
                 "",

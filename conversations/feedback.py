@@ -5,6 +5,7 @@ import io
 from collections.abc import Iterable
 
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Feedback, Message
 
@@ -24,13 +25,13 @@ def give_feedback(conversation: Conversation, message_id: int, rating: str, comm
     """
     message = conversation.messages.get(pk=message_id, role=Message.Role.ASSISTANT)
     if rating not in Feedback.Rating.values:
-        raise FeedbackRefused("Choose thumbs up or thumbs down.")
+        raise FeedbackRefused(_("Choose thumbs up or thumbs down."))
     if not message.is_finished:
-        raise FeedbackRefused("Wait for the reply to finish before rating it.")
+        raise FeedbackRefused(_("Wait for the reply to finish before rating it."))
     comment = comment.strip()
     if len(comment) > COMMENT_LENGTH:
-        raise FeedbackRefused(f"A comment holds at most {COMMENT_LENGTH} characters.")
-    feedback, _ = Feedback.objects.update_or_create(
+        raise FeedbackRefused(_("A comment holds at most %(limit)d characters.") % {"limit": COMMENT_LENGTH})
+    feedback, _created = Feedback.objects.update_or_create(
         message=message,
         defaults={
             "agent_id": conversation.agent_id,

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ulid import ULID
 
 from agents.models import Agent
@@ -21,29 +23,38 @@ def new_public_id() -> str:
 def title_from(text: str) -> str:
     words = " ".join(text.split())
     if len(words) <= TITLE_LENGTH:
-        return words or "New conversation"
+        return words or _("New conversation")
     return words[: TITLE_LENGTH - 1].rsplit(" ", 1)[0] + "…"
 
 
 class Conversation(models.Model):
     id = models.CharField(primary_key=True, max_length=26, default=new_public_id, editable=False)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("owner"),
+        on_delete=models.CASCADE,
+        related_name="conversations",
     )
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="conversations")
-    title = models.CharField(max_length=200, blank=True)
-    upstream_conversation_id = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    agent = models.ForeignKey(
+        Agent, verbose_name=gettext_lazy("agent"), on_delete=models.PROTECT, related_name="conversations"
+    )
+    title = models.CharField(gettext_lazy("title"), max_length=200, blank=True)
+    upstream_conversation_id = models.CharField(
+        gettext_lazy("conversation id on the platform"), max_length=255, blank=True
+    )
+    created_at = models.DateTimeField(gettext_lazy("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(gettext_lazy("updated at"), auto_now=True, db_index=True)
     # Pinned conversations head the sidebar; archived ones leave it (search still finds them).
-    pinned_at = models.DateTimeField(null=True, blank=True)
-    archived_at = models.DateTimeField(null=True, blank=True)
+    pinned_at = models.DateTimeField(gettext_lazy("pinned at"), null=True, blank=True)
+    archived_at = models.DateTimeField(gettext_lazy("archived at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = gettext_lazy("conversation")
+        verbose_name_plural = gettext_lazy("conversations")
         ordering = ["-updated_at"]
 
     def __str__(self) -> str:
-        return self.title or "New conversation"
+        return self.title or _("New conversation")
 
     def get_absolute_url(self) -> str:
         return reverse("conversation", args=[self.id])
@@ -123,54 +134,81 @@ class Message(RenderedMarkdown):
     """
 
     class Role(models.TextChoices):
-        USER = "user"
-        ASSISTANT = "assistant"
+        USER = "user", gettext_lazy("User")
+        ASSISTANT = "assistant", gettext_lazy("Assistant")
 
     class Status(models.TextChoices):
-        STREAMING = "streaming"
-        COMPLETE = "complete"
-        STOPPED = "stopped"
-        ERROR = "error"
-        INTERRUPTED = "interrupted"
+        STREAMING = "streaming", gettext_lazy("Streaming")
+        COMPLETE = "complete", gettext_lazy("Complete")
+        STOPPED = "stopped", gettext_lazy("Stopped")
+        ERROR = "error", gettext_lazy("Error")
+        INTERRUPTED = "interrupted", gettext_lazy("Interrupted")
         # Waiting for the user's decisions (`approval`); the reply then continues.
-        PAUSED = "paused"
+        PAUSED = "paused", gettext_lazy("Paused")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    role = models.CharField(max_length=16, choices=Role.choices)
-    content = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
-    error = models.TextField(blank=True)
-    tool_calls = models.JSONField(default=list, blank=True)
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=gettext_lazy("conversation"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+    )
+    role = models.CharField(gettext_lazy("role"), max_length=16, choices=Role.choices)
+    content = models.TextField(gettext_lazy("content"), blank=True)
+    status = models.CharField(
+        gettext_lazy("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
+    error = models.TextField(gettext_lazy("error"), blank=True)
+    tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
     # A run's request for decisions: {"request_id", "actions", "status", "decisions"}.
-    approval = models.JSONField(default=dict, blank=True)
-    upstream_message_id = models.CharField(max_length=255, blank=True)
-    upstream_run_id = models.CharField(max_length=255, blank=True)
+    approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
+    upstream_message_id = models.CharField(
+        gettext_lazy("message id on the platform"), max_length=255, blank=True
+    )
+    upstream_run_id = models.CharField(gettext_lazy("run id on the platform"), max_length=255, blank=True)
     # Sequence number of the last reply event reflected in `content`.
-    seq = models.PositiveIntegerField(default=0)
+    seq = models.PositiveIntegerField(gettext_lazy("event number"), default=0)
     # The channel of the process relaying this reply while it streams.
-    relay_channel = models.CharField(max_length=200, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    relay_channel = models.CharField(
+        gettext_lazy("relay channel"), max_length=200, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(gettext_lazy("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(gettext_lazy("updated at"), auto_now=True)
     # The tokens the platform says the reply used: {"input_tokens", "output_tokens"}; {} if not said.
-    usage = models.JSONField(default=dict, blank=True)
+    usage = models.JSONField(gettext_lazy("tokens used"), default=dict, blank=True)
     # A reply's first words and its end, for the usage figures (time to first words, to the end).
-    first_text_at = models.DateTimeField(null=True, blank=True, editable=False)
-    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_text_at = models.DateTimeField(
+        gettext_lazy("first words at"), null=True, blank=True, editable=False
+    )
+    finished_at = models.DateTimeField(gettext_lazy("finished at"), null=True, blank=True, editable=False)
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children", editable=False
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        editable=False,
+        verbose_name=gettext_lazy("previous message"),
     )
     first_version = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="later_versions", editable=False
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="later_versions",
+        editable=False,
+        verbose_name=gettext_lazy("first version"),
     )
-    chosen = models.BooleanField(default=True, editable=False)
-    in_history = models.BooleanField(default=True, editable=False)
+    chosen = models.BooleanField(gettext_lazy("chosen version"), default=True, editable=False)
+    in_history = models.BooleanField(gettext_lazy("on the chosen path"), default=True, editable=False)
 
     class Meta:
+        verbose_name = gettext_lazy("message")
+        verbose_name_plural = gettext_lazy("messages")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["created_at"], name="message_created_at")]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.content[:40]}"
+        return f"{self.get_role_display()}: {self.content[:40]}"
 
     @property
     def is_finished(self) -> bool:
@@ -186,18 +224,30 @@ class Attachment(models.Model):
     """A file a user attached. Pending (no message) from upload until the message it goes with is saved."""
 
     id = models.CharField(primary_key=True, max_length=26, default=new_public_id, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="attachments")
-    message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="attachments", null=True, blank=True
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=gettext_lazy("conversation"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
     )
-    file = models.FileField(upload_to=attachment_path, max_length=255)
-    name = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=100)
-    size = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
+    message = models.ForeignKey(
+        Message,
+        verbose_name=gettext_lazy("message"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
+        null=True,
+        blank=True,
+    )
+    file = models.FileField(gettext_lazy("file"), upload_to=attachment_path, max_length=255)
+    name = models.CharField(gettext_lazy("name"), max_length=255)
+    content_type = models.CharField(gettext_lazy("content type"), max_length=100)
+    size = models.PositiveBigIntegerField(gettext_lazy("size"))
+    sha256 = models.CharField(gettext_lazy("SHA-256"), max_length=64)
+    created_at = models.DateTimeField(gettext_lazy("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = gettext_lazy("attachment")
+        verbose_name_plural = gettext_lazy("attachments")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -239,32 +289,44 @@ class ShareLink(models.Model):
     """
 
     class Access(models.TextChoices):
-        PUBLIC = "public", "Anyone with the link"
-        MEMBERS = "members", "Signed-in members only"
+        PUBLIC = "public", gettext_lazy("Anyone with the link")
+        MEMBERS = "members", gettext_lazy("Signed-in members only")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_links"
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=gettext_lazy("conversation"),
+        on_delete=models.CASCADE,
+        related_name="share_links",
     )
-    key = models.CharField(max_length=16, unique=True, editable=False)
-    secret = models.CharField(max_length=64, editable=False)
-    access = models.CharField(max_length=16, choices=Access.choices, default=Access.MEMBERS)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("created by"),
+        on_delete=models.CASCADE,
+        related_name="share_links",
+    )
+    key = models.CharField(gettext_lazy("key"), max_length=16, unique=True, editable=False)
+    secret = models.CharField(gettext_lazy("secret"), max_length=64, editable=False)
+    access = models.CharField(
+        gettext_lazy("access"), max_length=16, choices=Access.choices, default=Access.MEMBERS
+    )
     # Members-only links may be live: viewers watch new messages and running replies.
-    live = models.BooleanField(default=False)
+    live = models.BooleanField(gettext_lazy("live"), default=False)
     # The newest message the snapshot shows (messages are shown up to and including it).
-    last_message_id = models.BigIntegerField(null=True, blank=True)
-    title = models.CharField(max_length=200, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_message_id = models.BigIntegerField(gettext_lazy("last message id"), null=True, blank=True)
+    title = models.CharField(gettext_lazy("title"), max_length=200, blank=True)
+    revoked_at = models.DateTimeField(gettext_lazy("revoked at"), null=True, blank=True)
+    created_at = models.DateTimeField(gettext_lazy("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(gettext_lazy("updated at"), auto_now=True)
 
     objects = ShareLinkQuerySet.as_manager()
 
     class Meta:
+        verbose_name = gettext_lazy("share link")
+        verbose_name_plural = gettext_lazy("share links")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return self.title or f"Share of {self.conversation_id}"
+        return self.title or _("Share of %(conversation)s") % {"conversation": self.conversation_id}
 
     def save(self, *args, **kwargs) -> None:
         if not self.key:
@@ -331,28 +393,34 @@ class ShareLink(models.Model):
 class SharedMessage(RenderedMarkdown):
     """A message as a snapshot link showed it when it was made or last updated."""
 
-    link = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="frozen_messages")
-    position = models.PositiveIntegerField()
-    role = models.CharField(max_length=16, choices=Message.Role.choices)
-    content = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Message.Status.choices)
-    error = models.TextField(blank=True)
-    tool_calls = models.JSONField(default=list, blank=True)
-    approval = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField()
-    attachments = models.ManyToManyField(Attachment, related_name="shared_copies", blank=True)
+    link = models.ForeignKey(
+        ShareLink, verbose_name=gettext_lazy("link"), on_delete=models.CASCADE, related_name="frozen_messages"
+    )
+    position = models.PositiveIntegerField(gettext_lazy("position"))
+    role = models.CharField(gettext_lazy("role"), max_length=16, choices=Message.Role.choices)
+    content = models.TextField(gettext_lazy("content"), blank=True)
+    status = models.CharField(gettext_lazy("status"), max_length=16, choices=Message.Status.choices)
+    error = models.TextField(gettext_lazy("error"), blank=True)
+    tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
+    approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
+    created_at = models.DateTimeField(gettext_lazy("created at"))
+    attachments = models.ManyToManyField(
+        Attachment, verbose_name=gettext_lazy("attachments"), related_name="shared_copies", blank=True
+    )
 
     # A frozen copy follows no stream.
     seq = 0
 
     class Meta:
+        verbose_name = gettext_lazy("shared message")
+        verbose_name_plural = gettext_lazy("shared messages")
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["link", "position"], name="one_shared_message_per_position")
         ]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.content[:40]}"
+        return f"{self.get_role_display()}: {self.content[:40]}"
 
     @classmethod
     def copy_of(cls, message: Message, link: ShareLink, position: int) -> "SharedMessage":
@@ -379,21 +447,34 @@ class Feedback(models.Model):
     """
 
     class Rating(models.TextChoices):
-        UP = "up", "Thumbs up"
-        DOWN = "down", "Thumbs down"
+        UP = "up", gettext_lazy("Thumbs up")
+        DOWN = "down", gettext_lazy("Thumbs down")
 
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    message = models.OneToOneField(
+        Message, verbose_name=gettext_lazy("message"), on_delete=models.CASCADE, related_name="feedback"
+    )
     # Kept on the row so the admin filters and counts by agent without joining through the conversation.
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="feedback")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback")
-    rating = models.CharField(max_length=8, choices=Rating.choices)
-    comment = models.TextField(blank=True, max_length=2000)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    agent = models.ForeignKey(
+        Agent, verbose_name=gettext_lazy("agent"), on_delete=models.CASCADE, related_name="feedback"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=gettext_lazy("user"),
+        on_delete=models.CASCADE,
+        related_name="feedback",
+    )
+    rating = models.CharField(gettext_lazy("rating"), max_length=8, choices=Rating.choices)
+    comment = models.TextField(gettext_lazy("comment"), blank=True, max_length=2000)
+    created_at = models.DateTimeField(gettext_lazy("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(gettext_lazy("updated at"), auto_now=True)
 
     class Meta:
+        verbose_name = gettext_lazy("feedback")
         ordering = ["-updated_at"]
-        verbose_name_plural = "feedback"
+        verbose_name_plural = gettext_lazy("feedback")
 
     def __str__(self) -> str:
-        return f"{self.get_rating_display()} on reply {self.message_id}"
+        return _("%(rating)s on reply %(reply)s") % {
+            "rating": self.get_rating_display(),
+            "reply": self.message_id,
+        }

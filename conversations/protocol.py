@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from agents.providers.events import ReplyEvent
 from conversations.rendering import render_markdown
 
@@ -76,7 +78,7 @@ class Refused(Exception):
     def __init__(self, code: RefusalCode, message: str):
         super().__init__(message)
         self.code = code
-        self.message = message
+        self.message = str(message)
 
 
 def encode(payload: dict[str, Any]) -> str:
@@ -210,7 +212,7 @@ def usage_text(usage: dict[str, int]) -> str:
 
 
 def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> str:
-    payload: dict[str, Any] = {"type": FrameType.ERROR, "code": code, "message": message}
+    payload: dict[str, Any] = {"type": FrameType.ERROR, "code": code, "message": str(message)}
     if client_id is not None:
         payload["client_id"] = client_id
     return encode(payload)
@@ -309,31 +311,31 @@ def parse_request(payload: dict[str, Any]) -> Request:
     if kind == RequestType.SEND:
         text, attachments = payload.get("text"), payload.get("attachments", [])
         if not isinstance(text, str):
-            raise Refused(RefusalCode.INVALID_INPUT, "A message needs text.")
+            raise Refused(RefusalCode.INVALID_INPUT, _("A message needs text."))
         if not isinstance(attachments, list) or not all(
             isinstance(item, str) and len(item) <= 26 for item in attachments
         ):
-            raise Refused(RefusalCode.BAD_FRAME, "attachments is a list of attachment ids.")
+            raise Refused(RefusalCode.BAD_FRAME, _("attachments is a list of attachment ids."))
         return Send(text=text, client_id=client_id_of(payload), timezone=timezone, attachments=attachments)
     if kind == RequestType.STOP:
         return Stop(message_id=message_id)
     if kind == RequestType.DECIDE:
         if message_id is None:
-            raise Refused(RefusalCode.BAD_FRAME, "decide needs a message_id.")
+            raise Refused(RefusalCode.BAD_FRAME, _("decide needs a message_id."))
         return Decide(message_id=message_id, decisions=payload.get("decisions"))
     if kind in (RequestType.RETRY, RequestType.REGENERATE):
         if message_id is None:
-            raise Refused(RefusalCode.BAD_FRAME, f"{kind} needs a message_id.")
+            raise Refused(RefusalCode.BAD_FRAME, _("%(type)s needs a message_id.") % {"type": kind})
         return Retry(message_id=message_id, regenerate=kind == RequestType.REGENERATE)
     if kind == RequestType.EDIT:
         text = payload.get("text")
         if message_id is None or not isinstance(text, str):
-            raise Refused(RefusalCode.BAD_FRAME, "edit needs a message_id and text.")
+            raise Refused(RefusalCode.BAD_FRAME, _("edit needs a message_id and text."))
         return Edit(message_id=message_id, text=text, client_id=client_id_of(payload), timezone=timezone)
     if kind == RequestType.RESUME:
         if message_id is None:
-            raise Refused(RefusalCode.NOT_FOUND, "No such reply in this conversation.")
+            raise Refused(RefusalCode.NOT_FOUND, _("No such reply in this conversation."))
         after_seq = payload.get("after_seq")
         valid = isinstance(after_seq, int) and not isinstance(after_seq, bool) and after_seq >= 0
         return Resume(message_id=message_id, after_seq=after_seq if valid else -1)
-    raise Refused(RefusalCode.UNKNOWN_TYPE, "Unknown frame type.")
+    raise Refused(RefusalCode.UNKNOWN_TYPE, _("Unknown frame type."))

@@ -5,6 +5,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from agents.models import Agent
 from conversations import access, attachments, relay
@@ -94,7 +95,7 @@ def share_conversation(user, conversation: Conversation, access: str, live: bool
     """A new link to `conversation` (which the caller checked is the user's) showing it as it is now."""
     check_share_settings(access, live)
     if not conversation.messages.exists():
-        raise ShareRefused("Send a message first: there is nothing to share yet.")
+        raise ShareRefused(_("Send a message first: there is nothing to share yet."))
     link = ShareLink(conversation=conversation, created_by=user, access=access, live=live)
     link.take_snapshot()
     return link
@@ -103,11 +104,11 @@ def share_conversation(user, conversation: Conversation, access: str, live: bool
 def check_share_settings(access: str, live: bool) -> None:
     """Refuse (`ShareRefused`) a link this site does not allow."""
     if access not in ShareLink.Access.values:
-        raise ShareRefused("Choose who may open the link.")
+        raise ShareRefused(_("Choose who may open the link."))
     if access == ShareLink.Access.PUBLIC and not settings.ALLOW_PUBLIC_LINKS:
-        raise ShareRefused("Links for anyone are switched off on this site; share with members only.")
+        raise ShareRefused(_("Links for anyone are switched off on this site; share with members only."))
     if live and access == ShareLink.Access.PUBLIC:
-        raise ShareRefused("Only links for signed-in members can be live.")
+        raise ShareRefused(_("Only links for signed-in members can be live."))
 
 
 def matching_share_link(user, conversation: Conversation, access: str, live: bool) -> ShareLink | None:
@@ -199,7 +200,7 @@ def continue_shared_conversation(user, link: ShareLink) -> Conversation:
     try:
         with transaction.atomic():
             copy = Conversation.objects.create(
-                owner=user, agent=source.agent, title=link.title or source.title or "Shared conversation"
+                owner=user, agent=source.agent, title=link.title or source.title or _("Shared conversation")
             )
             shown = link.messages().prefetch_related("attachments")
             previous = None

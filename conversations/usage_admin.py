@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 
 from agents.models import Agent
 from conversations.usage import (
@@ -45,8 +47,8 @@ def bars(days: list[Usage], values: list[float | None], unit: str, peak: float) 
     result = []
     for n, (usage, value) in enumerate(zip(days, values, strict=True)):
         height = 0.0 if not value or not peak else max(1.0, CHART_HEIGHT * value / peak)
-        shown = "no data" if value is None else f"{value:,.1f} {unit}".replace(".0 ", " ")
-        label = f"{usage.day:%a %d %b}: {shown}"
+        shown = _("no data") if value is None else f"{figure(value)} {unit}"
+        label = f"{date_format(usage.day, 'D j M')}: {shown}"
         result.append(Bar(n * width + 1, CHART_HEIGHT - height, max(width - 2, 1), height, label))
     return result
 
@@ -54,7 +56,13 @@ def bars(days: list[Usage], values: list[float | None], unit: str, peak: float) 
 def count_chart(title: str, days: list[Usage], attr: str, total: int, unit: str) -> Chart:
     values = [getattr(u, attr) for u in days]
     peak = max(values, default=0)
-    return Chart(title, f"{total:,} {unit}", bars(days, values, unit, peak), [], unit)
+    return Chart(title, f"{figure(total)} {unit}", bars(days, values, unit, peak), [], unit)
+
+
+def figure(value: float) -> str:
+    """A number as the reader's language writes it, with one decimal when it has one."""
+    places = 0 if float(value).is_integer() else 1
+    return number_format(value, places, force_grouping=True)
 
 
 def timing_chart(title: str, days: list[Usage], attr: str, period: Usage) -> Chart:
@@ -62,8 +70,14 @@ def timing_chart(title: str, days: list[Usage], attr: str, period: Usage) -> Cha
     p95 = [getattr(u, f"{attr}_p95") for u in days]
     peak = max((v for v in p95 if v is not None), default=0)
     median, slow = getattr(period, f"{attr}_p50"), getattr(period, f"{attr}_p95")
-    summary = "no replies" if median is None else f"median {median:,.1f} s · p95 {slow:,.1f} s"
-    return Chart(title, summary, bars(days, p50, "s", peak), bars(days, p95, "s (p95)", peak), "s")
+    if median is None:
+        summary = _("no replies")
+    else:
+        summary = _("median %(median)s s · p95 %(p95)s s") % {
+            "median": number_format(median, 1, force_grouping=True),
+            "p95": number_format(slow, 1, force_grouping=True),
+        }
+    return Chart(title, summary, bars(days, p50, "s", peak), bars(days, p95, _("s (p95)"), peak), "s")
 
 
 def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
@@ -71,18 +85,18 @@ def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
         Usage(day=u.day, errored=u.errored + u.interrupted) for u in days
     ]  # one bar: replies that did not complete
     return [
-        count_chart("Messages", days, "messages", period.messages, "messages"),
-        count_chart("Active users", days, "active_users", period.active_users, "people"),
+        count_chart(_("Messages"), days, "messages", period.messages, _("messages")),
+        count_chart(_("Active users"), days, "active_users", period.active_users, _("people")),
         count_chart(
-            "Replies errored or interrupted",
+            _("Replies errored or interrupted"),
             failed,
             "errored",
             period.errored + period.interrupted,
-            f"of {period.replies:,} replies",
+            _("of %(count)s replies") % {"count": figure(period.replies)},
         ),
-        timing_chart("Time to first words", days, "first_words", period),
-        timing_chart("Time to the end of a reply", days, "reply", period),
-        count_chart("Files sent", days, "files", period.files, "files"),
+        timing_chart(_("Time to first words"), days, "first_words", period),
+        timing_chart(_("Time to the end of a reply"), days, "reply", period),
+        count_chart(_("Files sent"), days, "files", period.files, _("files")),
         feedback_chart(days, period),
     ]
 
@@ -90,8 +104,8 @@ def charts_for(days: list[Usage], period: Usage) -> list[Chart]:
 def feedback_chart(days: list[Usage], period: Usage) -> Chart:
     """Bars: feedback given per day; the summary splits the period's into thumbs up and down."""
     given = [Usage(day=u.day, files=u.thumbs_up + u.thumbs_down) for u in days]
-    chart = count_chart("Feedback on replies", given, "files", 0, "ratings")
-    chart.summary = f"{period.thumbs_up:,} 👍 · {period.thumbs_down:,} 👎"
+    chart = count_chart(_("Feedback on replies"), given, "files", 0, _("ratings"))
+    chart.summary = f"{figure(period.thumbs_up)} 👍 · {figure(period.thumbs_down)} 👎"
     return chart
 
 
@@ -105,7 +119,7 @@ def usage_response(request: HttpRequest, agent: Agent | None) -> HttpResponse:
         by_agent = usage_by_agent() if agent is None else []
     context = {
         **admin.site.each_context(request),
-        "title": f"Usage of {agent.name}" if agent else "Usage",
+        "title": _("Usage of %(agent)s") % {"agent": agent.name} if agent else _("Usage"),
         "agent": agent,
         "days": report.days,
         "period_days": DAYS,

@@ -18,6 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -34,8 +36,8 @@ MESSAGES_PER_PAGE = 40
 SEARCH_RESULTS = 50
 LIVE_SEARCH_RESULTS = 12
 DEFAULT_ERRORS = {
-    Message.Status.ERROR: "The reply failed.",
-    Message.Status.INTERRUPTED: "The reply was interrupted.",
+    Message.Status.ERROR: gettext_lazy("The reply failed."),
+    Message.Status.INTERRUPTED: gettext_lazy("The reply was interrupted."),
 }
 
 
@@ -116,7 +118,7 @@ def attachment(request: HttpRequest, conversation_id: str, attachment_id: str) -
     if request.method == "GET":
         return attachments.file_response(found)
     if found.message_id is not None:
-        return JsonResponse({"error": "This file was sent with a message and stays with it."}, status=409)
+        return JsonResponse({"error": _("This file was sent with a message and stays with it.")}, status=409)
     found.delete()
     return HttpResponse(status=204)
 
@@ -275,9 +277,9 @@ def files_config(agent: Agent) -> dict[str, Any]:
     provider = provider_class(agent.platform)
     accepted = sorted(provider.accepted_file_types)
     if not accepted:
-        note = f"{provider.label} agents take no files."
+        note = _("%(platform)s agents take no files.") % {"platform": provider.label}
     elif provider.takes_only_images():
-        note = f"{provider.label} agents take images only."
+        note = _("%(platform)s agents take images only.") % {"platform": provider.label}
     else:
         note = ""
     return {
@@ -321,7 +323,7 @@ def message_view(
         "approval_json": json.dumps(message.approval) if message.approval else "",
         # A shared copy keeps no usage.
         "usage_text": protocol.usage_text(getattr(message, "usage", None) or {}),
-        "error": message.error or DEFAULT_ERRORS.get(message.status, ""),
+        "error": shown_error(message),
         "tool_calls": [
             {
                 "id": str(call.get("id", "")),
@@ -390,15 +392,15 @@ def group_by_age(conversations: list[Conversation], now: datetime) -> list[tuple
     """Sidebar sections (Today, Yesterday, ...), keeping the newest-first order."""
     today = now.date()
     limits = [
-        ("Today", today),
-        ("Yesterday", today - timedelta(days=1)),
-        ("Previous 7 days", today - timedelta(days=7)),
-        ("Previous 30 days", today - timedelta(days=30)),
+        (gettext_noop("Today"), today),
+        (gettext_noop("Yesterday"), today - timedelta(days=1)),
+        (gettext_noop("Previous 7 days"), today - timedelta(days=7)),
+        (gettext_noop("Previous 30 days"), today - timedelta(days=30)),
     ]
     groups: list[tuple[str, list[Conversation]]] = []
     for conversation in conversations:
         day = timezone.localtime(conversation.updated_at).date()
-        label = next((name for name, since in limits if day >= since), "Older")
+        label = next((name for name, since in limits if day >= since), gettext_noop("Older"))
         if not groups or groups[-1][0] != label:
             groups.append((label, []))
         groups[-1][1].append(conversation)
@@ -467,9 +469,9 @@ def archive_conversation(request: HttpRequest, conversation_id: str) -> HttpResp
     if wants_json(request):
         return JsonResponse({"archived": archived})
     if archived:
-        messages.success(request, f"Archived “{found}”.")
+        messages.success(request, _("Archived “%(title)s”.") % {"title": found})
     else:
-        messages.success(request, f"“{found}” is back in your conversations.")
+        messages.success(request, _("“%(title)s” is back in your conversations.") % {"title": found})
     return redirect("archived_conversations")
 
 
@@ -492,7 +494,7 @@ def delete_conversation(request: HttpRequest, conversation_id: str) -> HttpRespo
     services.delete_conversation(found)
     if wants_json(request):
         return JsonResponse({"deleted": True})
-    messages.success(request, f"Deleted “{title}”.")
+    messages.success(request, _("Deleted “%(title)s”.") % {"title": title})
     return redirect("chat")
 
 
@@ -547,7 +549,7 @@ def share_conversation(request: HttpRequest, conversation_id: str) -> HttpRespon
         if existing is not None:
             if wants_json(request):
                 return JsonResponse({**share_link_view(request, existing), "reused": True})
-            messages.info(request, "This conversation already has a link like that: it is listed here.")
+            messages.info(request, _("This conversation already has a link like that: it is listed here."))
             return redirect("shared_links")
         link = services.share_conversation(request.user, found, access=audience, live=live)
     except services.ShareRefused as exc:
@@ -557,7 +559,7 @@ def share_conversation(request: HttpRequest, conversation_id: str) -> HttpRespon
         return redirect(found)
     if wants_json(request):
         return JsonResponse({**share_link_view(request, link), "reused": False}, status=201)
-    messages.success(request, "Link created. Copy it below.")
+    messages.success(request, _("Link created. Copy it below."))
     return redirect("shared_links")
 
 
@@ -595,7 +597,9 @@ def update_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
     services.update_share_link(link)
     if wants_json(request):
         return JsonResponse(share_link_view(request, link))
-    messages.success(request, f"The link to “{link}” now shows the conversation as it is now.")
+    messages.success(
+        request, _("The link to “%(title)s” now shows the conversation as it is now.") % {"title": link}
+    )
     return redirect("shared_links")
 
 
@@ -607,7 +611,7 @@ def revoke_share_link(request: HttpRequest, link_id: int) -> HttpResponse:
         services.revoke_share_link(link)
     if wants_json(request):
         return JsonResponse({"revoked": True})
-    messages.success(request, f"The link to “{link}” no longer works.")
+    messages.success(request, _("The link to “%(title)s” no longer works.") % {"title": link})
     return redirect("shared_links")
 
 
@@ -649,10 +653,11 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
         "conversations/shared.html",
         {
             "link": link,
-            "title": link.title or "Shared conversation",
+            "title": link.title or _("Shared conversation"),
             "description": description_of(first_question or "", agent.name),
             "page_url": request.build_absolute_uri(),
             "shared_by": shared_by(link),
+            "user_said": user_said(link),
             "agent": agent_card(agent),
             "thread_messages": views,
             "earlier_url": earlier_url("shared_messages", link.token, shown) if has_earlier else None,
@@ -678,7 +683,7 @@ def shared_messages(request: HttpRequest, link: ShareLink) -> JsonResponse:
         request.GET.get("before", ""),
         "shared_messages",
         link.token,
-        {"agent": agent_card(link.conversation.agent), "user_label": shared_by(link) + " said:"},
+        {"agent": agent_card(link.conversation.agent), "user_label": user_said(link)},
         attachment_url=shared_file_url(link),
         show_ids=link.live,
     )
@@ -704,16 +709,28 @@ def continue_shared(request: HttpRequest, link: ShareLink) -> HttpResponse:
     try:
         copy = services.continue_shared_conversation(request.user, link)
     except attachments.StorageFailed:
-        messages.error(request, "The conversation's files could not be copied. Try again.")
+        messages.error(request, _("The conversation's files could not be copied. Try again."))
         return redirect(link)
     messages.info(
-        request, "This is your own copy. The agent starts a fresh conversation and has not seen it."
+        request, _("This is your own copy. The agent starts a fresh conversation and has not seen it.")
     )
     return redirect(copy)
 
 
 def shared_by(link: ShareLink) -> str:
     return link.created_by.get_full_name() or link.created_by.get_username()
+
+
+def user_said(link: ShareLink) -> str:
+    """The heading (for screen readers) over each message of the person who shared the link."""
+    return _("%(name)s said:") % {"name": shared_by(link)}
+
+
+def shown_error(message: Message) -> str:
+    """A failed reply's error in the reader's language (the site's own words; a platform's stay as sent)."""
+    if message.error:
+        return _(message.error)
+    return str(DEFAULT_ERRORS.get(message.status, ""))
 
 
 def shared_file_url(link: ShareLink) -> Callable[[Attachment], str]:
@@ -723,7 +740,7 @@ def shared_file_url(link: ShareLink) -> Callable[[Attachment], str]:
 
 def description_of(text: str, agent_name: str) -> str:
     words = " ".join(text.split())
-    intro = f"A conversation with {agent_name}"
+    intro = _("A conversation with %(agent)s") % {"agent": agent_name}
     if not words:
         return intro + "."
     return f"{intro}: “{words[:150]}{'…' if len(words) > 150 else ''}”"

@@ -6,6 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from agents.providers.events import ReplyEvent
 
 
@@ -242,14 +246,24 @@ class Provider(abc.ABC):
     def input_problem(self, text: str, file_count: int = 0) -> str | None:
         """Why `text` (with `file_count` files) cannot be sent to this platform, or None when it can."""
         if not text.strip() and not (file_count and self.files_without_text):
-            return "Write a message first." if not file_count else "Write a message to go with the files."
-        if file_count > self.max_files:
-            return f"{self.label} takes at most {self.max_files} file(s) with one message."
-        if self.max_input_chars is not None and len(text) > self.max_input_chars:
             return (
-                f"This message is {len(text):,} characters long; {self.label} takes at "
-                f"most {self.max_input_chars:,}. Shorten it and send again."
+                _("Write a message first.") if not file_count else _("Write a message to go with the files.")
             )
+        if file_count > self.max_files:
+            return ngettext(
+                "%(platform)s takes at most %(count)d file with one message.",
+                "%(platform)s takes at most %(count)d files with one message.",
+                self.max_files,
+            ) % {"platform": self.label, "count": self.max_files}
+        if self.max_input_chars is not None and len(text) > self.max_input_chars:
+            return _(
+                "This message is %(length)s characters long; %(platform)s takes at most %(limit)s. "
+                "Shorten it and send again."
+            ) % {
+                "length": number_format(len(text), force_grouping=True),
+                "platform": self.label,
+                "limit": number_format(self.max_input_chars, force_grouping=True),
+            }
         return None
 
     @abc.abstractmethod
@@ -272,4 +286,6 @@ class Provider(abc.ABC):
 
     async def list_agents(self) -> list[UpstreamAgent]:
         """The agents the credential's account has, where the platform can list them."""
-        raise UpstreamError(f"{self.label} has no way to list an account's agents.")
+        raise UpstreamError(
+            _("%(platform)s has no way to list an account's agents.") % {"platform": self.label}
+        )

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from agents.providers.addresses import GuardedTransport
@@ -96,8 +98,8 @@ class CappedStream(httpx.AsyncByteStream):
                 pending = len(window) - boundary
             if pending > self._max:
                 raise UpstreamError(
-                    f"The platform sent an event larger than {self._max // 1024} KiB; "
-                    "the reply was cut off there."
+                    _("The platform sent an event larger than %(size)d KiB; the reply was cut off there.")
+                    % {"size": self._max // 1024}
                 )
             tail = window[-3:]
             yield chunk
@@ -116,11 +118,11 @@ async def iter_sse(
             if event.data:
                 yield event
     except SSEError as exc:
-        raise UpstreamError("The platform answered with something other than an event stream.") from exc
+        raise UpstreamError(_("The platform answered with something other than an event stream.")) from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamError("The platform stopped sending for too long; the reply is incomplete.") from exc
+        raise UpstreamError(_("The platform stopped sending for too long; the reply is incomplete.")) from exc
     except httpx.TransportError as exc:
-        raise UpstreamError("The connection to the platform broke off; the reply is incomplete.") from exc
+        raise UpstreamError(_("The connection to the platform broke off; the reply is incomplete.")) from exc
 
 
 def parse_json_object(data: str) -> dict[str, Any] | None:
@@ -146,7 +148,11 @@ async def read_capped(response: httpx.Response, max_bytes: int | None = None, *,
                 size += len(chunk)
                 if size > max_bytes:
                     raise UpstreamError(
-                        f"{platform} sent a response larger than {max_bytes // 1024:,} KiB; it was not read."
+                        _("%(platform)s sent a response larger than %(size)s KiB; it was not read.")
+                        % {
+                            "platform": platform,
+                            "size": number_format(max_bytes // 1024, force_grouping=True),
+                        }
                     )
                 chunks.append(chunk)
     # What `aread()` does, with the cap: httpx keeps a read body in `_content`.
@@ -230,40 +236,58 @@ def http_error(response: httpx.Response, platform: str) -> UpstreamError:
     """One clear message per HTTP failure class, with the platform's words where given."""
     status = response.status_code
     detail = error_detail(response)
-    said = f" The platform said: {detail}" if detail else ""
+    said = " " + _("The platform said: %(detail)s") % {"detail": detail} if detail else ""
     if status == 401:
         return UpstreamError(
-            f"{platform} rejected this credential (HTTP 401). An admin needs to check its API key.",
+            _("%(platform)s rejected this credential (HTTP 401). An admin needs to check its API key.")
+            % {"platform": platform},
             status=status,
         )
     if status == 403:
         return UpstreamError(
-            f"{platform} refused access to this agent with this credential (HTTP 403).{said}",
+            _("%(platform)s refused access to this agent with this credential (HTTP 403).")
+            % {"platform": platform}
+            + said,
             status=status,
         )
     if status == 404:
         return UpstreamError(
-            f"{platform} does not know this agent or address (HTTP 404). "
-            f"An admin needs to check the agent id and base URL.{said}",
+            _(
+                "%(platform)s does not know this agent or address (HTTP 404). "
+                "An admin needs to check the agent id and base URL."
+            )
+            % {"platform": platform}
+            + said,
             status=status,
         )
     if status in (400, 422):
-        return UpstreamError(f"{platform} did not accept the request (HTTP {status}).{said}", status=status)
+        return UpstreamError(
+            _("%(platform)s did not accept the request (HTTP %(status)d).")
+            % {"platform": platform, "status": status}
+            + said,
+            status=status,
+        )
     if status == 429:
         return UpstreamError(
-            f"{platform} is rate limiting this account (HTTP 429). Try again in a moment.",
+            _("%(platform)s is rate limiting this account (HTTP 429). Try again in a moment.")
+            % {"platform": platform},
             retryable=True,
             status=status,
             retry_after=retry_after_seconds(response),
         )
     if status >= 500:
         return UpstreamError(
-            f"{platform} had a server error (HTTP {status}). Try again in a moment.{said}",
+            _("%(platform)s had a server error (HTTP %(status)d). Try again in a moment.")
+            % {"platform": platform, "status": status}
+            + said,
             retryable=status in (502, 503, 504),
             status=status,
             retry_after=retry_after_seconds(response),
         )
-    return UpstreamError(f"{platform} answered with HTTP {status}.{said}", status=status)
+    return UpstreamError(
+        _("%(platform)s answered with HTTP %(status)d.") % {"platform": platform, "status": status} + said,
+        status=status,
+    )
 
 
 @contextmanager
@@ -272,15 +296,28 @@ def transport_errors(platform: str) -> Iterator[None]:
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        raise UpstreamError(f"{platform} did not answer in time (connect timeout).", retryable=True) from exc
+        raise UpstreamError(
+            _("%(platform)s did not answer in time (connect timeout).") % {"platform": platform},
+            retryable=True,
+        ) from exc
     except httpx.ConnectError as exc:
-        raise UpstreamError(f"Could not connect to {platform}. Check the base URL.", retryable=True) from exc
+        raise UpstreamError(
+            _("Could not connect to %(platform)s. Check the base URL.") % {"platform": platform},
+            retryable=True,
+        ) from exc
     except httpx.ReadTimeout as exc:
-        raise UpstreamError(f"{platform} stopped answering (read timeout).") from exc
+        raise UpstreamError(
+            _("%(platform)s stopped answering (read timeout).") % {"platform": platform}
+        ) from exc
     except httpx.TransportError as exc:
-        raise UpstreamError(f"The connection to {platform} failed: {type(exc).__name__}.") from exc
+        raise UpstreamError(
+            _("The connection to %(platform)s failed: %(error)s.")
+            % {"platform": platform, "error": type(exc).__name__}
+        ) from exc
     except httpx.DecodingError as exc:
-        raise UpstreamError(f"{platform} sent an answer that could not be decoded.") from exc
+        raise UpstreamError(
+            _("%(platform)s sent an answer that could not be decoded.") % {"platform": platform}
+        ) from exc
 
 
 @asynccontextmanager
@@ -304,5 +341,7 @@ async def request_json(method: str, url: str, *, platform: str, **kwargs: Any) -
         raise http_error(response, platform)
     data = parse_json_object(response.text)
     if data is None:
-        raise UpstreamError(f"{platform} answered with something other than a JSON object.")
+        raise UpstreamError(
+            _("%(platform)s answered with something other than a JSON object.") % {"platform": platform}
+        )
     return data

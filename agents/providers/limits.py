@@ -4,6 +4,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
 from agents.providers.base import UpstreamError
 from agents.providers.events import ReplyEvent, TextDelta, TextReplace
 
@@ -38,10 +41,12 @@ async def within_limits(
             except TimeoutError:
                 if loop.time() >= deadline:
                     raise UpstreamError(
-                        f"The reply took longer than {duration(total_seconds)}; it was cut off there."
+                        _("The reply took longer than %(duration)s; it was cut off there.")
+                        % {"duration": duration(total_seconds)}
                     ) from None
                 raise UpstreamError(
-                    f"The platform sent nothing for {duration(idle_seconds)}; the reply was cut off there."
+                    _("The platform sent nothing for %(duration)s; the reply was cut off there.")
+                    % {"duration": duration(idle_seconds)}
                 ) from None
             if isinstance(event, TextDelta):
                 room = max_chars - length
@@ -59,10 +64,13 @@ async def within_limits(
 
 
 def too_long(max_chars: int) -> UpstreamError:
-    return UpstreamError(f"The reply was too long (over {max_chars:,} characters); it was cut off there.")
+    return UpstreamError(
+        _("The reply was too long (over %(limit)s characters); it was cut off there.")
+        % {"limit": number_format(max_chars, force_grouping=True)}
+    )
 
 
 def duration(seconds: float) -> str:
     if seconds >= 120 and seconds % 60 == 0:
-        return f"{seconds / 60:g} minutes"
-    return f"{seconds:g} seconds"
+        return _("%(count)s minutes") % {"count": f"{seconds / 60:g}"}
+    return _("%(count)s seconds") % {"count": f"{seconds:g}"}

@@ -10,6 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from agents.providers import Provider, UpstreamError
 from conversations import access
@@ -26,15 +29,23 @@ class TurnRefused(Refused):
 def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
     """Why `decisions` do not answer `actions` (one each, in order, as allowed); "" when they do."""
     if not isinstance(decisions, list) or len(decisions) != len(actions):
-        return f"Decide on each of the {len(actions)} actions."
+        return ngettext("Decide on the action.", "Decide on each of the %(count)d actions.", len(actions)) % {
+            "count": len(actions)
+        }
     for action, decision in zip(actions, decisions, strict=True):
         kind = decision.get("type") if isinstance(decision, dict) else None
         if kind not in action["allowed"]:
-            return f"For {action['name']}, choose one of: {', '.join(action['allowed'])}."
+            return _("For %(action)s, choose one of: %(choices)s.") % {
+                "action": action["name"],
+                "choices": ", ".join(action["allowed"]),
+            }
         if kind == "respond":
             message = decision.get("message")
             if not isinstance(message, str) or not message.strip() or len(message) > MAX_RESPONSE_CHARS:
-                return f"For {action['name']}, write a response of at most {MAX_RESPONSE_CHARS:,} characters."
+                return _("For %(action)s, write a response of at most %(limit)s characters.") % {
+                    "action": action["name"],
+                    "limit": number_format(MAX_RESPONSE_CHARS, force_grouping=True),
+                }
     return ""
 
 
@@ -42,10 +53,14 @@ def ready_provider(conversation: Conversation) -> Provider:
     agent = conversation.agent
     if not agent.enabled:
         raise TurnRefused(
-            RefusalCode.AGENT_UNAVAILABLE, f"The agent “{agent.name}” is switched off. Ask an admin."
+            RefusalCode.AGENT_UNAVAILABLE,
+            _("The agent “%(agent)s” is switched off. Ask an admin.") % {"agent": agent.name},
         )
     if not access.may_use_agent(conversation.owner, agent):
-        raise TurnRefused(RefusalCode.AGENT_UNAVAILABLE, f"You may no longer use the agent “{agent.name}”.")
+        raise TurnRefused(
+            RefusalCode.AGENT_UNAVAILABLE,
+            _("You may no longer use the agent “%(agent)s”.") % {"agent": agent.name},
+        )
     try:
         return agent.provider()
     except (UpstreamError, ValueError) as exc:
@@ -67,7 +82,7 @@ def interrupt_abandoned(replies: QuerySet[Message]) -> int:
         status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=settings.REPLY_ALIVE_SECONDS)
     ).update(
         status=Message.Status.INTERRUPTED,
-        error="The reply was cut off when the site restarted.",
+        error=_("The reply was cut off when the site restarted."),
         updated_at=now,
     )
 
@@ -84,8 +99,8 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
         if sent >= settings.MESSAGES_PER_MINUTE:
             raise TurnRefused(
                 RefusalCode.MESSAGE_LIMIT,
-                f"You can send at most {settings.MESSAGES_PER_MINUTE} messages a minute. "
-                "Wait a moment and try again.",
+                _("You can send at most %(limit)d messages a minute. Wait a moment and try again.")
+                % {"limit": settings.MESSAGES_PER_MINUTE},
             )
     running = Message.objects.filter(
         conversation__owner_id=user_id,
@@ -95,8 +110,11 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
     if running >= settings.RUNNING_REPLIES_PER_USER:
         raise TurnRefused(
             RefusalCode.REPLY_LIMIT,
-            f"You already have {running} replies running (the limit is {settings.RUNNING_REPLIES_PER_USER}). "
-            "Wait for one to finish or stop it.",
+            _(
+                "You already have %(running)d replies running (the limit is %(limit)d). "
+                "Wait for one to finish or stop it."
+            )
+            % {"running": running, "limit": settings.RUNNING_REPLIES_PER_USER},
         )
 
 
@@ -104,5 +122,5 @@ def refuse_if_busy(conversation: Conversation) -> None:
     mark_abandoned_replies(conversation.pk)
     if conversation.messages.filter(status=Message.Status.STREAMING).exists():
         raise TurnRefused(
-            RefusalCode.BUSY, "A reply is still running in this conversation. Stop it or wait for it."
+            RefusalCode.BUSY, _("A reply is still running in this conversation. Stop it or wait for it.")
         )

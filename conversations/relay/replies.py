@@ -14,6 +14,8 @@ from contextlib import aclosing
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.providers import Provider, Turn, UpstreamError
 from agents.providers.limits import within_limits
@@ -32,7 +34,7 @@ logger = logging.getLogger(__name__)
 # An error shown under a reply: the site's words and at most a few hundred of the platform's.
 MAX_ERROR_CHARS = 600
 
-INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
+INTERNAL_ERROR = gettext_lazy("Something went wrong on this site while relaying the reply. Try again.")
 
 
 async def start_reply(
@@ -163,19 +165,19 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
         if run.approval.get("status") == "pending":
             status = Message.Status.PAUSED
         elif not run.finished:
-            status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
+            status, error = Message.Status.ERROR, _("The platform ended the reply without finishing it.")
     except UpstreamError as exc:
         status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
     except asyncio.CancelledError:
         if not run.stop_requested:
             await conclude(
-                run, Message.Status.INTERRUPTED, "The site was restarting and the reply was cut off."
+                run, Message.Status.INTERRUPTED, _("The site was restarting and the reply was cut off.")
             )
             raise
         status = Message.Status.STOPPED
     except Exception:
         logger.exception("Relaying reply %s failed", run.message_id)
-        status, error = Message.Status.ERROR, INTERNAL_ERROR
+        status, error = Message.Status.ERROR, str(INTERNAL_ERROR)
     await conclude(run, status, error)
 
 

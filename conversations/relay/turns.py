@@ -12,6 +12,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from agents.providers import Provider, Turn, UserRef
 from agents.providers.base import HistoryBudget, HistoryMessage
@@ -185,9 +186,9 @@ def save_retry(
         ):
             raise TurnRefused(
                 RefusalCode.NOT_FOUND,
-                "Only the last reply can be regenerated, once it has ended."
+                _("Only the last reply can be regenerated, once it has ended.")
                 if regenerate
-                else "Only the last reply can be retried, once it has failed or stopped.",
+                else _("Only the last reply can be retried, once it has failed or stopped."),
             )
         provider = ready_provider(conversation)
         refuse_over_limits(user_id, sends_message=False)
@@ -229,7 +230,7 @@ def save_edit(
         else:
             edited, old_reply = None, None
         if edited is None or edited.pk != message_id:
-            raise TurnRefused(RefusalCode.NOT_FOUND, "Only your last message can be edited.")
+            raise TurnRefused(RefusalCode.NOT_FOUND, _("Only your last message can be edited."))
         provider = ready_provider(conversation)
         files = list(edited.attachments.all())
         problem = provider.input_problem(text, len(files))
@@ -268,7 +269,7 @@ def save_decisions(
         conversation = locked_conversation(conversation_id, user_id)
         reply = conversation.messages.filter(pk=message_id, status=Message.Status.PAUSED).first()
         if reply is None or reply.approval.get("status") != "pending":
-            raise TurnRefused(RefusalCode.NOT_FOUND, "This reply is not waiting for a decision.")
+            raise TurnRefused(RefusalCode.NOT_FOUND, _("This reply is not waiting for a decision."))
         problem = decisions_problem(reply.approval["actions"], decisions)
         if problem:
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)

@@ -1,9 +1,10 @@
 // A paused reply's request for decisions (docs/websocket.md, `approval`): one
 // block per action with its arguments and only the decisions the platform allows.
 // Everything from the platform is set as text.
+import { gettext, format } from "./i18n.js";
 
-const LABELS = { approve: "Approve", reject: "Reject", respond: "Respond" };
-const DONE = { approve: "approved", reject: "rejected", respond: "answered" };
+const LABELS = { approve: gettext("Approve"), reject: gettext("Reject"), respond: gettext("Respond") };
+const DONE = { approve: gettext("approved"), reject: gettext("rejected"), respond: gettext("answered") };
 
 function make(tag, className, text) {
   const element = document.createElement(tag);
@@ -30,12 +31,12 @@ export function renderApproval(panel, approval, messageId) {
   const decisions = Array.isArray(approval.decisions) ? approval.decisions : [];
   panel.dataset.state = pending ? "pending" : "resolved";
   panel.append(
-    make("p", "approval-title", pending ? "The agent is waiting for your decision." : "Your decisions"),
+    make("p", "approval-title", pending ? gettext("The agent is waiting for your decision.") : gettext("Your decisions")),
   );
   const list = make("ol", "approval-actions");
   actions.forEach((action, index) => {
     const item = make("li", "approval-action");
-    item.append(make("p", "approval-name", String(action?.name || "action")));
+    item.append(make("p", "approval-name", String(action?.name || gettext("action"))));
     // A question (an action with nothing to show but its name) has no arguments block.
     const args = action?.args;
     const empty = args === undefined || args === null || (typeof args === "object" && !Object.keys(args).length);
@@ -43,7 +44,7 @@ export function renderApproval(panel, approval, messageId) {
     if (pending) {
       const choices = make("div", "approval-choices");
       choices.setAttribute("role", "radiogroup");
-      choices.setAttribute("aria-label", `Decision on ${action?.name || "this action"}`);
+      choices.setAttribute("aria-label", format(gettext("Decision on %(action)s"), { action: action?.name || gettext("this action") }));
       for (const kind of Array.isArray(action?.allowed) ? action.allowed : []) {
         if (!LABELS[kind]) continue;
         const label = make("label", `approval-choice approval-${kind}`);
@@ -56,20 +57,20 @@ export function renderApproval(panel, approval, messageId) {
       }
       const response = make("textarea", "approval-response");
       response.rows = 2;
-      response.placeholder = "Your answer to the agent";
-      response.setAttribute("aria-label", `Your answer about ${action?.name || "this action"}`);
+      response.placeholder = gettext("Your answer to the agent");
+      response.setAttribute("aria-label", format(gettext("Your answer about %(action)s"), { action: action?.name || gettext("this action") }));
       response.hidden = true;
       item.append(choices, response);
     } else {
       const decision = decisions[index] || {};
-      const said = DONE[decision.type] || "decided";
+      const said = DONE[decision.type] || gettext("decided");
       item.append(make("p", "approval-decision", decision.message ? `${said}: ${decision.message}` : said));
     }
     list.append(item);
   });
   panel.append(list);
   if (pending) {
-    const send = make("button", "btn btn-primary btn-small approval-send", "Send decisions");
+    const send = make("button", "btn btn-primary btn-small approval-send", gettext("Send decisions"));
     send.type = "button";
     panel.append(send, make("p", "approval-error"));
   }
@@ -88,10 +89,10 @@ export function chosenDecisions(panel) {
   for (const item of panel.querySelectorAll(".approval-action")) {
     const name = item.querySelector(".approval-name").textContent;
     const chosen = item.querySelector("input[type=radio]:checked");
-    if (!chosen) return { problem: `Choose what to do about ${name}.` };
+    if (!chosen) return { problem: format(gettext("Choose what to do about %(action)s."), { action: name }) };
     if (chosen.value === "respond") {
       const message = item.querySelector(".approval-response").value.trim();
-      if (!message) return { problem: `Write your answer about ${name}.` };
+      if (!message) return { problem: format(gettext("Write your answer about %(action)s."), { action: name }) };
       decisions.push({ type: "respond", message });
     } else {
       decisions.push({ type: chosen.value });

@@ -2,11 +2,13 @@
 // Upload protocol: docs/websocket.md, "Files".
 
 import { cloneTemplate } from "./dom.js";
+import { gettext, ngettext, format, pageLanguage } from "./i18n.js";
 
 export function formatSize(bytes) {
+  const oneDecimal = new Intl.NumberFormat(pageLanguage, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes < 1024 * 1024) return `${oneDecimal.format(bytes / 1024)} KB`;
+  return `${oneDecimal.format(bytes / 1024 / 1024)} MB`;
 }
 
 /** The files of a saved message: thumbnails for displayed images, download chips for the rest. */
@@ -34,7 +36,7 @@ export function renderAttachments(list, attachments) {
       item = cloneTemplate("tpl-attachment-file");
       const link = item.querySelector("a");
       link.href = attachment.url;
-      link.title = `Download ${attachment.name}`;
+      link.title = format(gettext("Download %(name)s"), { name: attachment.name });
       item.querySelector(".attachment-name").textContent = attachment.name;
       item.querySelector(".attachment-size").textContent = formatSize(attachment.size || 0);
     }
@@ -77,24 +79,30 @@ export class ComposerFiles {
     const files = [...fileList];
     if (!files.length) return;
     if (!this.enabled) {
-      this.onProblem(this.rules.note || "This agent takes no files.");
+      this.onProblem(this.rules.note || gettext("This agent takes no files."));
       return;
     }
     for (const file of files) {
       const entry = { file, state: "uploading", attachment: null, xhr: null, chip: cloneTemplate("tpl-file-chip") };
-      entry.chip.querySelector(".file-chip-name").textContent = file.name || "pasted file";
+      entry.chip.querySelector(".file-chip-name").textContent = file.name || gettext("pasted file");
       entry.chip.querySelector(".file-chip-size").textContent = formatSize(file.size);
       entry.chip.querySelector(".file-chip-remove").addEventListener("click", () => this.remove(entry));
       this.entries.push(entry);
       this.list.append(entry.chip);
       const waiting = this.entries.filter((e) => e.state !== "failed").length;
       if (waiting > this.rules.maxFiles) {
-        this.fail(entry, `At most ${this.rules.maxFiles} file(s) go with one message.`);
+        this.fail(
+          entry,
+          format(
+            ngettext("At most %(count)s file goes with one message.", "At most %(count)s files go with one message.", this.rules.maxFiles),
+            { count: this.rules.maxFiles },
+          ),
+        );
       } else if (file.size > this.rules.maxBytes) {
         const limit = Math.round(this.rules.maxBytes / 1024 / 1024);
-        this.fail(entry, `This file is ${formatSize(file.size)}; the limit is ${limit} MB.`);
+        this.fail(entry, format(gettext("This file is %(size)s; the limit is %(limit)s MB."), { size: formatSize(file.size), limit }));
       } else if (file.size === 0) {
-        this.fail(entry, "This file is empty.");
+        this.fail(entry, gettext("This file is empty."));
       } else {
         this.upload(entry);
       }
@@ -117,7 +125,7 @@ export class ComposerFiles {
     try {
       url = await this.uploadUrl();
     } catch {
-      this.fail(entry, "The conversation could not be started. Check the connection and try again.");
+      this.fail(entry, gettext("The conversation could not be started. Check the connection and try again."));
       return;
     }
     if (!this.entries.includes(entry)) return;
@@ -138,9 +146,9 @@ export class ComposerFiles {
         body = null;
       }
       if (xhr.status === 201 && body && typeof body.id === "string") this.succeed(entry, body);
-      else this.fail(entry, (body && typeof body.error === "string" && body.error) || `The upload failed (HTTP ${xhr.status}).`);
+      else this.fail(entry, (body && typeof body.error === "string" && body.error) || format(gettext("The upload failed (HTTP %(status)s)."), { status: xhr.status }));
     });
-    xhr.addEventListener("error", () => this.fail(entry, "The upload failed. Check the connection and try again."));
+    xhr.addEventListener("error", () => this.fail(entry, gettext("The upload failed. Check the connection and try again.")));
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRFToken", this.csrfToken);
     xhr.setRequestHeader("Accept", "application/json");

@@ -11,6 +11,7 @@ import { watchReplies } from "./reply_ready.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 import { initVersions } from "./versions.js";
+import { gettext } from "./i18n.js";
 
 // The server refuses frames over 64 KiB; JSON-encoded length in UTF-16 units is never smaller.
 const MAX_FRAME_LENGTH = 64 * 1024;
@@ -151,8 +152,8 @@ function showRunning(messageId) {
   const running = messageId !== null;
   list.toggleAttribute("data-running", running);
   form.dataset.state = running ? "running" : "idle";
-  sendButton.setAttribute("aria-label", running ? "Stop the reply" : "Send message");
-  sendButton.title = running ? "Stop (Esc)" : "Send (Enter)";
+  sendButton.setAttribute("aria-label", running ? gettext("Stop the reply") : gettext("Send message"));
+  sendButton.title = running ? gettext("Stop (Esc)") : gettext("Send (Enter)");
   updateSendButton();
 }
 
@@ -231,7 +232,7 @@ async function copyWithFeedback(button, text) {
     await copyText(text);
     flash(button, "is-copied");
   } catch {
-    showError("Copying did not work in this browser. Select the text and copy it instead.");
+    showError(gettext("Copying did not work in this browser. Select the text and copy it instead."));
   }
 }
 
@@ -258,9 +259,12 @@ function showConnection(state, code) {
     return;
   }
   const messages = {
-    connecting: "Connecting…",
-    reconnecting: "Connection lost. Reconnecting…",
-    closed: code === 4401 ? "You are signed out. Reload the page to sign in again." : "This conversation is no longer available.",
+    connecting: gettext("Connecting…"),
+    reconnecting: gettext("Connection lost. Reconnecting…"),
+    closed:
+      code === 4401
+        ? gettext("You are signed out. Reload the page to sign in again.")
+        : gettext("This conversation is no longer available."),
   };
   const show = () => {
     connection.textContent = messages[state] || "";
@@ -274,7 +278,7 @@ function showConnection(state, code) {
 
 function onErrorFrame(frame) {
   const clientId = typeof frame.client_id === "string" ? frame.client_id : "";
-  const message = typeof frame.message === "string" && frame.message ? frame.message : "The request was refused.";
+  const message = typeof frame.message === "string" && frame.message ? frame.message : gettext("The request was refused.");
   if (clientId.startsWith("resume:")) {
     thread.resumeRefused(Number(clientId.slice("resume:".length)));
     return;
@@ -415,7 +419,7 @@ async function send() {
       ? { type: "send", text, client_id: clientId, timezone }
       : { type: "edit", message_id: editing, text, client_id: clientId, timezone };
   if (JSON.stringify(frame).length > MAX_FRAME_LENGTH) {
-    showError("This message is too long to send. Shorten it or split it into parts.");
+    showError(gettext("This message is too long to send. Shorten it or split it into parts."));
     return;
   }
   hideError();
@@ -439,7 +443,7 @@ async function send() {
       await ensureConversation();
     } catch {
       restore(clientId);
-      showError("The conversation could not be started. Check the connection and try again.");
+      showError(gettext("The conversation could not be started. Check the connection and try again."));
       return;
     } finally {
       creating = false;

@@ -1,4 +1,5 @@
 // The sidebar's conversations: each item's ⋯ menu (rename, pin, share, archive, delete).
+import { gettext, format } from "./i18n.js";
 
 const MENU_GAP_PX = 4;
 
@@ -73,7 +74,7 @@ export function initConversationList({ onRenamed = () => {} } = {}) {
       title: link.querySelector(".conv-link-title")?.textContent ?? link.textContent,
       pinned: item.dataset.pinned === "1",
     };
-    menu.querySelector("[data-pin-label]").textContent = target.pinned ? "Unpin" : "Pin";
+    menu.querySelector("[data-pin-label]").textContent = target.pinned ? gettext("Unpin") : gettext("Pin");
     menu.hidden = false;
     const box = button.getBoundingClientRect();
     const top = Math.min(box.bottom + MENU_GAP_PX, window.innerHeight - menu.offsetHeight - MENU_GAP_PX);
@@ -152,7 +153,7 @@ export function initConversationList({ onRenamed = () => {} } = {}) {
     try {
       await actions[choice.dataset.itemAction]();
     } catch (error) {
-      window.alert(`That did not work: ${error.message}`);
+      window.alert(format(gettext("That did not work: %(error)s"), { error: error.message }));
     }
   });
 
@@ -164,7 +165,7 @@ export function initConversationList({ onRenamed = () => {} } = {}) {
         if (link.dataset.conversationId !== target.id) continue;
         link.querySelector(".conv-link-title").textContent = saved.title;
         link.title = saved.title;
-        link.closest(".conv-item").querySelector(".conv-item-menu").ariaLabel = `Options for ${saved.title}`;
+        link.closest(".conv-item").querySelector(".conv-item-menu").ariaLabel = format(gettext("Options for %(title)s"), { title: saved.title });
       }
       if (target.id === currentConversationId()) onRenamed(saved.title);
       renameDialog.close();
@@ -180,7 +181,7 @@ export function initConversationList({ onRenamed = () => {} } = {}) {
     try {
       await post(`${target.url}delete/`, {});
     } catch (error) {
-      window.alert(`The conversation was not deleted: ${error.message}`);
+      window.alert(format(gettext("The conversation was not deleted: %(error)s"), { error: error.message }));
       return;
     }
     deleteDialog.close();

@@ -1,6 +1,7 @@
 // The conversation's menu: rename inline, share, export, delete.
 
 import { copyText, flash } from "./dom.js";
+import { gettext, format, pageLanguage } from "./i18n.js";
 
 async function postForm(form) {
   const response = await fetch(form.action, {
@@ -54,7 +55,7 @@ function initRename(showError) {
         link.title = saved.title;
       }
     } catch (error) {
-      showError(`The title could not be saved: ${error.message}`);
+      showError(format(gettext("The title could not be saved: %(error)s"), { error: error.message }));
     } finally {
       saving = false;
       close();
@@ -78,7 +79,7 @@ function initRename(showError) {
   return open;
 }
 
-const updatedFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const updatedFormat = new Intl.DateTimeFormat(pageLanguage, { dateStyle: "medium", timeStyle: "short" });
 
 async function postTo(url, token) {
   const response = await fetch(url, {
@@ -104,9 +105,9 @@ function linkList(form, onProblem) {
     item.querySelector(".share-link-live").hidden = !link.live;
     const state = item.querySelector(".share-link-state");
     const updated = new Date(link.updated_at);
-    if (link.live) state.textContent = "Shows the conversation as it goes on.";
-    else if (link.stale) state.textContent = "Newer messages are not in it: Update to add them.";
-    else state.textContent = `Shows everything up to ${updatedFormat.format(updated)}.`;
+    if (link.live) state.textContent = gettext("Shows the conversation as it goes on.");
+    else if (link.stale) state.textContent = gettext("Newer messages are not in it: Update to add them.");
+    else state.textContent = format(gettext("Shows everything up to %(when)s."), { when: updatedFormat.format(updated) });
     const url = item.querySelector(".share-link-url");
     url.value = String(link.url);
     item.querySelector(".share-link-copy").addEventListener("click", async (event) => {
@@ -123,7 +124,7 @@ function linkList(form, onProblem) {
       try {
         item.replaceWith(row(await postTo(link.update_url, token())));
       } catch (problem) {
-        onProblem(`The link was not updated: ${problem.message}`);
+        onProblem(format(gettext("The link was not updated: %(error)s"), { error: problem.message }));
       }
     });
     item.querySelector(".share-link-revoke").addEventListener("click", async () => {
@@ -132,7 +133,7 @@ function linkList(form, onProblem) {
         item.remove();
         section.hidden = list.childElementCount === 0;
       } catch (problem) {
-        onProblem(`The link was not revoked: ${problem.message}`);
+        onProblem(format(gettext("The link was not revoked: %(error)s"), { error: problem.message }));
       }
     });
     return item;
@@ -194,8 +195,8 @@ function initShare() {
     try {
       const created = await postForm(form);
       note.textContent = created.reused
-        ? "This conversation already has a link like that: here it is, no new one was made."
-        : "Link created.";
+        ? gettext("This conversation already has a link like that: here it is, no new one was made.")
+        : gettext("Link created.");
       note.hidden = false;
       links.show(created);
     } catch (problem) {

@@ -1,4 +1,5 @@
 // Small DOM helpers shared by the chat modules.
+import { pageLanguage } from "./i18n.js";
 
 export function cloneTemplate(id) {
   return document.getElementById(id).content.firstElementChild.cloneNode(true);
@@ -48,8 +49,8 @@ export function flash(element, className, ms = 1500) {
   window.setTimeout(() => element.classList.remove(className), ms);
 }
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const timeFormat = new Intl.DateTimeFormat(pageLanguage, { hour: "numeric", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(pageLanguage, { dateStyle: "medium", timeStyle: "short" });
 
 export function setTime(element, date) {
   element.dateTime = date.toISOString();

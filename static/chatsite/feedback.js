@@ -1,4 +1,5 @@
 // Thumbs up or down and a comment on a finished reply, saved over HTTP (one per reply, changeable).
+import { gettext } from "./i18n.js";
 
 /**
  * list: the #messages element.
@@ -22,9 +23,9 @@ export function initFeedback(list, { feedbackUrl, csrfToken }) {
         credentials: "same-origin",
       });
       answer = await response.json();
-      if (!response.ok) throw new Error(answer.error || "Your feedback was not saved.");
+      if (!response.ok) throw new Error(answer.error || gettext("Your feedback was not saved."));
     } catch (error) {
-      status.textContent = error instanceof SyntaxError ? "Your feedback was not saved." : error.message;
+      status.textContent = error instanceof SyntaxError ? gettext("Your feedback was not saved.") : error.message;
       status.dataset.state = "error";
       return false;
     }
@@ -42,7 +43,7 @@ export function initFeedback(list, { feedbackUrl, csrfToken }) {
       const form = reply.querySelector(".feedback-form");
       const comment = form.querySelector(".feedback-comment");
       if (await save(reply, thumb.dataset.rating, comment.value)) {
-        setStatus(reply, "Thanks. Add a comment if you like.");
+        setStatus(reply, gettext("Thanks. Add a comment if you like."));
         form.hidden = false;
         comment.focus();
       } else {
@@ -63,11 +64,11 @@ export function initFeedback(list, { feedbackUrl, csrfToken }) {
     const reply = form.closest(".msg-assistant");
     const rating = reply.querySelector(".feedback").dataset.rating;
     if (!rating) {
-      setStatus(reply, "Choose thumbs up or thumbs down first.", "error");
+      setStatus(reply, gettext("Choose thumbs up or thumbs down first."), "error");
       return;
     }
     if (await save(reply, rating, form.querySelector(".feedback-comment").value)) {
-      setStatus(reply, "Comment saved.");
+      setStatus(reply, gettext("Comment saved."));
     }
   });
 

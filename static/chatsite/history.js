@@ -3,6 +3,7 @@
 // sanitises the HTML (same template as the page), so it is inserted as HTML.
 
 import { enhanceCodeBlocks, localizeTimes } from "./dom.js";
+import { gettext } from "./i18n.js";
 
 const MARGIN = "400px 0px 0px 0px";
 
@@ -20,7 +21,7 @@ export function initEarlierMessages({ button, list, scroller, thread, startsAtTo
     if (loading || !button.dataset.url) return;
     loading = true;
     button.disabled = true;
-    button.textContent = "Loading earlier messages…";
+    button.textContent = gettext("Loading earlier messages…");
     try {
       const response = await fetch(button.dataset.url, {
         headers: { Accept: "application/json" },
@@ -40,7 +41,7 @@ export function initEarlierMessages({ button, list, scroller, thread, startsAtTo
       scroller.scrollTop = scroller.scrollHeight - fromBottom;
       if (page.earlier_url) {
         button.dataset.url = page.earlier_url;
-        button.textContent = "Load earlier messages";
+        button.textContent = gettext("Load earlier messages");
         button.disabled = false;
         // Observing again reports whether the button is still in view (a short page): then the next loads too.
         observer?.unobserve(button);
@@ -50,7 +51,7 @@ export function initEarlierMessages({ button, list, scroller, thread, startsAtTo
         button.remove();
       }
     } catch {
-      button.textContent = "Earlier messages could not be loaded. Try again";
+      button.textContent = gettext("Earlier messages could not be loaded. Try again");
       button.disabled = false;
     } finally {
       loading = false;

@@ -1,6 +1,7 @@
 // Searching from the sidebar as one types: results replace the list until the box is emptied.
 //
 // Titles and snippets arrive as [text, isMatch] pieces and are built from text nodes and <mark>s only.
+import { gettext, ngettext, format } from "./i18n.js";
 
 const DEBOUNCE_MS = 250;
 
@@ -28,7 +29,7 @@ function resultItem(result) {
   markedText(title, result.title);
   const meta = document.createElement("span");
   meta.className = "search-hit-meta";
-  meta.textContent = [result.agent, result.archived ? "Archived" : ""].filter(Boolean).join(" · ");
+  meta.textContent = [result.agent, result.archived ? gettext("Archived") : ""].filter(Boolean).join(" · ");
   link.append(title, meta);
   if (Array.isArray(result.snippet) && result.snippet.length) {
     const snippet = document.createElement("span");
@@ -74,15 +75,17 @@ export function initLiveSearch() {
       answer = await response.json();
     } catch (error) {
       if (error.name === "AbortError") return;
-      status.textContent = "Search did not work. Press Enter to search on a page.";
+      status.textContent = gettext("Search did not work. Press Enter to search on a page.");
       return;
     }
     if (input.value.trim() !== query) return;
     const results = Array.isArray(answer.results) ? answer.results : [];
     list.replaceChildren(...results.map(resultItem));
     status.textContent = results.length
-      ? `${results.length} conversation${results.length === 1 ? " matches" : "s match"}`
-      : `No conversation matches “${query}”.`;
+      ? format(ngettext("%(count)s conversation matches", "%(count)s conversations match", results.length), {
+          count: results.length,
+        })
+      : format(gettext("No conversation matches “%(query)s”."), { query });
   }
 
   input.addEventListener("input", () => {

@@ -1,7 +1,11 @@
 // Knowing a reply is ready while looking elsewhere: the tab's title, and a notification if allowed.
+import { gettext, format } from "./i18n.js";
 
 const PREFERENCE = "chatsite.notifyWhenReady";
-const MARK = /^\((?:Reply ready|Reply failed)\) /;
+const READY = gettext("Reply ready");
+const FAILED = gettext("Reply failed");
+const escaped = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const MARK = new RegExp(`^\\((?:${escaped(READY)}|${escaped(FAILED)})\\) `);
 const NOTIFICATION_TEXT_LENGTH = 140;
 
 function wantsNotifications() {
@@ -28,10 +32,11 @@ export function watchReplies({ agentName }) {
     if (document.visibilityState === "visible" || !reply) return;
     const failed = ["error", "interrupted"].includes(reply.dataset.status);
     clearTitle();
-    document.title = `(${failed ? "Reply failed" : "Reply ready"}) ${document.title}`;
+    document.title = `(${failed ? FAILED : READY}) ${document.title}`;
     if (!wantsNotifications()) return;
     const text = reply.querySelector(".msg-body")?.innerText.trim() ?? "";
-    const notification = new Notification(failed ? `${agentName}: the reply failed` : `${agentName} replied`, {
+    const title = failed ? gettext("%(agent)s: the reply failed") : gettext("%(agent)s replied");
+    const notification = new Notification(format(title, { agent: agentName }), {
       body: text.length > NOTIFICATION_TEXT_LENGTH ? `${text.slice(0, NOTIFICATION_TEXT_LENGTH)}…` : text,
       tag: window.location.pathname,
     });
@@ -54,8 +59,8 @@ export function initNotifyToggle() {
   const show = () => {
     const on = wantsNotifications();
     toggle.setAttribute("aria-checked", String(on));
-    label.textContent = on ? "Notifying when a reply is ready" : "Notify me when a reply is ready";
-    if (Notification.permission === "denied") label.textContent = "Notifications are blocked by the browser";
+    label.textContent = on ? gettext("Notifying when a reply is ready") : gettext("Notify me when a reply is ready");
+    if (Notification.permission === "denied") label.textContent = gettext("Notifications are blocked by the browser");
   };
   toggle.addEventListener("click", async () => {
     if (wantsNotifications()) {

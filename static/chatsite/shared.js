@@ -4,6 +4,7 @@ import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initEarlierMessages } from "./history.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
+import { gettext } from "./i18n.js";
 
 const config = JSON.parse(document.getElementById("share-config").textContent);
 const texts = JSON.parse(document.getElementById("message-texts").textContent);
@@ -62,8 +63,13 @@ list.addEventListener("click", async (event) => {
 function showStatus(state) {
   if (!liveStatus) return;
   liveStatus.dataset.state = state;
-  const labels = { open: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", closed: "No longer live" };
-  liveStatus.lastChild.textContent = labels[state] || "Live";
+  const labels = {
+    open: gettext("Live"),
+    connecting: gettext("Connecting…"),
+    reconnecting: gettext("Reconnecting…"),
+    closed: gettext("No longer live"),
+  };
+  liveStatus.lastChild.textContent = labels[state] || gettext("Live");
 }
 
 if (config.wsPath) {

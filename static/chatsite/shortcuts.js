@@ -1,4 +1,5 @@
 // Keyboard shortcuts, listed in the `?` dialog. Ctrl on most systems, ⌘ on a Mac.
+import { pgettext } from "./i18n.js";
 
 function typingIn(target) {
   return (
@@ -14,7 +15,7 @@ export function initShortcuts({ focusComposer = null, copyLastReply = null } = {
   const dialog = document.getElementById("shortcuts-dialog");
   if (!dialog) return;
   const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
-  for (const key of dialog.querySelectorAll("[data-mod]")) key.textContent = isMac ? "⌘" : "Ctrl";
+  for (const key of dialog.querySelectorAll("[data-mod]")) key.textContent = isMac ? "⌘" : pgettext("keyboard key", "Ctrl");
   for (const row of dialog.querySelectorAll("[data-needs]")) {
     row.hidden = !{ composer: focusComposer, copy: copyLastReply }[row.dataset.needs];
   }

@@ -5,12 +5,13 @@ import { initConversationList } from "./conversation_list.js";
 import { initLiveSearch } from "./live_search.js";
 import { initNotifyToggle } from "./reply_ready.js";
 import { initShortcuts } from "./shortcuts.js";
+import { gettext, format } from "./i18n.js";
 
 const TITLE_LENGTH = 80;
 
 export function titleFrom(text) {
   const words = text.split(/\s+/).filter(Boolean).join(" ");
-  if (words.length <= TITLE_LENGTH) return words || "New conversation";
+  if (words.length <= TITLE_LENGTH) return words || gettext("New conversation");
   const cut = words.slice(0, TITLE_LENGTH - 1);
   const space = cut.lastIndexOf(" ");
   return (space > 0 ? cut.slice(0, space) : cut) + "…";
@@ -93,7 +94,7 @@ export function touchConversation({ id, url, title }) {
     link.dataset.conversationId = id;
     link.querySelector(".conv-link-title").textContent = title;
     link.title = title;
-    item.querySelector(".conv-item-menu").ariaLabel = `Options for ${title}`;
+    item.querySelector(".conv-item-menu").ariaLabel = format(gettext("Options for %(title)s"), { title });
   }
   document.getElementById("conv-empty")?.remove();
   let today = nav.querySelector('.conv-group:not([data-group="pinned"])');
@@ -103,7 +104,7 @@ export function touchConversation({ id, url, title }) {
     today.dataset.group = "today";
     const label = document.createElement("h2");
     label.className = "conv-group-label";
-    label.textContent = "Today";
+    label.textContent = gettext("Today");
     const list = document.createElement("ol");
     list.className = "conv-items";
     today.append(label, list);

@@ -7,10 +7,11 @@ import { renderApproval } from "./approval.js";
 import { renderAttachments } from "./attachments.js";
 import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
 import { showVersions } from "./versions.js";
+import { gettext, format } from "./i18n.js";
 
 const DEFAULT_ERRORS = {
-  error: "The reply failed.",
-  interrupted: "The reply was interrupted.",
+  error: gettext("The reply failed."),
+  interrupted: gettext("The reply was interrupted."),
 };
 
 function setUserContent(element, text, attachments) {
@@ -403,7 +404,7 @@ export class Thread {
   addTool(list, id, name, status) {
     const chip = cloneTemplate("tpl-tool");
     chip.dataset.toolId = String(id ?? "");
-    chip.querySelector(".tool-name").textContent = String(name || "tool");
+    chip.querySelector(".tool-name").textContent = String(name || gettext("tool"));
     setToolStatus(chip, status === "done" ? "done" : "running");
     list.append(chip);
     list.hidden = false;
@@ -437,7 +438,7 @@ function findTool(list, id) {
 
 function setToolStatus(chip, status) {
   chip.dataset.status = status;
-  chip.querySelector(".tool-state").textContent = status;
+  chip.querySelector(".tool-state").textContent = status === "done" ? gettext("done") : gettext("running");
 }
 
 /** A tool call's arguments and result as text (indented when JSON); empty values leave what is shown. */
@@ -463,8 +464,10 @@ function prettyJson(text) {
 function retryingText(frame) {
   const delay = Number(frame.delay);
   const seconds = Number.isFinite(delay) ? Math.max(1, Math.round(delay)) : null;
-  const reason = typeof frame.reason === "string" && frame.reason ? frame.reason : "The platform is busy";
-  const when = seconds === null ? "shortly" : `in ${seconds} s`;
-  const attempt = Number.isInteger(frame.attempt) ? ` (attempt ${frame.attempt})` : "";
-  return `${reason}. Trying again ${when}${attempt}…`;
+  const reason = typeof frame.reason === "string" && frame.reason ? frame.reason : gettext("The platform is busy");
+  const when = seconds === null ? gettext("shortly") : format(gettext("in %(seconds)s s"), { seconds });
+  const attempt = Number.isInteger(frame.attempt)
+    ? " " + format(gettext("(attempt %(attempt)s)"), { attempt: frame.attempt })
+    : "";
+  return format(gettext("%(reason)s. Trying again %(when)s%(attempt)s…"), { reason, when, attempt });
 }

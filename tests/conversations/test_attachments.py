@@ -112,7 +112,7 @@ def test_at_most_ten_files_wait_for_one_message(alice_client, conversation):
         assert upload(alice_client, conversation, f"p{i}.png", png_bytes()).status_code == 201
     eleventh = upload(alice_client, conversation, "p10.png", png_bytes())
     assert eleventh.status_code == 400
-    assert eleventh.json()["error"] == "At most 10 file(s) go with one message to SketricGen."
+    assert eleventh.json()["error"] == "At most 10 files go with one message to SketricGen."
     assert Attachment.objects.count() == 10
 
 
@@ -167,7 +167,7 @@ def test_each_platform_takes_what_its_documents_allow(alice_client, alice):
     agentweave = Conversation.objects.create(owner=alice, agent=agent_on("agentweave", "weave"))
     assert upload(alice_client, agentweave, "r.pdf", pdf_bytes()).status_code == 201
     second = upload(alice_client, agentweave, "x.png", png_bytes())
-    assert second.json()["error"] == "At most 1 file(s) go with one message to AgentWeave."
+    assert second.json()["error"] == "At most 1 file goes with one message to AgentWeave."
 
 
 def test_the_chat_page_tells_the_composer_what_it_may_attach(alice_client, alice):
