@@ -297,6 +297,11 @@ class StreamingMarkdown:
     def tail(self) -> str:
         return self._joined(self._tail)
 
+    @property
+    def has_tail(self) -> bool:
+        """Whether any text of the open block has come."""
+        return self._tail_length > 0
+
     @staticmethod
     def _joined(parts: list[str]) -> str:
         if len(parts) > 1:

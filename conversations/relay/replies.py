@@ -153,9 +153,10 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     try:
         async with aclosing(limited) as events:
             async for event in events:
-                text = run.apply(event)
-                if text is not None:
-                    await run.hub.publish(run, text)
+                async with run.publishing:
+                    text = run.apply(event)
+                    if text is not None:
+                        await run.hub.publish(run, text)
         if run.approval.get("status") == "pending":
             status = Message.Status.PAUSED
         elif not run.finished:
@@ -176,6 +177,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
 
 
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
+    run.stop_live()
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
     try:
         await finish(run, status, error)

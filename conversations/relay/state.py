@@ -47,5 +47,6 @@ def saved_state(message: Message) -> str:
         text=message.content,
         html=render_markdown(message.content),
         tail="",
+        live="",
         tool_calls=message.tool_calls,
     )

@@ -1,6 +1,6 @@
 // The message list: applies the server's frames (docs/websocket.md) to the DOM.
 //
-// `html` fields are produced and sanitised by the server and are inserted as HTML;
+// `html` and `live` fields are produced and sanitised by the server and are inserted as HTML;
 // `text`, `tail`, names, errors and everything else only ever as text.
 
 import { renderApproval } from "./approval.js";
@@ -71,6 +71,7 @@ export class Thread {
       case "reply.ended":
         return this.replyEnded(frame);
       case "text_delta":
+      case "text_live":
       case "text_replace":
       case "tool_started":
       case "tool_finished":
@@ -213,7 +214,7 @@ export class Thread {
     this.seqs.set(id, frame.seq);
     const element = this.ensureReply(id);
     element.dataset.seq = String(frame.seq);
-    this.setBody(element, frame.html, frame.tail);
+    this.setBody(element, frame.html, frame.live);
     this.setTools(element, frame.tool_calls);
     this.setApproval(element, frame.approval);
     this.streamed.set(id, typeof frame.text === "string" ? [frame.text] : null);
@@ -268,8 +269,11 @@ export class Thread {
       case "text_delta":
         this.textDelta(element, id, frame);
         break;
+      case "text_live":
+        this.setLive(element, frame.html);
+        break;
       case "text_replace":
-        this.setBody(element, frame.html, frame.tail);
+        this.setBody(element, frame.html, frame.live);
         this.streamed.set(id, null);
         break;
       case "tool_started":
@@ -295,15 +299,14 @@ export class Thread {
     const text = typeof frame.text === "string" ? frame.text : "";
     this.streamed.get(id)?.push(text);
     this.setActivity(element, "");
+    // Finished blocks join the rendered part and the open block shows as last rendered, in one
+    // step: a block's final rendering takes the place of its live one without a frame in between.
     const commit = frame.commit;
     if (commit && typeof commit === "object") {
       element.querySelector(".md").append(sanitizedFragment(commit.html));
-      this.setTail(element, commit.tail);
-    } else {
-      const tail = element.querySelector(".tail");
-      const node = tail.firstChild;
-      if (node && node.nodeType === Node.TEXT_NODE && node === tail.lastChild) node.appendData(text);
-      else tail.textContent += text;
+      this.setLive(element, typeof frame.live === "string" ? frame.live : "");
+    } else if (typeof frame.live === "string") {
+      this.setLive(element, frame.live);
     }
   }
 
@@ -364,13 +367,14 @@ export class Thread {
     if (panel) renderApproval(panel, approval, element.dataset.messageId);
   }
 
-  setBody(element, html, tail) {
+  setBody(element, html, live) {
     element.querySelector(".md").replaceChildren(sanitizedFragment(html));
-    this.setTail(element, tail);
+    this.setLive(element, live);
   }
 
-  setTail(element, tail) {
-    element.querySelector(".tail").textContent = typeof tail === "string" ? tail : "";
+  /** The open block, rendered on the server (`live`), or nothing. */
+  setLive(element, live) {
+    element.querySelector(".tail").replaceChildren(sanitizedFragment(typeof live === "string" ? live : ""));
   }
 
   setActivity(element, text) {
