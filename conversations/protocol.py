@@ -69,6 +69,7 @@ class RefusalCode(StrEnum):
     READ_ONLY = "READ_ONLY"
     SIGNED_OUT = "SIGNED_OUT"
     SOCKET_LIMIT = "SOCKET_LIMIT"
+    APPROVAL_CLOSED = "APPROVAL_CLOSED"
 
 
 class Refused(Exception):
@@ -174,6 +175,7 @@ def reply_snapshot(
     tail: str,
     live: str,
     tool_calls: list[dict[str, str]],
+    approval: dict[str, Any],
 ) -> str:
     """A running reply: `html` its finished blocks; its open one as text (`tail`) and as HTML (`live`)."""
     return encode(
@@ -187,6 +189,7 @@ def reply_snapshot(
             "tail": tail,
             "live": live,
             "tool_calls": tool_calls,
+            "approval": approval,
         }
     )
 

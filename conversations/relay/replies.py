@@ -125,8 +125,8 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
     if prepared.turn.approval is None:
         started = protocol.reply_started(message_id=run.message_id, replaces=replaces)
-    else:  # the paused reply continues where it stopped
-        run.markdown.replace(reply.content)
+    else:  # the paused reply continues where it stopped, in a new paragraph
+        run.markdown.replace(after_decisions(reply.content))
         run.tool_calls, run.approval = reply.tool_calls, reply.approval
         run.seq = reply.seq + 1
         started = run.snapshot()
@@ -138,6 +138,13 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     )
     hub.ensure_checkpointer()
     return run
+
+
+def after_decisions(text: str) -> str:
+    """A paused reply's text, ended so that what the run writes after the decisions starts a new paragraph."""
+    if not text.strip() or text.endswith("\n\n"):
+        return text
+    return text.rstrip(" \t") + ("\n" if text.endswith("\n") else "\n\n")
 
 
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:

@@ -81,6 +81,7 @@ class ReplyRun:
             tail=self.markdown.tail,
             live=render_markdown(self.markdown.tail),
             tool_calls=self.tool_calls,
+            approval=self.approval,
         )
 
     def ended(self, status: str, error: str) -> str:

@@ -49,4 +49,5 @@ def saved_state(message: Message) -> str:
         tail="",
         live="",
         tool_calls=message.tool_calls,
+        approval=message.approval,
     )

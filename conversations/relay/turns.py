@@ -40,6 +40,21 @@ class PreparedTurn:
     replaces: int | None = None
 
 
+# Why a request for decisions takes none any more, by its `approval.status`.
+CLOSED_APPROVALS = {
+    "resolved": "This request was already answered (perhaps in another tab).",
+    "replaced": "A newer message replaced this request: the agent no longer waits for it.",
+    "expired": "This request expired on the platform: the agent no longer waits for it.",
+}
+
+
+def close_pending_approvals(conversation: Conversation) -> None:
+    """A new message replaces any request for decisions still open: its paused run is left behind."""
+    for reply in conversation.messages.filter(status=Message.Status.PAUSED, approval__status="pending"):
+        reply.approval = {**reply.approval, "status": "replaced"}
+        reply.save(update_fields=["approval", "updated_at"])
+
+
 @functools.cache
 def known_timezones() -> frozenset[str]:
     """The IANA zone names this system has. Listing them walks the zoneinfo files (~25 ms): once."""
@@ -94,6 +109,7 @@ def save_turn(
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
+        close_pending_approvals(conversation)
         user_message = conversation.messages.create(role=Message.Role.USER, content=text)
         try:
             files = link_pending(conversation, user_message, attachment_ids)
@@ -185,6 +201,7 @@ def save_edit(
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
+        close_pending_approvals(conversation)
         old_reply_id = old_reply.pk if old_reply else None
         if old_reply is not None:
             old_reply.delete()
@@ -210,9 +227,14 @@ def save_decisions(
     """Mark a paused reply's approval resolved with the user's decisions; it streams again."""
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
-        reply = conversation.messages.filter(pk=message_id, status=Message.Status.PAUSED).first()
-        if reply is None or reply.approval.get("status") != "pending":
+        reply = conversation.messages.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
+        if reply is None or not reply.approval:
             raise TurnRefused(RefusalCode.NOT_FOUND, "This reply is not waiting for a decision.")
+        if reply.status != Message.Status.PAUSED or reply.approval.get("status") != "pending":
+            raise TurnRefused(
+                RefusalCode.APPROVAL_CLOSED,
+                CLOSED_APPROVALS.get(reply.approval.get("status"), CLOSED_APPROVALS["resolved"]),
+            )
         problem = decisions_problem(reply.approval["actions"], decisions)
         if problem:
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)

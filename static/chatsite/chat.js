@@ -264,6 +264,10 @@ function onErrorFrame(frame) {
     thread.resumeRefused(Number(clientId.slice("resume:".length)));
     return;
   }
+  if (clientId.startsWith("decide:") && frame.code === "APPROVAL_CLOSED") {
+    thread.approvalClosed(Number(clientId.slice("decide:".length)), message);
+    return;
+  }
   if (clientId.startsWith("decide:")) {
     const panel = document.getElementById(`m-${Number(clientId.slice("decide:".length))}`)?.querySelector(".approval");
     if (panel) showApprovalProblem(panel, message);

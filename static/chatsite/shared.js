@@ -34,6 +34,7 @@ const thread = new Thread(list, {
   },
   onRunning: () => {},
   onUserMessage: () => {},
+  readOnly: true,
 });
 
 initEarlierMessages({

@@ -32,9 +32,11 @@ export class Thread {
    * onChange(): the content grew or changed (for scrolling).
    * onRunning(messageId | null): a reply started or ended.
    * onUserMessage(message): a user message was saved.
+   * readOnly: a shared page, which shows requests for decisions without controls.
    */
-  constructor(list, { texts, send, onChange, onRunning, onUserMessage }) {
+  constructor(list, { texts, send, onChange, onRunning, onUserMessage, readOnly = false }) {
     this.list = list;
+    this.readOnly = readOnly;
     this.send = send;
     this.onChange = onChange;
     this.onRunning = onRunning;
@@ -44,6 +46,8 @@ export class Thread {
     // Raw text of replies streamed in this page, or null once a replace made it unknown.
     this.streamed = new Map();
     this.resumeAsked = new Set();
+    // The request for decisions each reply shows, by element id.
+    this.approvals = new Map();
     this.running = null;
     this.adopt(list, {});
   }
@@ -56,7 +60,7 @@ export class Thread {
       this.seqs.set(id, Number(element.dataset.seq) || 0);
       if (element.dataset.status === "streaming") this.running = id;
       const panel = element.querySelector(".approval[data-approval]");
-      if (panel) renderApproval(panel, JSON.parse(panel.dataset.approval), id);
+      if (panel) this.setApproval(element, JSON.parse(panel.dataset.approval));
     }
   }
 
@@ -179,6 +183,7 @@ export class Thread {
     }
     element.id = `m-${message.id}`;
     element.dataset.messageId = String(message.id);
+    this.closePendingApprovals();
     // An edited message takes the place of the one it replaces.
     const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
     if (replaced && replaced !== element) {
@@ -353,6 +358,22 @@ export class Thread {
     this.resumeAsked.delete(id);
   }
 
+  /** A new message replaces every request still waiting (the server has closed them too). */
+  closePendingApprovals() {
+    for (const panel of this.list.querySelectorAll('.approval[data-state="pending"], .approval[data-state="waiting"]')) {
+      const element = panel.closest(".msg");
+      const approval = this.approvals.get(element.id);
+      if (approval) this.setApproval(element, { ...approval, status: "replaced" });
+    }
+  }
+
+  /** The server refused a decision: the request is closed, for the reason it gave. */
+  approvalClosed(id, note) {
+    const element = this.element(id);
+    const approval = element && this.approvals.get(element.id);
+    if (approval) this.setApproval(element, { ...approval, status: "closed" }, note);
+  }
+
   decide(id, decisions) {
     const panel = this.element(id)?.querySelector(".approval");
     if (!panel) return;
@@ -362,9 +383,10 @@ export class Thread {
 
   // Parts of a reply.
 
-  setApproval(element, approval) {
+  setApproval(element, approval, note = "") {
     const panel = element.querySelector(".approval");
-    if (panel) renderApproval(panel, approval, element.dataset.messageId);
+    if (approval && typeof approval === "object") this.approvals.set(element.id, approval);
+    if (panel) renderApproval(panel, approval, element.dataset.messageId, { readOnly: this.readOnly, note });
   }
 
   setBody(element, html, live) {
