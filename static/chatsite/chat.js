@@ -65,10 +65,18 @@ initFeedback(list, {
     conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/feedback/` : null,
 });
 
-// Scrolling: follow the newest message unless the reader scrolled up.
+// Scrolling: follow the newest message while the reader is at the bottom; stop when they scroll
+// up (and only then: content that grows or shrinks, or the browser's scroll anchoring, moves the
+// view too, without the reader asking).
 
 let following = true;
 let scrollQueued = false;
+let lastUserScroll = -Infinity;
+const USER_SCROLL_MS = 1000;
+const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "]);
+// What the ↓ button says when something the reader must see arrived below the view.
+const NOTICES = { approval: "Approval needed", error: "Reply failed", retrying: "Retrying" };
+const jumpLabel = document.getElementById("jump-label");
 
 function nearBottom() {
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
@@ -89,17 +97,55 @@ function contentChanged(force) {
   });
 }
 
+function showJump(notice) {
+  jump.hidden = false;
+  jump.dataset.notice = notice || "";
+  jumpLabel.textContent = notice ? NOTICES[notice] : "";
+  jump.setAttribute("aria-label", notice ? `${NOTICES[notice]}: scroll to it` : "Scroll to the newest message");
+}
+
+function hideJump() {
+  jump.hidden = true;
+  jump.dataset.notice = "";
+  jumpLabel.textContent = "";
+}
+
+/** An approval request, an error or a retry notice: in view if the reader follows, else announced. */
+function noticeArrived(kind) {
+  if (following) contentChanged(false);
+  else showJump(kind);
+}
+
+for (const type of ["wheel", "touchmove"]) {
+  scroller.addEventListener(type, () => (lastUserScroll = performance.now()), { passive: true });
+}
+// On the scroll bar itself (dragging it), not on the messages.
+scroller.addEventListener("pointerdown", (event) => {
+  if (event.target === scroller) lastUserScroll = performance.now();
+});
+document.addEventListener("keydown", (event) => {
+  const typing = event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement;
+  if (!typing && SCROLL_KEYS.has(event.key)) lastUserScroll = performance.now();
+});
+
 scroller.addEventListener(
   "scroll",
   () => {
-    following = nearBottom();
-    jump.hidden = following;
+    if (nearBottom()) {
+      following = true;
+      hideJump();
+    } else if (performance.now() - lastUserScroll < USER_SCROLL_MS) {
+      following = false;
+      if (jump.hidden) showJump("");
+    } else if (following) {
+      contentChanged(false);
+    }
   },
   { passive: true },
 );
 jump.addEventListener("click", () => {
   following = true;
-  jump.hidden = true;
+  hideJump();
   scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" });
 });
 
@@ -110,6 +156,7 @@ const thread = new Thread(list, {
   send: (frame) => socket?.send(frame),
   onChange: contentChanged,
   onRunning: showRunning,
+  onNotice: noticeArrived,
   onUserMessage: (message, clientId) => {
     pending.delete(clientId);
     pendingEdits.delete(clientId);
@@ -521,7 +568,7 @@ if (linked) {
   // Only the message list scrolls (scrollIntoView would move the whole layout too).
   scroller.scrollTop += linked.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 16;
   following = nearBottom();
-  jump.hidden = following;
+  if (!following) showJump("");
 } else {
   scrollToEnd();
 }

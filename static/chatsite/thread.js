@@ -32,11 +32,13 @@ export class Thread {
    * onChange(): the content grew or changed (for scrolling).
    * onRunning(messageId | null): a reply started or ended.
    * onUserMessage(message): a user message was saved.
+   * onNotice(kind, element): something the reader must see came: "approval", "error" or "retrying".
    * readOnly: a shared page, which shows requests for decisions without controls.
    */
-  constructor(list, { texts, send, onChange, onRunning, onUserMessage, readOnly = false }) {
+  constructor(list, { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, readOnly = false }) {
     this.list = list;
     this.readOnly = readOnly;
+    this.onNotice = onNotice;
     this.send = send;
     this.onChange = onChange;
     this.onRunning = onRunning;
@@ -255,6 +257,8 @@ export class Thread {
     this.streamed.delete(id);
     if (this.running === id) this.setRunning(null);
     this.onChange(false);
+    if (status === "error" || status === "interrupted") this.onNotice("error", reply);
+    else if (frame.approval?.status === "pending" && !this.readOnly) this.onNotice("approval", reply);
   }
 
   replyEvent(frame) {
@@ -298,6 +302,8 @@ export class Thread {
         break;
     }
     this.onChange(false);
+    if (frame.type === "retrying") this.onNotice("retrying", element);
+    else if (frame.type === "approval_requested" && !this.readOnly) this.onNotice("approval", element);
   }
 
   textDelta(element, id, frame) {
