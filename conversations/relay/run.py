@@ -34,9 +34,9 @@ LIVE_RENDER_SECONDS = 0.1
 # and less often when it is slow to render (a long code block): its renders take at most this share of
 # a core, but it is rendered at least every LIVE_RENDER_MAX_SECONDS. A render not due when the text
 # changed is made once the reply has been quiet for LIVE_QUIET_SECONDS.
-LIVE_RENDER_SHARE = 0.002
+LIVE_RENDER_SHARE = 0.0005
 LIVE_RENDER_MAX_SECONDS = 1.0
-LIVE_QUIET_SECONDS = 0.1
+LIVE_QUIET_SECONDS = 0.25
 
 
 @dataclass(eq=False)
@@ -66,6 +66,7 @@ class ReplyRun:
     # may be made, when the text last changed (monotonic seconds), and the render made once quiet.
     live_stale: bool = False
     live_due: float = 0.0
+    rendered_at: float = 0.0
     changed_at: float = 0.0
     live_timer: asyncio.TimerHandle | None = None
     concluded: bool = False
@@ -102,6 +103,8 @@ class ReplyRun:
         if isinstance(event, TextDelta):
             self.seq += 1
             commit = self.markdown.feed(event.text)
+            if commit is not None:  # a new block is open: its first rendering waits only the minimum
+                self.live_due = min(self.live_due, self.rendered_at + LIVE_RENDER_SECONDS)
             return protocol.text_delta(
                 message_id=self.message_id,
                 seq=self.seq,
@@ -162,7 +165,8 @@ class ReplyRun:
         started = time.thread_time()
         html = render_markdown(self.markdown.tail)
         interval = (time.thread_time() - started) / LIVE_RENDER_SHARE
-        self.live_due = time.monotonic() + min(max(LIVE_RENDER_SECONDS, interval), LIVE_RENDER_MAX_SECONDS)
+        self.rendered_at = time.monotonic()
+        self.live_due = self.rendered_at + min(max(LIVE_RENDER_SECONDS, interval), LIVE_RENDER_MAX_SECONDS)
         return html
 
     def render_when_quiet(self) -> None:
