@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 600
 
 INTERNAL_ERROR = "Something went wrong on this site while relaying the reply. Try again."
+APPROVAL_EXPIRED = (
+    "The platform no longer had this paused run (the request may have expired), so your decisions "
+    "were not applied. Send a new message to go on."
+)
 
 
 async def start_reply(
@@ -170,6 +174,10 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
             status, error = Message.Status.ERROR, "The platform ended the reply without finishing it."
     except UpstreamError as exc:
         status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
+        if turn.approval is not None and exc.status is not None and 400 <= exc.status < 500:
+            # The platform refused the decisions themselves: its paused run is gone, not this reply.
+            run.approval = {**run.approval, "status": "expired"}
+            error = APPROVAL_EXPIRED
     except asyncio.CancelledError:
         if not run.stop_requested:
             await conclude(

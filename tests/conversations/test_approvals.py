@@ -159,3 +159,22 @@ async def test_a_new_message_replaces_the_open_request_and_late_decisions_are_re
     state = json.loads(await ws.receive_from())
     assert state["approval"]["status"] == "replaced"
     await ws.disconnect()
+
+
+async def test_decisions_the_platform_no_longer_takes_end_the_request_as_expired_not_as_its_422(
+    alice, approving_conversation, connect, sketricgen
+):
+    _, ws = await connect(alice, approving_conversation.id)
+    paused = (await paused_reply(ws))[-1]
+    sketricgen.app.pending_hitl.clear()  # the platform forgot the paused run
+    decisions = [{"type": "approve"}, {"type": "approve"}]
+    await ws.send_json_to({"type": "decide", "message_id": paused["message_id"], "decisions": decisions})
+    ended = (await frames_until(ws, "reply.ended"))[-1]
+    assert ended["status"] == "error"
+    assert ended["approval"]["status"] == "expired"
+    assert "no longer had this paused run" in ended["error"]
+    assert "422" not in ended["error"] and "No paused run" not in ended["error"]
+    assert ended["text"].startswith(paused["text"]), "the text before the pause is kept"
+    reply = await sync_to_async(Message.objects.get)(pk=paused["message_id"])
+    assert reply.approval["status"] == "expired"
+    await ws.disconnect()
