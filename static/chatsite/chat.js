@@ -66,13 +66,15 @@ initFeedback(list, {
 });
 
 // Scrolling: follow the newest message while the reader is at the bottom; stop when they scroll
-// up (and only then: content that grows or shrinks, or the browser's scroll anchoring, moves the
-// view too, without the reader asking).
+// away. A scroll right after the content changed, with no wheel, touch or key behind it, is the
+// layout (content that grew or shrank, the browser's scroll anchoring), not the reader.
 
 let following = true;
 let scrollQueued = false;
 let lastUserScroll = -Infinity;
+let lastContentChange = -Infinity;
 const USER_SCROLL_MS = 1000;
+const LAYOUT_SCROLL_MS = 250;
 const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "]);
 // What the ↓ button says when something the reader must see arrived below the view.
 const NOTICES = { approval: "Approval needed", error: "Reply failed", retrying: "Retrying" };
@@ -87,6 +89,7 @@ function scrollToEnd() {
 }
 
 function contentChanged(force) {
+  lastContentChange = performance.now();
   if (force) following = true;
   intro.hidden = !thread.isEmpty;
   if (!following || scrollQueued) return;
@@ -131,14 +134,15 @@ document.addEventListener("keydown", (event) => {
 scroller.addEventListener(
   "scroll",
   () => {
+    const now = performance.now();
     if (nearBottom()) {
       following = true;
       hideJump();
-    } else if (performance.now() - lastUserScroll < USER_SCROLL_MS) {
+    } else if (following && now - lastUserScroll > USER_SCROLL_MS && now - lastContentChange < LAYOUT_SCROLL_MS) {
+      contentChanged(false);
+    } else {
       following = false;
       if (jump.hidden) showJump("");
-    } else if (following) {
-      contentChanged(false);
     }
   },
   { passive: true },
