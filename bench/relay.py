@@ -441,17 +441,24 @@ class Bench:
             # Every stream is the same user's: lift the per-user limits above the largest level.
             "CHATSITE_RUNNING_REPLIES": "100000",
             "CHATSITE_MESSAGES_PER_MINUTE": "100000",
+            "CHATSITE_SOCKETS_PER_USER": "100000",
         }
         self.daphne_starts = 0
+        # The `--before` commit's code, exported, to measure the site before a change in the same run.
+        self.before_tree: Path | None = None
+        if args.before:
+            self.before_tree = export_tree(args.before, self.var)
 
     # --- processes -----------------------------------------------------------------------------
 
-    def spawn(self, args: list[str], log_name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def spawn(
+        self, args: list[str], log_name: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> subprocess.Popen:
         log = open(self.var / log_name, "w")  # noqa: SIM115 - closed in close()
         self.logs.append(log)
         proc = subprocess.Popen(
             args,
-            cwd=ROOT,
+            cwd=cwd,
             env=env or self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -542,13 +549,14 @@ class Bench:
             raise RuntimeError("not enough conversations were created")
         return taken
 
-    def start_site(self) -> None:
+    def start_site(self, tree: Path = ROOT) -> None:
+        """Start Daphne on the code in `tree`: this checkout, or the `--before` commit's."""
         self.stop(self.site)
         self.daphne_starts += 1
         self.site_port = free_port()
         log_name = f"daphne-{self.daphne_starts}.log"
         daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.site_port), "chatsite.asgi:application"]
-        self.site = self.spawn([sys.executable, *daphne], log_name)
+        self.site = self.spawn([sys.executable, *daphne], log_name, cwd=tree)
         login = f"http://127.0.0.1:{self.site_port}/accounts/login/"
         self.wait_until(
             self.site, lambda: self.httpx.get(login, timeout=2).status_code == 200, "Daphne", log_name
@@ -723,6 +731,13 @@ class Bench:
         print(f"  direct: {streams} streams x {words} events at {rate}/s ...", flush=True)
         direct = self.run_clients("direct", streams, words, delay, ramp)
         time.sleep(0.5)
+        before = None
+        if self.before_tree is not None:
+            self.start_site(self.before_tree)
+            self.wait_for_quiet()
+            print(f"  before: {streams} streams x {words} events at {rate}/s ...", flush=True)
+            before = self.run_clients("site", streams, words, delay, ramp)
+            self.stop(self.site)
         self.start_site()
         self.wait_for_quiet()
         print(f"  site:   {streams} streams x {words} events at {rate}/s ...", flush=True)
@@ -730,8 +745,18 @@ class Bench:
         self.stop(self.site)
         errors = scan_log(self.var / f"daphne-{self.daphne_starts}.log")
         return {
-            "streams": streams, "rate": rate, "words": words, "direct": direct, "site": site, "log": errors
+            "streams": streams, "rate": rate, "words": words, "direct": direct, "site": site, "log": errors,
+            "before": before, "before_ref": self.args.before,
         }  # fmt: skip
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    tree = into / "before-tree"
+    tree.mkdir()
+    git, tar = shutil.which("git") or "git", shutil.which("tar") or "tar"
+    archive = subprocess.run([git, "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run([tar, "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def psutil_busy(psutil: Any) -> float:
@@ -993,6 +1018,25 @@ def report(latency: dict[str, Any] | None, sweep: list[dict[str, Any]], command:
                 f"{cores(s, 'fake_cpu')} | {cores(s, 'other_cpu')} | {d['clients']} |"
             )
         out.append("")
+    compared = [level for level in ([latency] if latency else []) + sweep if level.get("before")]
+    if compared:
+        out.append(f"### Site CPU before ({compared[0]['before_ref']}) and after, same run")
+        out.append("")
+        out.append(
+            "| streams × events/s | before: site CPU s / 1k events | after | after ÷ before | "
+            "p50 added before / after (ms) |"
+        )
+        out.append("|--:|--:|--:|--:|--:|")
+        for level in compared:
+            b, s, d = level["before"], level["site"], level["direct"]
+            before_cpu = per_thousand(b["site_cpu"], b["received"])
+            after_cpu = per_thousand(s["site_cpu"], s["received"])
+            out.append(
+                f"| {level['streams']} × {level['rate']} | {before_cpu:.3f} | {after_cpu:.3f} | "
+                f"{after_cpu / before_cpu:.3f} | "
+                f"{ms(diff(b['p50'], d['p50']))} / {ms(diff(s['p50'], d['p50']))} |"
+            )
+        out.append("")
     out.append("### Targets")
     out.append("")
     out.extend(verdicts(latency, sweep))
@@ -1088,6 +1132,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="DIR", help="record the site with py-spy (installed separately) into DIR"
     )
+    parser.add_argument(
+        "--before", metavar="REF", help="also measure the site at this commit, in the same run, and compare"
+    )
     parser.add_argument("--role", choices=["fake", "client"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -1119,7 +1166,8 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
         bench.start_fake()
         # Per site measurement: one conversation per stream, one per client process to warm up.
         measured = [args.latency_streams, *args.levels]
-        bench.prepare_site(sum(n + -(-n // args.client_streams) for n in measured))
+        site_runs = 2 if args.before else 1
+        bench.prepare_site(site_runs * sum(n + -(-n // args.client_streams) for n in measured))
         if args.latency_streams > 0:
             print(f"Added latency at {LATENCY_RATE} events/s:", flush=True)
             latency = bench.measure(args.latency_streams, LATENCY_RATE, args.latency_seconds, ramp=1.0)

@@ -94,7 +94,8 @@ def turn_history(
     kept: list[Message] = []
     if budget.messages > 0 and budget.tokens > 0:
         earlier = (
-            conversation.chosen_path().filter(earlier_than(before))
+            conversation.chosen_path()
+            .filter(earlier_than(before))
             .filter(Q(role=Message.Role.USER) | Q(status__in=REPLIES_SENT_BACK))
             .order_by("-created_at", "-id")
             .prefetch_related("attachments")

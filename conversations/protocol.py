@@ -31,6 +31,7 @@ class FrameType(StrEnum):
     REPLY_STARTED = "reply.started"
     TEXT_DELTA = "text_delta"
     TEXT_REPLACE = "text_replace"
+    TEXT_LIVE = "text_live"
     TOOL_STARTED = "tool_started"
     TOOL_FINISHED = "tool_finished"
     ACTIVITY = "activity"
@@ -70,6 +71,7 @@ class RefusalCode(StrEnum):
     READ_ONLY = "READ_ONLY"
     SIGNED_OUT = "SIGNED_OUT"
     SOCKET_LIMIT = "SOCKET_LIMIT"
+    APPROVAL_CLOSED = "APPROVAL_CLOSED"
 
 
 class Refused(Exception):
@@ -133,7 +135,10 @@ def reply_started(*, message_id: int, replaces: int | None, versions: dict[str, 
     return encode(payload)
 
 
-def text_delta(*, message_id: int, seq: int, text: str, commit: tuple[str, str] | None) -> str:
+def text_delta(
+    *, message_id: int, seq: int, text: str, commit: tuple[str, str] | None, live: str | None = None
+) -> str:
+    """More text; `commit` the blocks it finished (html, open tail), `live` the open block rendered."""
     payload: dict[str, Any] = {
         "type": FrameType.TEXT_DELTA,
         "message_id": message_id,
@@ -142,13 +147,27 @@ def text_delta(*, message_id: int, seq: int, text: str, commit: tuple[str, str] 
     }
     if commit is not None:
         payload["commit"] = {"html": commit[0], "tail": commit[1]}
+    if live is not None:
+        payload["live"] = live
     return encode(payload)
 
 
-def text_replace(*, message_id: int, seq: int, html: str, tail: str) -> str:
+def text_replace(*, message_id: int, seq: int, html: str, tail: str, live: str) -> str:
     return encode(
-        {"type": FrameType.TEXT_REPLACE, "message_id": message_id, "seq": seq, "html": html, "tail": tail}
+        {
+            "type": FrameType.TEXT_REPLACE,
+            "message_id": message_id,
+            "seq": seq,
+            "html": html,
+            "tail": tail,
+            "live": live,
+        }
     )
+
+
+def text_live(*, message_id: int, seq: int, html: str) -> str:
+    """The open block rendered, for text that came while a render was not due."""
+    return encode({"type": FrameType.TEXT_LIVE, "message_id": message_id, "seq": seq, "html": html})
 
 
 def reply_event(event: ReplyEvent, *, message_id: int, seq: int) -> str:
@@ -159,9 +178,17 @@ def reply_event(event: ReplyEvent, *, message_id: int, seq: int) -> str:
 
 
 def reply_snapshot(
-    *, message_id: int, seq: int, text: str, html: str, tail: str, tool_calls: list[dict[str, str]]
+    *,
+    message_id: int,
+    seq: int,
+    text: str,
+    html: str,
+    tail: str,
+    live: str,
+    tool_calls: list[dict[str, str]],
+    approval: dict[str, Any],
 ) -> str:
-    """The whole state of a running reply: `html` the finished blocks, `tail` the open one as text."""
+    """A running reply: `html` its finished blocks; its open one as text (`tail`) and as HTML (`live`)."""
     return encode(
         {
             "type": FrameType.REPLY_SNAPSHOT,
@@ -171,7 +198,9 @@ def reply_snapshot(
             "text": text,
             "html": html,
             "tail": tail,
+            "live": live,
             "tool_calls": tool_calls,
+            "approval": approval,
         }
     )
 

@@ -22,6 +22,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.texmath import texmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
@@ -122,13 +123,19 @@ def sanitize(html: str) -> str:
 
 def highlight_code(code: str, language: str) -> str:
     """Code as HTML spans with Pygments' short CSS classes; plain escaped text for unknown languages."""
-    if not language or len(code) > HIGHLIGHT_MAX_CHARS:
-        return escapeHtml(code)
-    try:
-        lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
-    except ClassNotFound:
+    lexer = _lexer(language) if language and len(code) <= HIGHLIGHT_MAX_CHARS else None
+    if lexer is None:
         return escapeHtml(code)
     return highlight(code, lexer, _formatter())
+
+
+@lru_cache(maxsize=64)
+def _lexer(language: str) -> Lexer | None:
+    """Pygments' lexer for `language`, or None. Looking one up costs ~3 ms; a lexer is reusable."""
+    try:
+        return get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -289,6 +296,11 @@ class StreamingMarkdown:
     @property
     def tail(self) -> str:
         return self._joined(self._tail)
+
+    @property
+    def has_tail(self) -> bool:
+        """Whether any text of the open block has come."""
+        return self._tail_length > 0
 
     @staticmethod
     def _joined(parts: list[str]) -> str:

@@ -226,7 +226,6 @@ def rpc_error(error: Any) -> UpstreamError:
 class ReplyState:
     """What one turn has received so far."""
 
-    separate_first_text: bool = False  # the reply already holds text (a question answered)
     task_id: str = ""
     started: bool = False
     text: bool = False
@@ -329,7 +328,7 @@ class A2AProvider(Provider):
                 raise UpstreamError(problem)
         card = await self.agent_card()
         endpoint = jsonrpc_endpoint(card, self.connection.base_url)
-        state = ReplyState(separate_first_text=turn.approval is not None)
+        state = ReplyState()
         # No `acceptedOutputModes`: any output is welcome, files included (they are shown as links).
         request = SendMessageRequest(message=await self.outgoing_message(turn, state))
         stream = card.capabilities.streaming
@@ -401,8 +400,6 @@ class A2AProvider(Provider):
     def text(text: str, state: ReplyState) -> Iterator[ReplyEvent]:
         if not text:
             return
-        if state.separate_first_text and not state.text:
-            text = "\n\n" + text
         state.text = True
         yield TextDelta(text=text)
 

@@ -210,6 +210,21 @@ def used_tools(utilization: Any) -> list[str]:
     return names[:SUMMARY_ITEMS]
 
 
+def tool_output(data: dict[str, Any]) -> str:
+    """A `tool_result` event's output as text (JSON when structured); "" when it carries none.
+
+    [guess] The platform's client types `tool_result` only as `{type, ...}`: the output is
+    looked for under `result`, then `output`, and an `error` is shown as `{"error": ...}`.
+    """
+    for key in ("result", "output"):
+        value = data.get(key)
+        if value is not None and value != "":
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if data.get("error"):
+        return json.dumps({"error": data["error"]}, ensure_ascii=False)
+    return ""
+
+
 def node_activity(data: dict[str, Any]) -> str:
     """A short description of a `node` event; its shape is undocumented [guess], so read widely."""
     node = data.get("node") if isinstance(data.get("node"), dict) else data.get("data")
@@ -445,7 +460,7 @@ class WorkflowChatProvider(Provider):
             matches = [i for i, (_, open_name) in enumerate(state.open_tools) if open_name == name]
             if state.open_tools:
                 tool_id, _ = state.open_tools.pop(matches[0] if matches else -1)
-                yield ToolFinished(id=tool_id)
+                yield ToolFinished(id=tool_id, result=tool_output(data))
         elif kind == "node":
             yield Activity(text=node_activity(data))
         elif kind == "mode_switch":

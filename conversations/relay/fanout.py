@@ -55,6 +55,10 @@ class Hub:
         # When the last sweep began (database time): interruptions since then are news to tell.
         self.last_swept: datetime | None = None
 
+    def spawn(self, coroutine: Any, name: str) -> asyncio.Task:
+        """Run `coroutine` as a background task of the hub, its failure logged."""
+        return background(coroutine, name)
+
     def run_in(self, conversation_id: str) -> ReplyRun | None:
         for run in self.runs.values():
             if run.conversation_id == conversation_id:

@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 600
 
 INTERNAL_ERROR = gettext_lazy("Something went wrong on this site while relaying the reply. Try again.")
+APPROVAL_EXPIRED = gettext_lazy(
+    "The platform no longer had this paused run (the request may have expired), so your decisions "
+    "were not applied. Send a new message to go on."
+)
 
 
 async def start_reply(
@@ -131,8 +135,8 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
         started = protocol.reply_started(
             message_id=run.message_id, replaces=replaces, versions=prepared.reply_versions
         )
-    else:  # the paused reply continues where it stopped
-        run.markdown.replace(reply.content)
+    else:  # the paused reply continues where it stopped, in a new paragraph
+        run.markdown.replace(after_decisions(reply.content))
         run.tool_calls, run.approval = reply.tool_calls, reply.approval
         run.seq = reply.seq + 1
         started = run.snapshot()
@@ -144,6 +148,13 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     )
     hub.ensure_checkpointer()
     return run
+
+
+def after_decisions(text: str) -> str:
+    """A paused reply's text, ended so that what the run writes after the decisions starts a new paragraph."""
+    if not text.strip() or text.endswith("\n\n"):
+        return text
+    return text.rstrip(" \t") + ("\n" if text.endswith("\n") else "\n\n")
 
 
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
@@ -159,15 +170,20 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     try:
         async with aclosing(limited) as events:
             async for event in events:
-                text = run.apply(event)
-                if text is not None:
-                    await run.hub.publish(run, text)
+                async with run.publishing:
+                    text = run.apply(event)
+                    if text is not None:
+                        await run.hub.publish(run, text)
         if run.approval.get("status") == "pending":
             status = Message.Status.PAUSED
         elif not run.finished:
             status, error = Message.Status.ERROR, _("The platform ended the reply without finishing it.")
     except UpstreamError as exc:
         status, error = Message.Status.ERROR, exc.message[:MAX_ERROR_CHARS]
+        if turn.approval is not None and exc.status is not None and 400 <= exc.status < 500:
+            # The platform refused the decisions themselves: its paused run is gone, not this reply.
+            run.approval = {**run.approval, "status": "expired"}
+            error = str(APPROVAL_EXPIRED)
     except asyncio.CancelledError:
         if not run.stop_requested:
             await conclude(
@@ -182,6 +198,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
 
 
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
+    run.stop_live()
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
     try:
         await finish(run, status, error)

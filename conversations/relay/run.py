@@ -22,13 +22,22 @@ from agents.providers.events import (
     Usage,
 )
 from conversations import protocol
-from conversations.rendering import StreamingMarkdown
+from conversations.rendering import StreamingMarkdown, render_markdown
 
 if TYPE_CHECKING:
     from conversations.relay.fanout import Hub
 
 # A tool call's arguments and result are kept up to this length each.
 MAX_TOOL_DETAIL_CHARS = 20_000
+
+# The open block (the Markdown block being written) is rendered at most this often per reply,
+LIVE_RENDER_SECONDS = 0.1
+# and less often when it is slow to render (a long code block): its renders take at most this share of
+# a core, but it is rendered at least every LIVE_RENDER_MAX_SECONDS. A render not due when the text
+# changed is made once the reply has been quiet for LIVE_QUIET_SECONDS.
+LIVE_RENDER_SHARE = 0.0005
+LIVE_RENDER_MAX_SECONDS = 1.0
+LIVE_QUIET_SECONDS = 0.25
 
 
 @dataclass(eq=False)
@@ -55,6 +64,16 @@ class ReplyRun:
     # What the last checkpoint saved, and when (monotonic seconds).
     saved_seq: int = 0
     saved_at: float = field(default_factory=time.monotonic)
+    # The open block's live rendering: whether the text changed since the last one, when the next
+    # may be made, when the text last changed (monotonic seconds), and the render made once quiet.
+    live_stale: bool = False
+    live_due: float = 0.0
+    rendered_at: float = 0.0
+    changed_at: float = 0.0
+    live_timer: asyncio.TimerHandle | None = None
+    concluded: bool = False
+    # Held while a frame is numbered and published, so that frames go out in `seq` order.
+    publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def snapshot(self) -> str:
         return protocol.reply_snapshot(
@@ -63,7 +82,9 @@ class ReplyRun:
             text=self.markdown.text,
             html=self.markdown.committed_html,
             tail=self.markdown.tail,
+            live=render_markdown(self.markdown.tail),
             tool_calls=self.tool_calls,
+            approval=self.approval,
         )
 
     def ended(self, status: str, error: str) -> str:
@@ -85,13 +106,22 @@ class ReplyRun:
         if isinstance(event, TextDelta):
             self.seq += 1
             commit = self.markdown.feed(event.text)
+            if commit is not None:  # a new block is open: its first rendering waits only the minimum
+                self.live_due = min(self.live_due, self.rendered_at + LIVE_RENDER_SECONDS)
             return protocol.text_delta(
-                message_id=self.message_id, seq=self.seq, text=event.text, commit=commit
+                message_id=self.message_id,
+                seq=self.seq,
+                text=event.text,
+                commit=commit,
+                live=self.live_if_due(),
             )
         if isinstance(event, TextReplace):
             self.seq += 1
             html, tail = self.markdown.replace(event.text)
-            return protocol.text_replace(message_id=self.message_id, seq=self.seq, html=html, tail=tail)
+            self.live_stale = True
+            return protocol.text_replace(
+                message_id=self.message_id, seq=self.seq, html=html, tail=tail, live=self.render_live()
+            )
         if isinstance(event, ToolStarted):
             self.tool_calls.append({"id": event.id, "name": event.name, "status": "running"})
         elif isinstance(event, ToolFinished):
@@ -122,3 +152,57 @@ class ReplyRun:
             return None
         self.seq += 1
         return protocol.reply_event(event, message_id=self.message_id, seq=self.seq)
+
+    # The open block, rendered while it is written.
+
+    def live_if_due(self) -> str | None:
+        """The open block rendered, if a render is due; None leaves it to a later frame."""
+        now = time.monotonic()
+        self.changed_at = now
+        self.live_stale = True
+        if not self.markdown.has_tail:
+            return self.render_live()
+        if now < self.live_due:
+            self.render_when_quiet()
+            return None
+        return self.render_live()
+
+    def render_live(self) -> str:
+        """The open block as sanitised HTML, by the renderer every finished block goes through."""
+        self.live_stale = False
+        if not self.markdown.has_tail:
+            return ""
+        started = time.thread_time()
+        html = render_markdown(self.markdown.tail)
+        interval = (time.thread_time() - started) / LIVE_RENDER_SHARE
+        self.rendered_at = time.monotonic()
+        self.live_due = self.rendered_at + min(max(LIVE_RENDER_SECONDS, interval), LIVE_RENDER_MAX_SECONDS)
+        return html
+
+    def render_when_quiet(self) -> None:
+        if self.live_timer is None:
+            self.live_timer = asyncio.get_running_loop().call_later(LIVE_QUIET_SECONDS, self._quiet_check)
+
+    def _quiet_check(self) -> None:
+        self.live_timer = None
+        if not self.live_stale or self.concluded:
+            return
+        wait = max(self.live_due, self.changed_at + LIVE_QUIET_SECONDS) - time.monotonic()
+        if wait > 0:
+            self.live_timer = asyncio.get_running_loop().call_later(wait, self._quiet_check)
+            return
+        self.hub.spawn(self.publish_live(), f"reply-live-{self.message_id}")
+
+    async def publish_live(self) -> None:
+        async with self.publishing:
+            if not self.live_stale or self.concluded:
+                return
+            self.seq += 1
+            frame = protocol.text_live(message_id=self.message_id, seq=self.seq, html=self.render_live())
+            await self.hub.publish(self, frame)
+
+    def stop_live(self) -> None:
+        self.concluded = True
+        if self.live_timer is not None:
+            self.live_timer.cancel()
+            self.live_timer = None

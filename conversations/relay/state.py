@@ -48,5 +48,7 @@ def saved_state(message: Message) -> str:
         text=message.content,
         html=render_markdown(message.content),
         tail="",
+        live="",
         tool_calls=message.tool_calls,
+        approval=message.approval,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.providers import Provider, Turn, UserRef
 from agents.providers.base import HistoryBudget, HistoryMessage
@@ -53,6 +54,21 @@ class PreparedTurn:
     user_versions: dict[str, Any] | None = None
     # The conversation's new title, when an edit of its first message changed it.
     title: str | None = None
+
+
+# Why a request for decisions takes none any more, by its `approval.status`.
+CLOSED_APPROVALS = {
+    "resolved": gettext_lazy("This request was already answered (perhaps in another tab)."),
+    "replaced": gettext_lazy("A newer message replaced this request: the agent no longer waits for it."),
+    "expired": gettext_lazy("This request expired on the platform: the agent no longer waits for it."),
+}
+
+
+def close_pending_approvals(conversation: Conversation) -> None:
+    """A new message replaces any request for decisions still open: its paused run is left behind."""
+    for reply in conversation.messages.filter(status=Message.Status.PAUSED, approval__status="pending"):
+        reply.approval = {**reply.approval, "status": "replaced"}
+        reply.save(update_fields=["approval", "updated_at"])
 
 
 @functools.cache
@@ -141,6 +157,7 @@ def save_turn(
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
+        close_pending_approvals(conversation)
         user_message = conversation.messages.create(
             role=Message.Role.USER, content=text, parent=last_in_history(conversation)
         )
@@ -238,6 +255,7 @@ def save_edit(
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
         refuse_if_busy(conversation)
         refuse_over_limits(user_id, sends_message=True)
+        close_pending_approvals(conversation)
         old_reply_id = old_reply.pk if old_reply else None
         user_message = add_version(
             edited, Message(conversation=conversation, role=Message.Role.USER, content=text)
@@ -267,9 +285,14 @@ def save_decisions(
     """Mark a paused reply's approval resolved with the user's decisions; it streams again."""
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
-        reply = conversation.messages.filter(pk=message_id, status=Message.Status.PAUSED).first()
-        if reply is None or reply.approval.get("status") != "pending":
+        reply = conversation.messages.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
+        if reply is None or not reply.approval:
             raise TurnRefused(RefusalCode.NOT_FOUND, _("This reply is not waiting for a decision."))
+        if reply.status != Message.Status.PAUSED or reply.approval.get("status") != "pending":
+            raise TurnRefused(
+                RefusalCode.APPROVAL_CLOSED,
+                str(CLOSED_APPROVALS.get(reply.approval.get("status"), CLOSED_APPROVALS["resolved"])),
+            )
         problem = decisions_problem(reply.approval["actions"], decisions)
         if problem:
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)

@@ -5,6 +5,11 @@ import { gettext, format } from "./i18n.js";
 
 const LABELS = { approve: gettext("Approve"), reject: gettext("Reject"), respond: gettext("Respond") };
 const DONE = { approve: gettext("approved"), reject: gettext("rejected"), respond: gettext("answered") };
+// What a request that takes no decisions says about itself, by its status.
+const CLOSED = {
+  replaced: gettext("Not answered: a newer message replaced this request."),
+  expired: gettext("Not answered: the request expired on the platform."),
+};
 
 function make(tag, className, text) {
   const element = document.createElement(tag);
@@ -21,18 +26,31 @@ function readableArgs(args) {
   }
 }
 
-/** Show `approval` in `panel` (the reply's `.approval` element); an empty one hides it. */
-export function renderApproval(panel, approval, messageId) {
+function titleOf(status, readOnly) {
+  if (status === "pending") {
+    return readOnly
+      ? gettext("The agent is waiting for the owner's decision.")
+      : gettext("The agent is waiting for your decision.");
+  }
+  if (CLOSED[status]) return CLOSED[status];
+  return readOnly ? gettext("Decisions") : gettext("Your decisions");
+}
+
+/**
+ * Show `approval` in `panel` (the reply's `.approval` element); an empty one hides it.
+ * Only a pending request on the owner's page (not `readOnly`) has controls; `note` says why a
+ * request was closed when the server refused a decision.
+ */
+export function renderApproval(panel, approval, messageId, { readOnly = false, note = "" } = {}) {
   panel.replaceChildren();
   const actions = approval && Array.isArray(approval.actions) ? approval.actions : [];
   panel.hidden = actions.length === 0;
   if (panel.hidden) return;
-  const pending = approval.status === "pending";
+  const status = typeof approval.status === "string" ? approval.status : "resolved";
+  const pending = status === "pending" && !readOnly;
   const decisions = Array.isArray(approval.decisions) ? approval.decisions : [];
-  panel.dataset.state = pending ? "pending" : "resolved";
-  panel.append(
-    make("p", "approval-title", pending ? gettext("The agent is waiting for your decision.") : gettext("Your decisions")),
-  );
+  panel.dataset.state = status === "pending" && readOnly ? "waiting" : status;
+  panel.append(make("p", "approval-title", note || titleOf(status, readOnly)));
   const list = make("ol", "approval-actions");
   actions.forEach((action, index) => {
     const item = make("li", "approval-action");
@@ -61,8 +79,8 @@ export function renderApproval(panel, approval, messageId) {
       response.setAttribute("aria-label", format(gettext("Your answer about %(action)s"), { action: action?.name || gettext("this action") }));
       response.hidden = true;
       item.append(choices, response);
-    } else {
-      const decision = decisions[index] || {};
+    } else if (decisions[index]) {
+      const decision = decisions[index];
       const said = DONE[decision.type] || gettext("decided");
       item.append(make("p", "approval-decision", decision.message ? `${said}: ${decision.message}` : said));
     }

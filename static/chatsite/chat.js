@@ -67,10 +67,20 @@ initFeedback(list, {
     conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/feedback/` : null,
 });
 
-// Scrolling: follow the newest message unless the reader scrolled up.
+// Scrolling: follow the newest message while the reader is at the bottom; stop when they scroll
+// away. A scroll right after the content changed, with no wheel, touch or key behind it, is the
+// layout (content that grew or shrank, the browser's scroll anchoring), not the reader.
 
 let following = true;
 let scrollQueued = false;
+let lastUserScroll = -Infinity;
+let lastContentChange = -Infinity;
+const USER_SCROLL_MS = 1000;
+const LAYOUT_SCROLL_MS = 250;
+const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "]);
+// What the ↓ button says when something the reader must see arrived below the view.
+const NOTICES = { approval: gettext("Approval needed"), error: gettext("Reply failed"), retrying: gettext("Retrying") };
+const jumpLabel = document.getElementById("jump-label");
 
 function nearBottom() {
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
@@ -81,6 +91,7 @@ function scrollToEnd() {
 }
 
 function contentChanged(force) {
+  lastContentChange = performance.now();
   if (force) following = true;
   intro.hidden = !thread.isEmpty;
   if (!following || scrollQueued) return;
@@ -91,17 +102,56 @@ function contentChanged(force) {
   });
 }
 
+function showJump(notice) {
+  jump.hidden = false;
+  jump.dataset.notice = notice || "";
+  jumpLabel.textContent = notice ? NOTICES[notice] : "";
+  jump.setAttribute("aria-label", notice ? `${NOTICES[notice]}: scroll to it` : "Scroll to the newest message");
+}
+
+function hideJump() {
+  jump.hidden = true;
+  jump.dataset.notice = "";
+  jumpLabel.textContent = "";
+}
+
+/** An approval request, an error or a retry notice: in view if the reader follows, else announced. */
+function noticeArrived(kind) {
+  if (following) contentChanged(false);
+  else showJump(kind);
+}
+
+for (const type of ["wheel", "touchmove"]) {
+  scroller.addEventListener(type, () => (lastUserScroll = performance.now()), { passive: true });
+}
+// On the scroll bar itself (dragging it), not on the messages.
+scroller.addEventListener("pointerdown", (event) => {
+  if (event.target === scroller) lastUserScroll = performance.now();
+});
+document.addEventListener("keydown", (event) => {
+  const typing = event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement;
+  if (!typing && SCROLL_KEYS.has(event.key)) lastUserScroll = performance.now();
+});
+
 scroller.addEventListener(
   "scroll",
   () => {
-    following = nearBottom();
-    jump.hidden = following;
+    const now = performance.now();
+    if (nearBottom()) {
+      following = true;
+      hideJump();
+    } else if (following && now - lastUserScroll > USER_SCROLL_MS && now - lastContentChange < LAYOUT_SCROLL_MS) {
+      contentChanged(false);
+    } else {
+      following = false;
+      if (jump.hidden) showJump("");
+    }
   },
   { passive: true },
 );
 jump.addEventListener("click", () => {
   following = true;
-  jump.hidden = true;
+  hideJump();
   scroller.scrollTo({ top: scroller.scrollHeight, behavior: "smooth" });
 });
 
@@ -112,6 +162,7 @@ const thread = new Thread(list, {
   send: (frame) => socket?.send(frame),
   onChange: contentChanged,
   onRunning: showRunning,
+  onNotice: noticeArrived,
   onUserMessage: (message, clientId, retitled) => {
     pending.delete(clientId);
     pendingEdits.delete(clientId);
@@ -281,6 +332,10 @@ function onErrorFrame(frame) {
   const message = typeof frame.message === "string" && frame.message ? frame.message : gettext("The request was refused.");
   if (clientId.startsWith("resume:")) {
     thread.resumeRefused(Number(clientId.slice("resume:".length)));
+    return;
+  }
+  if (clientId.startsWith("decide:") && frame.code === "APPROVAL_CLOSED") {
+    thread.approvalClosed(Number(clientId.slice("decide:".length)), message);
     return;
   }
   if (clientId.startsWith("decide:")) {
@@ -541,7 +596,7 @@ if (linked) {
   // Only the message list scrolls (scrollIntoView would move the whole layout too).
   scroller.scrollTop += linked.getBoundingClientRect().top - scroller.getBoundingClientRect().top - 16;
   following = nearBottom();
-  jump.hidden = following;
+  if (!following) showJump("");
 } else {
   scrollToEnd();
 }

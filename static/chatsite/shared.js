@@ -35,6 +35,7 @@ const thread = new Thread(list, {
   },
   onRunning: () => {},
   onUserMessage: () => {},
+  readOnly: true,
 });
 
 initEarlierMessages({

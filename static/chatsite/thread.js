@@ -1,6 +1,6 @@
 // The message list: applies the server's frames (docs/websocket.md) to the DOM.
 //
-// `html` fields are produced and sanitised by the server and are inserted as HTML;
+// `html` and `live` fields are produced and sanitised by the server and are inserted as HTML;
 // `text`, `tail`, names, errors and everything else only ever as text.
 
 import { renderApproval } from "./approval.js";
@@ -34,9 +34,13 @@ export class Thread {
    * onChange(): the content grew or changed (for scrolling).
    * onRunning(messageId | null): a reply started or ended.
    * onUserMessage(message, clientId, title): a user message was saved (`title`: the conversation's new one).
+   * onNotice(kind, element): something the reader must see came: "approval", "error" or "retrying".
+   * readOnly: a shared page, which shows requests for decisions without controls.
    */
-  constructor(list, { texts, send, onChange, onRunning, onUserMessage }) {
+  constructor(list, { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, readOnly = false }) {
     this.list = list;
+    this.readOnly = readOnly;
+    this.onNotice = onNotice;
     this.send = send;
     this.onChange = onChange;
     this.onRunning = onRunning;
@@ -46,6 +50,8 @@ export class Thread {
     // Raw text of replies streamed in this page, or null once a replace made it unknown.
     this.streamed = new Map();
     this.resumeAsked = new Set();
+    // The request for decisions each reply shows, by element id.
+    this.approvals = new Map();
     this.running = null;
     this.adopt(list, {});
   }
@@ -58,7 +64,7 @@ export class Thread {
       this.seqs.set(id, Number(element.dataset.seq) || 0);
       if (element.dataset.status === "streaming") this.running = id;
       const panel = element.querySelector(".approval[data-approval]");
-      if (panel) renderApproval(panel, JSON.parse(panel.dataset.approval), id);
+      if (panel) this.setApproval(element, JSON.parse(panel.dataset.approval));
     }
   }
 
@@ -73,6 +79,7 @@ export class Thread {
       case "reply.ended":
         return this.replyEnded(frame);
       case "text_delta":
+      case "text_live":
       case "text_replace":
       case "tool_started":
       case "tool_finished":
@@ -181,6 +188,7 @@ export class Thread {
     element.id = `m-${message.id}`;
     element.dataset.messageId = String(message.id);
     showVersions(element, message.versions);
+    this.closePendingApprovals();
     // An edited message takes the place of the one it replaces.
     const replaced = isId(frame.replaces) ? this.element(frame.replaces) : null;
     if (replaced && replaced !== element) {
@@ -217,7 +225,7 @@ export class Thread {
     this.seqs.set(id, frame.seq);
     const element = this.ensureReply(id);
     element.dataset.seq = String(frame.seq);
-    this.setBody(element, frame.html, frame.tail);
+    this.setBody(element, frame.html, frame.live);
     this.setTools(element, frame.tool_calls);
     this.setApproval(element, frame.approval);
     this.streamed.set(id, typeof frame.text === "string" ? [frame.text] : null);
@@ -258,6 +266,8 @@ export class Thread {
     this.streamed.delete(id);
     if (this.running === id) this.setRunning(null);
     this.onChange(false);
+    if (status === "error" || status === "interrupted") this.onNotice("error", reply);
+    else if (frame.approval?.status === "pending" && !this.readOnly) this.onNotice("approval", reply);
   }
 
   replyEvent(frame) {
@@ -277,8 +287,11 @@ export class Thread {
       case "text_delta":
         this.textDelta(element, id, frame);
         break;
+      case "text_live":
+        this.setLive(element, frame.html);
+        break;
       case "text_replace":
-        this.setBody(element, frame.html, frame.tail);
+        this.setBody(element, frame.html, frame.live);
         this.streamed.set(id, null);
         break;
       case "tool_started":
@@ -298,21 +311,22 @@ export class Thread {
         break;
     }
     this.onChange(false);
+    if (frame.type === "retrying") this.onNotice("retrying", element);
+    else if (frame.type === "approval_requested" && !this.readOnly) this.onNotice("approval", element);
   }
 
   textDelta(element, id, frame) {
     const text = typeof frame.text === "string" ? frame.text : "";
     this.streamed.get(id)?.push(text);
     this.setActivity(element, "");
+    // Finished blocks join the rendered part and the open block shows as last rendered, in one
+    // step: a block's final rendering takes the place of its live one without a frame in between.
     const commit = frame.commit;
     if (commit && typeof commit === "object") {
       element.querySelector(".md").append(sanitizedFragment(commit.html));
-      this.setTail(element, commit.tail);
-    } else {
-      const tail = element.querySelector(".tail");
-      const node = tail.firstChild;
-      if (node && node.nodeType === Node.TEXT_NODE && node === tail.lastChild) node.appendData(text);
-      else tail.textContent += text;
+      this.setLive(element, typeof frame.live === "string" ? frame.live : "");
+    } else if (typeof frame.live === "string") {
+      this.setLive(element, frame.live);
     }
   }
 
@@ -359,6 +373,22 @@ export class Thread {
     this.resumeAsked.delete(id);
   }
 
+  /** A new message replaces every request still waiting (the server has closed them too). */
+  closePendingApprovals() {
+    for (const panel of this.list.querySelectorAll('.approval[data-state="pending"], .approval[data-state="waiting"]')) {
+      const element = panel.closest(".msg");
+      const approval = this.approvals.get(element.id);
+      if (approval) this.setApproval(element, { ...approval, status: "replaced" });
+    }
+  }
+
+  /** The server refused a decision: the request is closed, for the reason it gave. */
+  approvalClosed(id, note) {
+    const element = this.element(id);
+    const approval = element && this.approvals.get(element.id);
+    if (approval) this.setApproval(element, { ...approval, status: "closed" }, note);
+  }
+
   decide(id, decisions) {
     const panel = this.element(id)?.querySelector(".approval");
     if (!panel) return;
@@ -368,18 +398,20 @@ export class Thread {
 
   // Parts of a reply.
 
-  setApproval(element, approval) {
+  setApproval(element, approval, note = "") {
     const panel = element.querySelector(".approval");
-    if (panel) renderApproval(panel, approval, element.dataset.messageId);
+    if (approval && typeof approval === "object") this.approvals.set(element.id, approval);
+    if (panel) renderApproval(panel, approval, element.dataset.messageId, { readOnly: this.readOnly, note });
   }
 
-  setBody(element, html, tail) {
+  setBody(element, html, live) {
     element.querySelector(".md").replaceChildren(sanitizedFragment(html));
-    this.setTail(element, tail);
+    this.setLive(element, live);
   }
 
-  setTail(element, tail) {
-    element.querySelector(".tail").textContent = typeof tail === "string" ? tail : "";
+  /** The open block, rendered on the server (`live`), or nothing. */
+  setLive(element, live) {
+    element.querySelector(".tail").replaceChildren(sanitizedFragment(typeof live === "string" ? live : ""));
   }
 
   setActivity(element, text) {

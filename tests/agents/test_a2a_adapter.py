@@ -121,7 +121,7 @@ async def test_input_required_asks_the_user_and_the_answer_continues_the_same_ta
     )
     events = await collect(talk, answer)
 
-    assert text_of(events) == "\n\nThe forecast for Paris: sunny, 21 °C."
+    assert text_of(events) == "The forecast for Paris: sunny, 21 °C."  # the relay adds the new paragraph
     assert isinstance(events[-1], RunFinished)
     sent = rpc_calls(agent)[-1]["params"]["message"]
     assert sent["taskId"] == asked.request_id
@@ -161,7 +161,7 @@ async def test_an_agent_on_a2a_0_3_is_spoken_to_with_message_stream(agent):
         upstream_conversation_id=events[0].conversation_id,
         approval={"request_id": asked.request_id, "decisions": [{"type": "respond", "message": "Oslo"}]},
     )
-    assert text_of(await collect(talk, answer)) == "\n\nThe forecast for Oslo: sunny, 21 °C."
+    assert text_of(await collect(talk, answer)) == "The forecast for Oslo: sunny, 21 °C."
 
 
 async def test_an_agent_that_does_not_stream_answers_with_one_whole_task(agent):

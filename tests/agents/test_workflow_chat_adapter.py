@@ -178,7 +178,7 @@ async def test_tool_events(workflow_chat):
     assert isinstance(started, ToolStarted)
     assert started.name == "search_templates"
     assert started.id.startswith(events[0].run_id[:8])
-    assert finished == ToolFinished(id=started.id)
+    assert finished == ToolFinished(id=started.id, result='{"matches": 2}')
     assert len(text_of(events).split()) == 4
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conversations.protocol import FrameType, RefusalCode, RequestType
+from conversations.relay.run import LIVE_RENDER_MAX_SECONDS
 from tests.conversations.sockets import frames_until
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "websocket.md").read_text()
@@ -39,10 +40,10 @@ async def quiet(ws, seconds: float = 0.3) -> bool:
     return await ws.receive_nothing(timeout=seconds)
 
 
-async def until_quiet(ws) -> list[dict]:
-    """The frames the socket gets until it has been sent nothing for a while."""
+async def until_quiet(ws, seconds: float = 0.3) -> list[dict]:
+    """The frames the socket gets until it has been sent nothing for `seconds`."""
     frames = []
-    while not await quiet(ws):
+    while not await quiet(ws, seconds):
         frames.append(json.loads(await ws.receive_from()))
     return frames
 
@@ -54,7 +55,8 @@ async def test_resume_of_a_running_reply_sends_a_snapshot_only_to_a_socket_that_
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "then silence [[fail:hang]]"})
     frames = await frames_until(ws, "text_delta")
-    frames += await until_quiet(ws)  # the reply hangs after its first words
+    # The reply hangs after its first words; their live rendering may come up to a second later.
+    frames += await until_quiet(ws, LIVE_RENDER_MAX_SECONDS + 0.3)
     message_id = frames[1]["message_id"]
     last_seq = max(f.get("seq", 0) for f in frames)
 
