@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from agents.platforms import platform_label
 from agents.providers.base import IMAGE_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import (
     Activity,
@@ -39,15 +40,16 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import (
+    as_text,
     http_error,
     iter_sse,
     open_stream,
     read_error_body,
     transport_errors,
-    upstream_client,
 )
 
-LABEL = "Workflow chat"
+PLATFORM = "workflow_chat"
+LABEL = platform_label(PLATFORM)
 PATH = "/v1/ai/workflow/chat/stream"
 PREFERRED_MODES = ("planning", "building", "repair", "conversation")
 AGENT_VERSIONS = ("v1", "v2", "both")
@@ -59,8 +61,13 @@ MAX_IMAGE_BYTES_PER_MESSAGE = 20 * 1024 * 1024
 SUMMARY_ITEMS = 30
 
 
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def data_url(content_type: str, data: bytes) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
+def json_body(body: dict[str, Any]) -> bytes:
+    """`body` as httpx's `json=` would send it."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def short(text: str, limit: int = ACTIVITY_CHARS) -> str:
@@ -239,8 +246,7 @@ class ReplyState:
     finished: bool = False
 
 
-class WorkflowChatProvider(Provider):
-    label = LABEL
+class WorkflowChatProvider(Provider, platform=PLATFORM):
     default_base_url = "https://api.b3os.org"
     max_input_chars = None  # the seed gives no limit
     agent_options = {
@@ -255,8 +261,8 @@ class WorkflowChatProvider(Provider):
     accepted_file_types = IMAGE_TYPES
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + validate_options(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return validate_options(options)
 
     # Replay after a broken connection: attempts in a row without a new event,
     # and the first backoff in seconds (doubled each attempt, with jitter).
@@ -285,8 +291,6 @@ class WorkflowChatProvider(Provider):
         """
         total = 0
         for file in turn.files:
-            if not file.content_type.startswith("image/"):
-                raise UpstreamError(f"{LABEL} takes only images; “{file.name}” is not one.")
             total += file.size
             if total > MAX_IMAGE_BYTES_PER_MESSAGE:
                 raise UpstreamError(
@@ -296,7 +300,7 @@ class WorkflowChatProvider(Provider):
         images = []
         for file in turn.files:
             data = await file.load()
-            images.append({"base64": f"data:{file.content_type};base64,{base64.b64encode(data).decode()}"})
+            images.append({"base64": data_url(file.content_type, data)})
         return images
 
     def request_body(
@@ -324,18 +328,14 @@ class WorkflowChatProvider(Provider):
             body["definition"] = definition
         return body
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = self.input_problem(turn.text, len(turn.files))
-        if problem:
-            raise UpstreamError(problem)
-        problems = validate_options(self.options)
-        if problems:
-            raise UpstreamError("This agent's settings need fixing by an admin: " + " ".join(problems))
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         conversation_id = turn.upstream_conversation_id or str(uuid.uuid4())
         state = ReplyState(request_id=str(uuid.uuid4()))
         yield RunStarted(conversation_id=conversation_id, run_id=state.request_id)
 
-        body = self.request_body(turn, conversation_id, state.request_id, await self.encoded_images(turn))
+        images = await self.encoded_images(turn)
+        fields = self.request_body(turn, conversation_id, state.request_id, images)
+        body = json_body(fields)
         failures = 0  # broken connections in a row that brought no new event
         reconnects = 0
         while True:
@@ -360,20 +360,25 @@ class WorkflowChatProvider(Provider):
             delay = self.replay_base_delay * 2 ** (failures - 1) * random.uniform(0.5, 1.0)  # noqa: S311
             yield Retrying(attempt=failures, delay=round(delay, 3), reason=f"{reason}; resuming the reply.")
             await asyncio.sleep(delay)
-            body = {
-                "conversationId": conversation_id,
-                "requestId": state.request_id,
-                "lastEventIndex": state.received,
-            }
+            body = json_body(
+                {
+                    "conversationId": conversation_id,
+                    "requestId": state.request_id,
+                    "lastEventIndex": state.received,
+                }
+            )
 
-    async def _read(
-        self, body: dict[str, Any], state: ReplyState, *, replay: bool
-    ) -> AsyncIterator[ReplyEvent]:
+    async def _read(self, body: bytes, state: ReplyState, *, replay: bool) -> AsyncIterator[ReplyEvent]:
         """One connection's events; Dropped when it broke in a way a replay can repair."""
         answered = False
         try:
             async with open_stream(
-                "POST", self.stream_url, platform=LABEL, json=body, headers=self.headers
+                "POST",
+                self.stream_url,
+                platform=LABEL,
+                client=self.client,
+                content=body,
+                headers={**self.headers, "Content-Type": "application/json"},
             ) as response:
                 answered = True
                 async for sse in iter_sse(response):
@@ -491,9 +496,7 @@ class WorkflowChatProvider(Provider):
         # No read-only endpoint is documented. The seed's own example posts `{}`: with a good key
         # that is refused as a bad request (no message) before anything runs [guess].
         with transport_errors(LABEL):
-            async with upstream_client().stream(
-                "POST", self.stream_url, json={}, headers=self.headers
-            ) as response:
+            async with self.client.stream("POST", self.stream_url, json={}, headers=self.headers) as response:
                 status = response.status_code
                 if status < 300:
                     return f"Connected to {LABEL}: the key was accepted."
