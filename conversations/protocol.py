@@ -174,7 +174,9 @@ def reply_ended(
     error: str,
     tool_calls: list[dict[str, str]],
     approval: dict[str, Any],
+    html: str | None = None,
 ) -> str:
+    """The end of a reply; `html` is `text` rendered, rendered here when not given."""
     return encode(
         {
             "type": FrameType.REPLY_ENDED,
@@ -182,7 +184,7 @@ def reply_ended(
             "seq": seq,
             "status": status,
             "text": text,
-            "html": render_markdown(text),
+            "html": render_markdown(text) if html is None else html,
             "error": error,
             "tool_calls": tool_calls,
             "approval": approval,
