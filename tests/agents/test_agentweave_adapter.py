@@ -4,7 +4,6 @@ import asyncio
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,11 +13,11 @@ from agents.providers.agentweave import AgentWeaveProvider, validate_options
 from agents.providers.base import AgentSpec, Connection, Turn, TurnFile, UpstreamError, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import upstream_client
-from tests.fakes import FakePlatform, ServedApp, verbatim_app
+from tests.fakes import FIXTURES, FakePlatform, ServedApp, verbatim_app
 
 ALICE = UserRef(1, "alice", "a@x")
 AGENT = "agent_demo_weaver"
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "agentweave" / "normal.sse"
+GOLDEN = FIXTURES / "agentweave" / "normal.sse"
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -2,7 +2,6 @@
 
 import email.utils
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,11 +11,11 @@ from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, Us
 from agents.providers.events import Activity, RunFinished, RunStarted, TextDelta
 from agents.providers.http import retry_after_seconds, upstream_client
 from agents.providers.slug_chat import NO_CONVERSATION_ID, SlugChatProvider
-from tests.fakes import FakePlatform, ServedApp
+from tests.fakes import FIXTURES, FakePlatform, ServedApp
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 AGENT = "support-agent"
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "slug_chat" / "normal.sse"
+GOLDEN = FIXTURES / "slug_chat" / "normal.sse"
 GOLDEN_MESSAGE = "What are your business hours?"
 
 
