@@ -44,7 +44,7 @@ def test_tex_that_cannot_be_parsed_is_shown_as_code():
     [
         r"$\href{javascript:alert(1)}{x}$",
         "$<img src=x onerror=alert(1)>$",
-        '$\\text{<script>alert(1)</script>}$',
+        "$\\text{<script>alert(1)</script>}$",
         '<math><mi xlink:href="javascript:alert(1)">x</mi></math>',
     ],
 )
