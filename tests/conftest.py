@@ -1,3 +1,4 @@
+import asyncio
 import io
 import os
 import threading
@@ -44,6 +45,24 @@ def sketricgen_sdk(sketricgen):
     client._config.upload_complete_endpoint = sketricgen.url + "/publicAssetsUploadComplete"
     client._admin._base_url = sketricgen.url + "/admin/v1"
     return client
+
+
+@pytest.fixture(autouse=True)
+def no_event_loop_left_running(request):
+    """Each test but the browser tests starts with no event loop marked as running in this thread.
+
+    While the browser tests' Chromium is open (a session fixture), Playwright's
+    sync API marks its own loop as running between its calls; a test that
+    follows on the same worker would then find a loop running, and async tests
+    and the ORM refuse to run. The mark is put back for Playwright afterwards.
+    """
+    if request.node.get_closest_marker("browser"):
+        yield
+        return
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    yield
+    asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(autouse=True)
