@@ -61,11 +61,17 @@ def serve(port: str = "8000") -> int:
     return run(BIN / "daphne", "-b", "127.0.0.1", "-p", port, "chatsite.asgi:application", env=env)
 
 
+# Two pytest-xdist workers, each test module on one of them and the browser tests together
+# (tests/conftest.py): much of the suite waits on sockets and processes, so two share even a
+# 2-core machine well. `-n 0` runs in one process.
+TEST_WORKERS = ["-n", "2", "--dist", "loadgroup"]
+
+
 def test(*pytest_args: str) -> int:
     ensure_venv("requirements-dev.txt")
     env = local_env()
     lint = run(BIN / "ruff", "check", ".", env=env)
-    tests = run(PYTHON, "-m", "pytest", *pytest_args, env=env)
+    tests = run(PYTHON, "-m", "pytest", *TEST_WORKERS, *pytest_args, env=env)
     if lint:
         print("ruff check found problems (see above).")
     return tests or lint

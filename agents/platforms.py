@@ -60,7 +60,7 @@ ENTRIES = [
     ),
     PlatformEntry(
         id="workflow_chat",
-        label="Workflow chat stream (B3OS)",
+        label="Workflow chat",
         adapter="agents.providers.workflow_chat.WorkflowChatProvider",
         fake="agents.fakes.workflow_chat.WorkflowChatFake",
         demo=DemoAgent(
@@ -74,7 +74,7 @@ ENTRIES = [
     ),
     PlatformEntry(
         id="slug_chat",
-        label="Agent Chat API (by slug)",
+        label="Agent Chat API",
         adapter="agents.providers.slug_chat.SlugChatProvider",
         fake="agents.fakes.slug_chat.SlugChatFake",
         demo=DemoAgent(
@@ -128,7 +128,7 @@ ENTRIES = [
     ),
     PlatformEntry(
         id="a2a",
-        label="A2A agent (Agent Card)",
+        label="A2A agent",
         adapter="agents.providers.a2a.A2AProvider",
         fake="agents.fakes.a2a.A2AFake",
         demo=DemoAgent(
@@ -148,6 +148,11 @@ PLATFORMS: dict[str, PlatformEntry] = {entry.id: entry for entry in ENTRIES}
 def platform_choices() -> list[tuple[str, str]]:
     """(id, label) of every platform, for the credential's field and forms."""
     return [(entry.id, entry.label) for entry in ENTRIES]
+
+
+def platform_label(platform: str) -> str:
+    """The name people see for `platform`, in the admin and in the adapter's messages."""
+    return PLATFORMS[platform].label
 
 
 def validate_platform(value: str) -> None:

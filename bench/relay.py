@@ -4,6 +4,7 @@
     .venv/bin/python bench/relay.py            the full run (about 4 minutes), writes bench/README.md
     .venv/bin/python bench/relay.py --quick    a small run to check that everything works
     .venv/bin/python bench/relay.py --levels 100,300 --seconds 6
+    .venv/bin/python bench/relay.py --loop-stall   how long CPU-heavy steps hold up the event loop
 
 One run starts the SketricGen fake (uvicorn, its own process), then the site
 under Daphne (its own process, a temporary var dir, SQLite, DEBUG off) once per
@@ -1197,7 +1198,96 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def code_heavy_reply(chars: int) -> str:
+    """A reply of about `chars` characters: prose, a table and fenced Python, as agents write them."""
+    block = (
+        "Here is the next step, with the code that does it.\n\n"
+        "| step | what | why |\n|---|---|---|\n| 1 | read | the input |\n| 2 | sum | the total |\n\n"
+        "```python\n"
+        "def total(rows: list[dict[str, float]]) -> float:\n"
+        "    # Sum the amounts of every row that has one.\n"
+        '    return sum(row.get("amount", 0.0) for row in rows if row)\n'
+        "```\n\n"
+    )
+    return block * max(1, chars // len(block))
+
+
+async def loop_stall(work: Any) -> float:
+    """The longest the event loop went without running another task while `work()` ran, in ms."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0)
+            gaps.append(time.perf_counter() - started)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    gaps.clear()
+    await work()
+    done.set()
+    await ticker
+    return max(gaps) * 1000
+
+
+async def measure_loop_stalls(rounds: int = 5) -> str:
+    """Each CPU-heavy step the way it ran before issue 12 (on the event loop) and the way it runs now."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    os.environ.setdefault("CHATSITE_LOCAL", "1")
+    import base64
+
+    import django
+
+    django.setup()
+    from agents.providers.workflow_chat import data_url, json_body
+    from conversations.rendering import render_markdown
+
+    fields = {"message": "what is on it?", "conversationId": "c", "requestId": "r"}
+
+    def body_before(image: bytes) -> None:
+        url = f"data:image/png;base64,{base64.b64encode(image).decode()}"
+        body = {**fields, "images": [{"base64": url}]}
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def body_now(image: bytes) -> None:
+        json_body(fields, [await data_url("image/png", image)])
+
+    async def render_now(text: str) -> None:
+        await asyncio.to_thread(render_markdown, text)
+
+    steps = []
+    for chars in (20_000, 200_000, 2_000_000):
+        name = f"a finished reply rendered whole, {chars // 1000:,}k chars"
+        steps.append((name, render_markdown, render_now, code_heavy_reply(chars)))
+    for megabytes in (1, 10, 20):
+        name = f"an image of {megabytes} MB into the workflow chat's JSON body"
+        steps.append((name, body_before, body_now, random.randbytes(megabytes * 1024 * 1024)))
+
+    lines = ["| step | loop stall before | loop stall now | ratio |", "|---|---:|---:|---:|"]
+    for name, before_step, now_step, argument in steps:
+        before, now = [], []
+        for _ in range(rounds):
+
+            async def inline(step: Any = before_step, argument: Any = argument) -> None:
+                step(argument)
+
+            async def current(step: Any = now_step, argument: Any = argument) -> None:
+                await step(argument)
+
+            before.append(await loop_stall(inline))
+            now.append(await loop_stall(current))
+        median_before, median_now = sorted(before)[rounds // 2], sorted(now)[rounds // 2]
+        ratio = median_before / max(median_now, 0.001)
+        lines.append(f"| {name} | {median_before:.1f} ms | {median_now:.1f} ms | {ratio:.1f}x |")
+    return "\n".join(lines) + f"\n\nMedians of {rounds} rounds, both ways in one run; {machine()}.\n"
+
+
 def main(argv: list[str]) -> int:
+    if "--loop-stall" in argv:
+        print(asyncio.run(measure_loop_stalls()))
+        return 0
     args = parse_args(argv)
     if args.role == "fake":
         return serve_fake(args.port)

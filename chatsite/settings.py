@@ -177,6 +177,8 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "capacity": 10_000,
+                # Groups are named after conversations: sites sharing one Redis need their own prefix.
+                "prefix": env_str("CHATSITE_REDIS_PREFIX", "asgi"),
             },
         }
     }

@@ -215,7 +215,9 @@ def reply_ended(
     tool_calls: list[dict[str, str]],
     approval: dict[str, Any],
     usage: dict[str, int] | None = None,
+    html: str | None = None,
 ) -> str:
+    """The end of a reply; `html` is `text` rendered, rendered here when not given."""
     return encode(
         {
             "type": FrameType.REPLY_ENDED,
@@ -223,7 +225,7 @@ def reply_ended(
             "seq": seq,
             "status": status,
             "text": text,
-            "html": render_markdown(text),
+            "html": render_markdown(text) if html is None else html,
             "error": error,
             "tool_calls": tool_calls,
             "approval": approval,

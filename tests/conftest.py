@@ -1,3 +1,4 @@
+import asyncio
 import io
 import os
 import threading
@@ -44,6 +45,34 @@ def sketricgen_sdk(sketricgen):
     client._config.upload_complete_endpoint = sketricgen.url + "/publicAssetsUploadComplete"
     client._admin._base_url = sketricgen.url + "/admin/v1"
     return client
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """For pytest-xdist (`--dist loadgroup`): a module's tests run on one worker, and so do all
+    the browser tests, in order, as they share one site and one Chromium."""
+    for item in items:
+        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Each test but the browser tests runs with no event loop marked as running in this thread.
+
+    While the browser tests' Chromium is open (a session fixture), Playwright's
+    sync API marks its own loop as running between its calls; a test that
+    follows on the same worker would then find a loop running, and async tests
+    and the ORM refuse to run. The mark is put back for Playwright afterwards.
+    """
+    if item.get_closest_marker("browser"):
+        return (yield)
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return (yield)
+    finally:
+        asyncio._set_running_loop(loop)
 
 
 @pytest.fixture(autouse=True)

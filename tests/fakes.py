@@ -3,9 +3,13 @@
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+# Recorded and documented transcripts of the platforms, wherever the test reading them sits.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 class ServedApp:

@@ -7,6 +7,11 @@ this machine; every persona and browser login would pay it.
 import os
 
 os.environ.setdefault("CHATSITE_LOCAL", "1")
+# Each pytest-xdist worker has its own test database, so conversation ids (and the
+# layer's groups named after them) repeat between workers: each gets its own prefix.
+os.environ.setdefault(
+    "CHATSITE_REDIS_PREFIX", "chatsite-test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+)
 
 from chatsite.settings import *  # noqa: F403
 

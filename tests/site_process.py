@@ -88,9 +88,10 @@ class SiteProcess:
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
-            **env,
         }
         self.database_name = f"{database_name}_{os.getpid()}"
+        self.env["CHATSITE_REDIS_PREFIX"] = f"chatsite-{self.database_name}"
+        self.env.update(env)
         if os.environ.get("DATABASE_URL"):
             self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name)
 

@@ -62,6 +62,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.proto_utils import parse_lenient
 from google.protobuf.json_format import MessageToDict, ParseError
 
+from agents.platforms import platform_label
 from agents.providers.base import (
     IMAGE_AND_DOCUMENT_TYPES,
     Option,
@@ -87,7 +88,8 @@ from agents.providers.http import (
 )
 from agents.providers.sketricgen import link
 
-LABEL = "A2A"
+PLATFORM = "a2a"
+LABEL = platform_label(PLATFORM)
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")
 VERSION_HEADER = "A2A-Version"
 # An Agent Card changes rarely; reading it before every message would double the requests.
@@ -234,8 +236,7 @@ class ReplyState:
     ended: bool = False
 
 
-class A2AProvider(Provider):
-    label = LABEL
+class A2AProvider(Provider, platform=PLATFORM):
     default_base_url = ""
     agent_options: dict[str, Option] = {}
     # Files go inline as `raw` parts (base64 in JSON), so their size counts twice over in the request.
@@ -276,7 +277,9 @@ class A2AProvider(Provider):
         urls = card_urls(self.connection.base_url)
         for url in urls:
             try:
-                data = await request_json("GET", url, platform=LABEL, headers=self.auth_headers)
+                data = await request_json(
+                    "GET", url, platform=LABEL, client=self.client, headers=self.auth_headers
+                )
             except UpstreamError as exc:
                 if exc.status == 404 and url != urls[-1]:
                     continue
@@ -321,11 +324,7 @@ class A2AProvider(Provider):
             params = MessageToDict(request)
         return {"jsonrpc": "2.0", "id": str(uuid.uuid4()), "method": method, "params": params}
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        if turn.approval is None:
-            problem = self.input_problem(turn.text, len(turn.files))
-            if problem:
-                raise UpstreamError(problem)
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         card = await self.agent_card()
         endpoint = jsonrpc_endpoint(card, self.connection.base_url)
         state = ReplyState()
@@ -335,7 +334,12 @@ class A2AProvider(Provider):
         body = self.rpc_body(endpoint, request, stream=stream)
         try:
             async with open_stream(
-                "POST", endpoint.url, platform=LABEL, json=body, headers=self.headers(endpoint, stream=stream)
+                "POST",
+                endpoint.url,
+                platform=LABEL,
+                client=self.client,
+                json=body,
+                headers=self.headers(endpoint, stream=stream),
             ) as response:
                 if not response.headers.get("content-type", "").startswith("text/event-stream"):
                     # A whole result (`SendMessage`), or an error answered before any stream.
@@ -464,7 +468,12 @@ class A2AProvider(Provider):
             params = MessageToDict(CancelTaskRequest(id=task_id))
             body = {"jsonrpc": "2.0", "id": str(uuid.uuid4()), "method": "CancelTask", "params": params}
         call = request_json(
-            "POST", endpoint.url, platform=LABEL, json=body, headers=self.headers(endpoint, stream=False)
+            "POST",
+            endpoint.url,
+            platform=LABEL,
+            client=self.client,
+            json=body,
+            headers=self.headers(endpoint, stream=False),
         )
         try:
             # Shielded: the reply's own task is being cancelled, which would end this request too.

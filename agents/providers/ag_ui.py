@@ -47,6 +47,7 @@ from ag_ui.core import (
 from ag_ui.core.events import Event
 from pydantic import TypeAdapter, ValidationError
 
+from agents.platforms import platform_label
 from agents.providers.base import (
     HISTORY_OPTIONS,
     IMAGE_TYPES,
@@ -68,18 +69,15 @@ from agents.providers.events import (
     ToolStarted,
     Usage,
 )
-from agents.providers.http import iter_sse, open_stream, parse_json_object, upstream_timeout
+from agents.providers.http import as_text, iter_sse, open_stream, parse_json_object, upstream_timeout
 
-LABEL = "AG-UI"
+PLATFORM = "ag_ui"
+LABEL = platform_label(PLATFORM)
 REASONING_PREFIX = "reasoning:"
 MAX_ACTIVITY_CHARS = 160
 MAX_TOOL_ARGUMENTS_CHARS = 20_000
 EVENT = TypeAdapter(Event)
 KNOWN_TYPES = frozenset(kind.value for kind in EventType)
-
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def short(text: str) -> str:
@@ -291,16 +289,15 @@ def run_events(data: dict[str, Any], state: RunState) -> Iterator[ReplyEvent]:
     # State and message snapshots, raw events and activity messages carry nothing to show here.
 
 
-class AGUIProvider(Provider):
-    label = LABEL
+class AGUIProvider(Provider, platform=PLATFORM):
     default_base_url = ""
     sends_history = True
     accepted_file_types = IMAGE_TYPES
     agent_options = {**HISTORY_OPTIONS}
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + history_option_problems(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return history_option_problems(options)
 
     @property
     def endpoint(self) -> str:
@@ -337,17 +334,10 @@ class AGUIProvider(Provider):
             resume=resume,
         )
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = None if turn.approval is not None else self.input_problem(turn.text, len(turn.files))
-        if problem is None and self.agent is not None:
-            problems = history_option_problems(self.agent.options)
-            if problems:
-                problem = f"This agent is set up wrongly: {' '.join(problems)} An admin needs to fix it."
-        if problem:
-            raise UpstreamError(problem)
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         body = (await self.run_input(turn)).model_dump(mode="json", by_alias=True, exclude_none=True)
         async with open_stream(
-            "POST", self.endpoint, platform=LABEL, json=body, headers=self.headers()
+            "POST", self.endpoint, platform=LABEL, client=self.client, json=body, headers=self.headers()
         ) as response:
             # A resumed run continues the paused reply: after its text, a new paragraph.
             paused_text = turn.approval is not None and bool(turn.history and turn.history[-1].text)
@@ -379,6 +369,7 @@ class AGUIProvider(Provider):
             "POST",
             self.endpoint,
             platform=LABEL,
+            client=self.client,
             json=body,
             headers=self.headers(),
             timeout=upstream_timeout(read=30),

@@ -20,9 +20,11 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from agents.platforms import platform_label
 from agents.providers.base import IMAGE_AND_DOCUMENT_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import ReplyEvent, RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import (
+    as_text,
     capped_request,
     error_detail,
     http_error,
@@ -31,11 +33,11 @@ from agents.providers.http import (
     read_capped,
     read_error_body,
     transport_errors,
-    upstream_client,
 )
 from agents.providers.limits import within_limits
 
-LABEL = "AgentWeave"
+PLATFORM = "agentweave"
+LABEL = platform_label(PLATFORM)
 SUCCESS_CODE = 201000
 OUTPUT_TYPES = ("text", "media")
 PAY_ACCOUNTS = ("Person", "Org")
@@ -77,10 +79,6 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     elif pay_account:
         problems.append("pay_account only applies together with org_id: set org_id or clear pay_account.")
     return problems
-
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def frame_error(data: dict[str, Any], *, answering: bool = False) -> UpstreamError | None:
@@ -127,8 +125,7 @@ def http_failure(response: httpx.Response) -> UpstreamError:
     )
 
 
-class AgentWeaveProvider(Provider):
-    label = LABEL
+class AgentWeaveProvider(Provider, platform=PLATFORM):
     default_base_url = "https://chat.agentweave.ai"
     # The document gives no limit on `content`.
     max_input_chars = None
@@ -147,8 +144,8 @@ class AgentWeaveProvider(Provider):
     max_files = 1
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + validate_options(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return validate_options(options)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -186,29 +183,19 @@ class AgentWeaveProvider(Provider):
             body["pay_account"] = options["pay_account"]
         return body
 
-    async def stream_reply(self, turn: Turn, *, file_url: str = "") -> AsyncIterator[ReplyEvent]:
-        """The base contract, plus `file_url`: a file from `upload_file` to send with the turn."""
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         if self.agent is None:
             raise UpstreamError(f"No {LABEL} agent is set for this conversation.")
-        problem = self.input_problem(turn.text, len(turn.files))
-        if problem:
-            raise UpstreamError(problem)
-        problems = validate_options(self.agent.options)
-        if problems:
-            raise UpstreamError(
-                f"This agent's {LABEL} settings need fixing by an admin: " + " ".join(problems)
-            )
-        if turn.files and not file_url:
-            file_url = await self.upload_turn_file(turn)
-        async for event in self._stream(
+        file_url = await self.upload_turn_file(turn) if turn.files else ""
+        async for event in self._read_stream(
             self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id, file_url)
         ):
             yield event
 
-    async def _stream(self, agent_id: str, body: dict[str, Any]) -> AsyncIterator[ReplyEvent]:
+    async def _read_stream(self, agent_id: str, body: dict[str, Any]) -> AsyncIterator[ReplyEvent]:
         thread_id, answering = "", False
         with transport_errors(LABEL):
-            async with upstream_client().stream(
+            async with self.client.stream(
                 "POST", self.chat_url(agent_id), json=body, headers=self.headers
             ) as response:
                 if response.status_code >= 400:
@@ -310,6 +297,7 @@ class AgentWeaveProvider(Provider):
                 "POST",
                 self.upload_url,
                 platform=LABEL,
+                client=self.client,
                 json={"request_type": "upload_file", "request_data": request_data},
                 headers={"Authorization": self.connection.api_key, "Accept": "application/json"},
             )
@@ -330,7 +318,12 @@ class AgentWeaveProvider(Provider):
             raise UpstreamError(f"{LABEL} did not say where to upload the file.")
         with transport_errors(LABEL):
             response = await capped_request(
-                "PUT", upload, platform=LABEL, content=data, headers={"Content-Type": content_type}
+                "PUT",
+                upload,
+                platform=LABEL,
+                client=self.client,
+                content=data,
+                headers={"Content-Type": content_type},
             )
         if response.status_code >= 400:
             raise http_failure(response)
@@ -358,7 +351,7 @@ class AgentWeaveProvider(Provider):
         thread_id, text = "", ""
         # The relay's limits on a reply hold for this one too.
         events = within_limits(
-            self._stream(self.agent.upstream_id, body),
+            self._read_stream(self.agent.upstream_id, body),
             max_chars=settings.UPSTREAM_MAX_REPLY_CHARS,
             idle_seconds=settings.UPSTREAM_IDLE_SECONDS,
             total_seconds=settings.UPSTREAM_MAX_REPLY_SECONDS,
@@ -378,7 +371,12 @@ class AgentWeaveProvider(Provider):
         url = self.chat_url(agent_id)
         with transport_errors(LABEL):
             response = await capped_request(
-                "POST", url, platform=LABEL, json={"content": "", "type": "text"}, headers=self.headers
+                "POST",
+                url,
+                platform=LABEL,
+                client=self.client,
+                json={"content": "", "type": "text"},
+                headers=self.headers,
             )
         if response.status_code in (401, 403):
             raise http_failure(response)

@@ -3,14 +3,19 @@
 import abc
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from agents.platforms import platform_label
 from agents.providers.events import ReplyEvent
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class UpstreamError(Exception):
@@ -201,12 +206,16 @@ def history_option_problems(options: dict[str, Any]) -> list[str]:
 class Provider(abc.ABC):
     """One upstream platform.
 
-    Subclasses set the class attributes and implement `stream_reply` and
-    `check_connection`. `stream_reply` yields normalised events
-    (agents.providers.events) and ends by returning after `RunFinished`, or by
-    raising UpstreamError; it never yields a platform's raw event.
+    A subclass names its registry entry (`class X(Provider, platform="x")`,
+    agents.platforms), which gives it its `label`; sets the other class
+    attributes; and implements `_stream` and `check_connection`. The public
+    `stream_reply` checks the turn once (`turn_problem`) and then runs
+    `_stream`, which yields normalised events (agents.providers.events) and
+    ends by returning after `RunFinished`, or by raising UpstreamError; it
+    never yields a platform's raw event. HTTP goes through `self.client`.
     """
 
+    platform: ClassVar[str]
     label: ClassVar[str]
     default_base_url: ClassVar[str]
     max_input_chars: ClassVar[int | None] = None
@@ -223,21 +232,46 @@ class Provider(abc.ABC):
     # platform keeps no history of its own. Such a provider adds HISTORY_OPTIONS to its agent options.
     sends_history: ClassVar[bool] = False
 
-    def __init__(self, connection: Connection, agent: AgentSpec | None = None):
+    def __init_subclass__(cls, *, platform: str = "", **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if platform:
+            cls.platform = platform
+            cls.label = platform_label(platform)
+
+    def __init__(
+        self,
+        connection: Connection,
+        agent: AgentSpec | None = None,
+        *,
+        client: "httpx.AsyncClient | None" = None,
+    ):
+        """`client` defaults to the process's guarded, pooled client (agents.providers.http)."""
         self.connection = connection
         self.agent = agent
+        self._client = client
+
+    @property
+    def client(self) -> "httpx.AsyncClient":
+        from agents.providers.http import upstream_client
+
+        return self._client or upstream_client()
 
     @classmethod
     def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        """What is wrong with an agent's options for this platform (empty when nothing is).
-
-        Subclasses extend this with checks of the values.
-        """
+        """What is wrong with an agent's options for this platform (empty when nothing is)."""
         unknown = sorted(set(options) - set(cls.agent_options))
-        if not unknown:
-            return []
-        known = ", ".join(cls.agent_options) or "none"
-        return [f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."]
+        problems = []
+        if unknown:
+            known = ", ".join(cls.agent_options) or "none"
+            problems.append(
+                f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."
+            )
+        return problems + cls.option_value_problems(options)
+
+    @classmethod
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        """What is wrong with the values of the options this platform reads; subclasses check theirs."""
+        return []
 
     @classmethod
     def takes_only_images(cls) -> bool:
@@ -266,9 +300,34 @@ class Provider(abc.ABC):
             }
         return None
 
+    def turn_problem(self, turn: Turn) -> str | None:
+        """Why `turn` cannot be sent with this agent (its text, files or the agent's settings), or None."""
+        if turn.approval is None:
+            problem = self.input_problem(turn.text, len(turn.files))
+            if problem:
+                return problem
+        for file in turn.files:
+            if file.content_type not in self.accepted_file_types:
+                if self.takes_only_images():
+                    return f"{self.label} takes only images; “{file.name}” is not one."
+                return f"{self.label} does not take “{file.name}” ({file.content_type})."
+        problems = self.option_value_problems(self.agent.options) if self.agent else []
+        if problems:
+            return f"This agent's {self.label} settings need fixing by an admin: {' '.join(problems)}"
+        return None
+
+    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        """Send `turn` and yield the reply as it arrives; UpstreamError for a turn that cannot be sent."""
+        problem = self.turn_problem(turn)
+        if problem:
+            raise UpstreamError(problem)
+        async with aclosing(self._stream(turn)) as events:
+            async for event in events:
+                yield event
+
     @abc.abstractmethod
-    def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        """Send `turn` and yield the reply as it arrives."""
+    def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
+        """Send the checked `turn` and yield the reply as it arrives."""
 
     @abc.abstractmethod
     async def check_connection(self) -> str:

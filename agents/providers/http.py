@@ -1,4 +1,4 @@
-"""The shared upstream HTTP client and the SSE reading every adapter uses."""
+"""The shared upstream HTTP client, the SSE reading and the helpers every adapter uses."""
 
 import asyncio
 import json
@@ -125,6 +125,11 @@ async def iter_sse(
         raise UpstreamError(_("The connection to the platform broke off; the reply is incomplete.")) from exc
 
 
+def as_text(value: Any) -> str:
+    """`value` when a platform sent a string there, else ""."""
+    return value if isinstance(value, str) else ""
+
+
 def parse_json_object(data: str) -> dict[str, Any] | None:
     """`data` as a JSON object, or None when it is not one."""
     try:
@@ -175,10 +180,20 @@ async def read_error_body(response: httpx.Response, *, platform: str) -> None:
 
 
 async def capped_request(
-    method: str, url: str, *, platform: str, max_bytes: int | None = None, **kwargs: Any
+    method: str,
+    url: str,
+    *,
+    platform: str,
+    max_bytes: int | None = None,
+    client: httpx.AsyncClient | None = None,
+    **kwargs: Any,
 ) -> httpx.Response:
-    """`upstream_client().request(...)`, reading the body with a cap (an error body, only its start)."""
-    async with upstream_client().stream(method, url, **kwargs) as response:
+    """`client.request(...)`, reading the body with a cap (an error body, only its start).
+
+    `client` is the adapter's (`Provider.client`); by default the process's guarded client.
+    """
+    client = client or upstream_client()
+    async with client.stream(method, url, **kwargs) as response:
         if response.status_code >= 400:
             await read_error_body(response, platform=platform)
         else:
@@ -208,28 +223,35 @@ def error_detail(response: httpx.Response) -> str:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The wait a response asks for: `Retry-After` (seconds or an HTTP date) or `X-RateLimit-Reset`.
+    """How long a response asks to wait before the next request, or None when it does not say.
 
-    `X-RateLimit-Reset` is read as seconds to wait when small and as a Unix
-    time when it looks like one; platforms use both.
+    `Retry-After` is seconds or an HTTP date. `X-RateLimit-Reset` is read as
+    seconds to wait when small and as the Unix time (seconds, or milliseconds)
+    when the window resets when it looks like one; platforms use both.
     """
-    value = response.headers.get("retry-after")
+    headers = response.headers
+    value = headers.get("retry-after", "").strip()
     if value:
-        if value.strip().isdigit():
-            return float(value)
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-    reset = response.headers.get("x-ratelimit-reset")
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - time.time())
+    value = headers.get("x-ratelimit-reset", "").strip()
     try:
-        seconds = float(reset) if reset else None
+        reset = float(value)
     except ValueError:
         return None
-    if seconds is not None and seconds > 1_000_000_000:
-        return max(0.0, seconds - time.time())
-    return seconds
+    if reset > 1e12:
+        reset /= 1000
+    if reset > 1e9:
+        reset -= time.time()
+    return max(0.0, reset)
 
 
 def http_error(response: httpx.Response, platform: str) -> UpstreamError:
@@ -322,21 +344,24 @@ def transport_errors(platform: str) -> Iterator[None]:
 
 @asynccontextmanager
 async def open_stream(
-    method: str, url: str, *, platform: str, **kwargs: Any
+    method: str, url: str, *, platform: str, client: httpx.AsyncClient | None = None, **kwargs: Any
 ) -> AsyncIterator[httpx.Response]:
     """A streamed request whose HTTP and connection failures become UpstreamError."""
+    client = client or upstream_client()
     with transport_errors(platform):
-        async with upstream_client().stream(method, url, **kwargs) as response:
+        async with client.stream(method, url, **kwargs) as response:
             if response.status_code >= 400:
                 await read_error_body(response, platform=platform)
                 raise http_error(response, platform)
             yield response
 
 
-async def request_json(method: str, url: str, *, platform: str, **kwargs: Any) -> dict[str, Any]:
+async def request_json(
+    method: str, url: str, *, platform: str, client: httpx.AsyncClient | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """A JSON request, its body read with a cap; its failures become UpstreamError."""
     with transport_errors(platform):
-        response = await capped_request(method, url, platform=platform, **kwargs)
+        response = await capped_request(method, url, platform=platform, client=client, **kwargs)
     if response.status_code >= 400:
         raise http_error(response, platform)
     data = parse_json_object(response.text)

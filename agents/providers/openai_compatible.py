@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from agents.platforms import platform_label
 from agents.providers.base import (
     HISTORY_OPTIONS,
     IMAGE_TYPES,
@@ -33,6 +34,7 @@ from agents.providers.base import (
 )
 from agents.providers.events import Activity, ReplyEvent, RunFinished, RunStarted, TextDelta, Usage
 from agents.providers.http import (
+    as_text,
     iter_sse,
     open_stream,
     parse_json_object,
@@ -41,7 +43,8 @@ from agents.providers.http import (
     upstream_timeout,
 )
 
-LABEL = "OpenAI-compatible chat"
+PLATFORM = "openai_compatible"
+LABEL = platform_label(PLATFORM)
 DONE = "[DONE]"
 MAX_LISTED_MODELS = 500
 # Why a completion stopped, when that is not the model finishing its answer.
@@ -49,10 +52,6 @@ UNFINISHED = {
     "length": "The model reached its length limit; the reply is cut off there.",
     "content_filter": "The model's content filter stopped the reply.",
 }
-
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def usage_of(usage: Any) -> Usage | None:
@@ -122,8 +121,7 @@ def ending(state: StreamState) -> list[ReplyEvent]:
     return [state.usage, RunFinished()] if state.usage else [RunFinished()]
 
 
-class OpenAICompatibleProvider(Provider):
-    label = LABEL
+class OpenAICompatibleProvider(Provider, platform=PLATFORM):
     default_base_url = "https://api.openai.com/v1"
     sends_history = True
     accepted_file_types = IMAGE_TYPES
@@ -143,8 +141,8 @@ class OpenAICompatibleProvider(Provider):
     }
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + history_option_problems(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return history_option_problems(options)
 
     @property
     def takes_images(self) -> bool:
@@ -189,19 +187,17 @@ class OpenAICompatibleProvider(Provider):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = self.input_problem(turn.text, len(turn.files))
-        if problem is None and self.agent is not None:
-            problems = history_option_problems(self.agent.options)
-            if problems:
-                problem = f"This agent is set up wrongly: {' '.join(problems)} An admin needs to fix it."
-        if problem:
-            raise UpstreamError(problem)
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         stream = self.agent is None or self.agent.options.get("stream", True) is not False
         body = await self.request_body(turn, stream=stream)
         accept = "text/event-stream" if stream else "application/json"
         async with open_stream(
-            "POST", self.url("/chat/completions"), platform=LABEL, json=body, headers=self.headers(accept)
+            "POST",
+            self.url("/chat/completions"),
+            platform=LABEL,
+            client=self.client,
+            json=body,
+            headers=self.headers(accept),
         ) as response:
             if not stream or "json" in response.headers.get("content-type", "").lower():
                 await read_capped(response, platform=LABEL)
@@ -255,6 +251,7 @@ class OpenAICompatibleProvider(Provider):
             "GET",
             self.url("/models"),
             platform=LABEL,
+            client=self.client,
             headers=self.headers(),
             timeout=upstream_timeout(read=30),
         )

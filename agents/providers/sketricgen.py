@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 
+from agents.platforms import platform_label
 from agents.providers.base import (
     IMAGE_AND_DOCUMENT_TYPES,
     Option,
@@ -39,6 +40,7 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import (
+    as_text,
     capped_request,
     http_error,
     iter_sse,
@@ -54,7 +56,8 @@ MAX_CONTACT_ID = 255
 DECISIONS = ("approve", "reject", "respond")
 MAX_AGENT_PAGES = 50
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
-LABEL = "SketricGen"
+PLATFORM = "sketricgen"
+LABEL = platform_label(PLATFORM)
 OUT_OF_CREDITS = (
     f"{LABEL} halted the run: the agent's account is out of credits. "
     "An admin needs to top up the account before the agent can answer again."
@@ -81,10 +84,6 @@ def field(data: dict[str, Any], snake: str) -> Any:
         return data[snake]
     head, *rest = snake.split("_")
     return data.get(head + "".join(part.title() for part in rest))
-
-
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def contact_id(mode: str, user: UserRef) -> str:
@@ -335,8 +334,7 @@ def custom_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEve
         state.results[name] = value
 
 
-class SketricGenProvider(Provider):
-    label = LABEL
+class SketricGenProvider(Provider, platform=PLATFORM):
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000
     contact_modes = ("none", "username", "email", "user_id")
@@ -380,8 +378,8 @@ class SketricGenProvider(Provider):
         self.uploaded: dict[str, str] = {}
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        problems = super().agent_option_problems(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        problems = []
         for flag in ("stream", "enable_hitl", "disable_conversation_history"):
             if flag in options and not isinstance(options[flag], bool):
                 problems.append(f"{flag} must be true or false.")
@@ -421,6 +419,7 @@ class SketricGenProvider(Provider):
                 "POST",
                 self.upload_url(UPLOAD_INIT_PATH),
                 platform=LABEL,
+                client=self.client,
                 json={"agent_id": self.agent.upstream_id, "file_name": file.name},
                 headers=headers,
             )
@@ -439,6 +438,7 @@ class SketricGenProvider(Provider):
                     "POST",
                     upload["url"],
                     platform=LABEL,
+                    client=self.client,
                     data={str(key): str(value) for key, value in fields.items()},
                     files={"file": (file.name, data, content_type or file.content_type)},
                 )
@@ -448,6 +448,7 @@ class SketricGenProvider(Provider):
                 "POST",
                 self.upload_url(UPLOAD_COMPLETE_PATH),
                 platform=LABEL,
+                client=self.client,
                 json={"agent_id": self.agent.upstream_id, "file_id": file_id, "file_name": file.name},
                 headers=headers,
             )
@@ -485,10 +486,7 @@ class SketricGenProvider(Provider):
             body["enable_hitl"] = True
         return body
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = None if turn.approval is not None else self.input_problem(turn.text, len(turn.files))
-        if problem:
-            raise UpstreamError(problem)
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         headers = {"api-key": self.connection.api_key}
         assets = await self.upload_files(turn.files)
         if self.agent and self.agent.options.get("stream") is False:
@@ -505,6 +503,7 @@ class SketricGenProvider(Provider):
             "POST",
             self.workflow_url,
             platform=LABEL,
+            client=self.client,
             json=self.request_body(turn, stream=False, assets=assets),
             headers=headers,
             timeout=upstream_timeout(read=max(JSON_REPLY_SECONDS, settings.UPSTREAM_READ_TIMEOUT)),
@@ -537,6 +536,7 @@ class SketricGenProvider(Provider):
             "POST",
             self.workflow_url,
             platform=LABEL,
+            client=self.client,
             json=self.request_body(turn, stream=True, assets=assets),
             headers=headers,
         ) as response:
@@ -560,6 +560,7 @@ class SketricGenProvider(Provider):
                 "GET",
                 self.admin_base_url + path,
                 platform=LABEL,
+                client=self.client,
                 params=params,
                 headers={"Authorization": f"Bearer {self.connection.api_key}", "Accept": "application/json"},
             )
@@ -612,6 +613,7 @@ class SketricGenProvider(Provider):
                 "POST",
                 self.workflow_url,
                 platform=LABEL,
+                client=self.client,
                 json={"agent_id": agent_id, "user_input": "", "stream": False},
                 headers={"api-key": self.connection.api_key, "Accept": "application/json"},
                 timeout=upstream_timeout(read=30),

@@ -20,8 +20,6 @@ Agent options (`Agent.options`):
   allows for workspace keys so the platform keeps one history per user.
 """
 
-import email.utils
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,21 +27,24 @@ from urllib.parse import quote
 
 import httpx
 
+from agents.platforms import platform_label
 from agents.providers.base import Option, Provider, Turn, UpstreamError
 from agents.providers.events import Activity, ReplyEvent, RunFinished, RunStarted, TextDelta
 from agents.providers.http import (
+    as_text,
     capped_request,
     http_error,
     iter_sse,
     parse_json_object,
     read_capped,
     read_error_body,
+    retry_after_seconds,
     transport_errors,
-    upstream_client,
     upstream_timeout,
 )
 
-LABEL = "Agent Chat API"
+PLATFORM = "slug_chat"
+LABEL = platform_label(PLATFORM)
 DONE = "[DONE]"
 USER_IDENTIFIER_CHOICES = ("off", "username", "email")
 # A slug no agent has, for checking a credential that has no agent yet.
@@ -54,10 +55,6 @@ NO_CONVERSATION_ID = (
 )
 
 
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def option_value_problems(options: Mapping[str, Any]) -> list[str]:
     """What is wrong with the values of the agent options this adapter reads."""
     problems = []
@@ -66,38 +63,6 @@ def option_value_problems(options: Mapping[str, Any]) -> list[str]:
     if options.get("user_identifier", "off") not in USER_IDENTIFIER_CHOICES:
         problems.append(f"user_identifier must be one of: {', '.join(USER_IDENTIFIER_CHOICES)}.")
     return problems
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """How long the platform asks to wait before the next request, or None when it does not say.
-
-    `Retry-After` is seconds or an HTTP date. `X-RateLimit-Reset` is not
-    documented [guess]: a small number is read as seconds to wait, a large one
-    as the Unix time (seconds, or milliseconds) when the window resets.
-    """
-    headers = response.headers
-    value = headers.get("retry-after", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None and when.tzinfo is not None:
-            return max(0.0, when.timestamp() - time.time())
-    value = headers.get("x-ratelimit-reset", "").strip()
-    try:
-        reset = float(value)
-    except ValueError:
-        return None
-    if reset > 1e12:
-        reset /= 1000
-    if reset > 1e9:
-        reset -= time.time()
-    return max(0.0, reset)
 
 
 ERROR_KINDS = {
@@ -184,8 +149,7 @@ def frames_of(data: str) -> list[str]:
     return [line.removeprefix("data:").strip() for line in data.splitlines() if line.strip()]
 
 
-class SlugChatProvider(Provider):
-    label = LABEL
+class SlugChatProvider(Provider, platform=PLATFORM):
     # The document names no host (its examples use a stand-in), so every
     # credential names its platform's address.
     default_base_url = ""
@@ -200,8 +164,8 @@ class SlugChatProvider(Provider):
     }
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + option_value_problems(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return option_value_problems(options)
 
     @property
     def slug(self) -> str:
@@ -248,7 +212,7 @@ class SlugChatProvider(Provider):
         headers = self.headers(turn)
         headers["Accept"] = "text/event-stream" if stream else "application/json"
         with transport_errors(LABEL):
-            async with upstream_client().stream(
+            async with self.client.stream(
                 "POST", self.chat_url(self.slug), json=self.request_body(turn, stream=stream), headers=headers
             ) as response:
                 if response.status_code >= 400:
@@ -256,14 +220,7 @@ class SlugChatProvider(Provider):
                     raise response_error(response, self.slug)
                 yield response
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = self.input_problem(turn.text)
-        if problem is None and self.agent is not None:
-            problems = option_value_problems(self.agent.options)
-            if problems:
-                problem = f"This agent is set up wrongly: {' '.join(problems)} An admin needs to fix it."
-        if problem:
-            raise UpstreamError(problem)
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         stream = self.agent is None or self.agent.options.get("stream", True) is not False
         async with self._post(turn, stream=stream) as response:
             if not stream or "json" in response.headers.get("content-type", "").lower():
@@ -347,6 +304,7 @@ class SlugChatProvider(Provider):
                 "POST",
                 url,
                 platform=LABEL,
+                client=self.client,
                 json={"message": "", "stream": False, "conversationId": None},
                 headers={**self.headers(), "Accept": "application/json"},
                 timeout=upstream_timeout(read=30),

@@ -18,7 +18,7 @@ import json
 import random
 import uuid
 import zoneinfo
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent
 
+from agents.platforms import platform_label
 from agents.providers.base import IMAGE_TYPES, Option, Provider, Turn, UpstreamError
 from agents.providers.events import (
     Activity,
@@ -39,15 +40,16 @@ from agents.providers.events import (
     ToolStarted,
 )
 from agents.providers.http import (
+    as_text,
     http_error,
     iter_sse,
     open_stream,
     read_error_body,
     transport_errors,
-    upstream_client,
 )
 
-LABEL = "Workflow chat"
+PLATFORM = "workflow_chat"
+LABEL = platform_label(PLATFORM)
 PATH = "/v1/ai/workflow/chat/stream"
 PREFERRED_MODES = ("planning", "building", "repair", "conversation")
 AGENT_VERSIONS = ("v1", "v2", "both")
@@ -59,8 +61,27 @@ MAX_IMAGE_BYTES_PER_MESSAGE = 20 * 1024 * 1024
 SUMMARY_ITEMS = 30
 
 
-def as_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+# Base64 and JSON encoding hold the GIL however they are run: a large image is encoded a
+# slice at a time, the event loop let in between, and spliced into the body as it is.
+ENCODE_SLICE_BYTES = 3 * 128 * 1024
+
+
+async def data_url(content_type: str, data: bytes) -> bytes:
+    """`data` as a base64 data URL (ASCII, nothing in it needs escaping in JSON)."""
+    parts = [f"data:{content_type};base64,".encode()]
+    for start in range(0, len(data), ENCODE_SLICE_BYTES):
+        parts.append(base64.b64encode(data[start : start + ENCODE_SLICE_BYTES]))
+        await asyncio.sleep(0)
+    return b"".join(parts)
+
+
+def json_body(body: dict[str, Any], images: Sequence[bytes] = ()) -> bytes:
+    """`body` as httpx's `json=` would send it, with `images` (data URLs) as its `images` field."""
+    encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    if not images:
+        return encoded
+    listed = b",".join(b'{"base64":"' + url + b'"}' for url in images)
+    return encoded[:-1] + (b"," if body else b"") + b'"images":[' + listed + b"]}"
 
 
 def short(text: str, limit: int = ACTIVITY_CHARS) -> str:
@@ -254,8 +275,7 @@ class ReplyState:
     finished: bool = False
 
 
-class WorkflowChatProvider(Provider):
-    label = LABEL
+class WorkflowChatProvider(Provider, platform=PLATFORM):
     default_base_url = "https://api.b3os.org"
     max_input_chars = None  # the seed gives no limit
     agent_options = {
@@ -270,8 +290,8 @@ class WorkflowChatProvider(Provider):
     accepted_file_types = IMAGE_TYPES
 
     @classmethod
-    def agent_option_problems(cls, options: dict[str, Any]) -> list[str]:
-        return super().agent_option_problems(options) + validate_options(options)
+    def option_value_problems(cls, options: dict[str, Any]) -> list[str]:
+        return validate_options(options)
 
     # Replay after a broken connection: attempts in a row without a new event,
     # and the first backoff in seconds (doubled each attempt, with jitter).
@@ -292,7 +312,7 @@ class WorkflowChatProvider(Provider):
         return self.agent.options if self.agent else {}
 
     @staticmethod
-    async def encoded_images(turn: Turn) -> list[dict[str, str]]:
+    async def encoded_images(turn: Turn) -> list[bytes]:
         """`images` for the request: each file as a base64 data URL.
 
         [guess] The seed says only "base64 for LLM"; a data URL keeps the
@@ -300,8 +320,6 @@ class WorkflowChatProvider(Provider):
         """
         total = 0
         for file in turn.files:
-            if not file.content_type.startswith("image/"):
-                raise UpstreamError(f"{LABEL} takes only images; “{file.name}” is not one.")
             total += file.size
             if total > MAX_IMAGE_BYTES_PER_MESSAGE:
                 raise UpstreamError(
@@ -311,19 +329,16 @@ class WorkflowChatProvider(Provider):
         images = []
         for file in turn.files:
             data = await file.load()
-            images.append({"base64": f"data:{file.content_type};base64,{base64.b64encode(data).decode()}"})
+            images.append(await data_url(file.content_type, data))
         return images
 
-    def request_body(
-        self, turn: Turn, conversation_id: str, request_id: str, images: list[dict[str, str]] | None = None
-    ) -> dict[str, Any]:
+    def request_body(self, turn: Turn, conversation_id: str, request_id: str) -> dict[str, Any]:
+        """The request's fields but `images` (`json_body` adds them)."""
         body: dict[str, Any] = {
             "message": turn.text,
             "conversationId": conversation_id,
             "requestId": request_id,
         }
-        if images:
-            body["images"] = images
         for name in ("preferredMode", "agentVersion", "templateSearchMode", "timezone", "workflowId"):
             value = self.options.get(name)
             if value:
@@ -339,18 +354,14 @@ class WorkflowChatProvider(Provider):
             body["definition"] = definition
         return body
 
-    async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        problem = self.input_problem(turn.text, len(turn.files))
-        if problem:
-            raise UpstreamError(problem)
-        problems = validate_options(self.options)
-        if problems:
-            raise UpstreamError("This agent's settings need fixing by an admin: " + " ".join(problems))
+    async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         conversation_id = turn.upstream_conversation_id or str(uuid.uuid4())
         state = ReplyState(request_id=str(uuid.uuid4()))
         yield RunStarted(conversation_id=conversation_id, run_id=state.request_id)
 
-        body = self.request_body(turn, conversation_id, state.request_id, await self.encoded_images(turn))
+        body = json_body(
+            self.request_body(turn, conversation_id, state.request_id), await self.encoded_images(turn)
+        )
         failures = 0  # broken connections in a row that brought no new event
         reconnects = 0
         while True:
@@ -375,20 +386,25 @@ class WorkflowChatProvider(Provider):
             delay = self.replay_base_delay * 2 ** (failures - 1) * random.uniform(0.5, 1.0)  # noqa: S311
             yield Retrying(attempt=failures, delay=round(delay, 3), reason=f"{reason}; resuming the reply.")
             await asyncio.sleep(delay)
-            body = {
-                "conversationId": conversation_id,
-                "requestId": state.request_id,
-                "lastEventIndex": state.received,
-            }
+            body = json_body(
+                {
+                    "conversationId": conversation_id,
+                    "requestId": state.request_id,
+                    "lastEventIndex": state.received,
+                }
+            )
 
-    async def _read(
-        self, body: dict[str, Any], state: ReplyState, *, replay: bool
-    ) -> AsyncIterator[ReplyEvent]:
+    async def _read(self, body: bytes, state: ReplyState, *, replay: bool) -> AsyncIterator[ReplyEvent]:
         """One connection's events; Dropped when it broke in a way a replay can repair."""
         answered = False
         try:
             async with open_stream(
-                "POST", self.stream_url, platform=LABEL, json=body, headers=self.headers
+                "POST",
+                self.stream_url,
+                platform=LABEL,
+                client=self.client,
+                content=body,
+                headers={**self.headers, "Content-Type": "application/json"},
             ) as response:
                 answered = True
                 async for sse in iter_sse(response):
@@ -506,9 +522,7 @@ class WorkflowChatProvider(Provider):
         # No read-only endpoint is documented. The seed's own example posts `{}`: with a good key
         # that is refused as a bad request (no message) before anything runs [guess].
         with transport_errors(LABEL):
-            async with upstream_client().stream(
-                "POST", self.stream_url, json={}, headers=self.headers
-            ) as response:
+            async with self.client.stream("POST", self.stream_url, json={}, headers=self.headers) as response:
                 status = response.status_code
                 if status < 300:
                     return f"Connected to {LABEL}: the key was accepted."

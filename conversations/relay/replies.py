@@ -28,6 +28,7 @@ from conversations.relay.checkpoints import finish
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state
 from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
+from conversations.rendering import render_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -200,13 +201,17 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
     run.stop_live()
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
+    html = None
     try:
         await finish(run, status, error)
+        # Rendering and highlighting a long reply whole takes tens of milliseconds or more:
+        # off the event loop, which every other reply and socket of this process shares.
+        html = await asyncio.to_thread(render_markdown, run.markdown.text)
     finally:
         run.hub.runs.pop(run.message_id, None)
         if run.flusher is not None:
             run.flusher.cancel()
-        await run.hub.publish(run, run.ended(status, error))
+        await run.hub.publish(run, run.ended(status, error, html=html))
         await run.hub.flush(run)
 
 

@@ -87,12 +87,14 @@ class ReplyRun:
             approval=self.approval,
         )
 
-    def ended(self, status: str, error: str) -> str:
+    def ended(self, status: str, error: str, *, html: str | None = None) -> str:
+        """The `reply.ended` frame; `html` is the whole text rendered, when it already is."""
         return protocol.reply_ended(
             message_id=self.message_id,
             seq=self.seq,
             status=status,
             text=self.markdown.text,
+            html=html,
             error=error,
             tool_calls=self.tool_calls,
             approval=self.approval,

@@ -1,5 +1,6 @@
 """A real site (Daphne, demo fakes mounted) in a subprocess, and Debian's Chromium driven by Playwright."""
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
@@ -58,7 +59,10 @@ def browser(live_site):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        playwright_loop = asyncio._get_running_loop()
         yield browser
+        # The test that ran last, if not a browser test, took the mark away (tests/conftest.py).
+        asyncio._set_running_loop(playwright_loop)
         browser.close()
 
 

@@ -5,16 +5,15 @@ second test says so; if the adapter drifts, the first does.
 """
 
 import json
-from pathlib import Path
 
 import httpx
 
 from agents.providers.base import AgentSpec, Connection, Turn, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, ToolFinished, ToolStarted
 from agents.providers.sketricgen import SketricGenProvider
-from tests.fakes import ServedApp, verbatim_app
+from tests.fakes import FIXTURES, ServedApp, verbatim_app
 
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "sketricgen" / "normal.sse"
+GOLDEN = FIXTURES / "sketricgen" / "normal.sse"
 
 
 async def test_the_golden_transcript_through_the_adapter():

@@ -4,21 +4,20 @@ import asyncio
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
 from agents.fakes.agentweave import COMPLETED_CORRECTION, AgentWeaveFake
 from agents.providers.agentweave import AgentWeaveProvider, validate_options
-from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
+from agents.providers.base import AgentSpec, Connection, Turn, TurnFile, UpstreamError, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import upstream_client
-from tests.fakes import FakePlatform, ServedApp, verbatim_app
+from tests.fakes import FIXTURES, FakePlatform, ServedApp, verbatim_app
 
 ALICE = UserRef(1, "alice", "a@x")
 AGENT = "agent_demo_weaver"
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "agentweave" / "normal.sse"
+GOLDEN = FIXTURES / "agentweave" / "normal.sse"
 ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -536,8 +535,13 @@ async def test_upload_a_file_and_send_it_with_a_turn(agentweave):
         assert (await client.get(uploaded.file_url)).content == data
     assert ULID.match(uploaded.thread_id)
 
-    turn = Turn("what is in it?", user=ALICE, upstream_conversation_id=uploaded.thread_id)
-    events = [e async for e in uploading_provider(agentweave).stream_reply(turn, file_url=uploaded.file_url)]
+    sales = TurnFile(
+        "sales", "sales.csv", "text/csv", len(data), hashlib.sha256(data).hexdigest(), lambda: data
+    )
+    turn = Turn("what is in it?", user=ALICE, upstream_conversation_id=uploaded.thread_id, files=(sales,))
+    provider = uploading_provider(agentweave)
+    provider.uploaded[sales.id] = uploaded.file_url  # uploaded above: not uploaded again
+    events = [e async for e in provider.stream_reply(turn)]
 
     assert agentweave.app.requests[-1]["body"]["file"] == {"file_url": uploaded.file_url}
     assert events[0] == RunStarted(conversation_id=uploaded.thread_id)

@@ -3,7 +3,6 @@
 import asyncio
 import json
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,11 +21,11 @@ from agents.providers.events import (
 )
 from agents.providers.http import upstream_client
 from agents.providers.workflow_chat import WorkflowChatProvider, validate_definition, validate_options
-from tests.fakes import FakePlatform, ServedApp
+from tests.fakes import FIXTURES, FakePlatform, ServedApp
 
 ALICE = UserRef(1, "alice", "a@x")
 PATH = "/v1/ai/workflow/chat/stream"
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "workflow_chat" / "normal.sse"
+GOLDEN = FIXTURES / "workflow_chat" / "normal.sse"
 GOLDEN_CONVERSATION = "6f1c2a8e-3b7d-4e59-9a0c-1d2e3f4a5b6c"
 GOLDEN_REQUEST = "0b9e8d7c-6a5f-4e3d-8c2b-1a0f9e8d7c6b"
 GOLDEN_MESSAGE = "Plan a price alert [[tool]]"

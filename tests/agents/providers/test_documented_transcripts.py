@@ -27,9 +27,9 @@ from agents.providers.http import upstream_client
 from agents.providers.sketricgen import OUT_OF_CREDITS, SketricGenProvider
 from agents.providers.slug_chat import SlugChatProvider
 from agents.providers.workflow_chat import WorkflowChatProvider
-from tests.fakes import ServedApp, verbatim_app
+from tests.fakes import FIXTURES, ServedApp, verbatim_app
 
-DOCUMENTED = Path(__file__).resolve().parent.parent / "fixtures" / "documented"
+DOCUMENTED = FIXTURES / "documented"
 ALICE = UserRef(1, "alice", "alice@example.com")
 
 

@@ -2,7 +2,6 @@
 
 import email.utils
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -10,17 +9,13 @@ import pytest
 from agents.fakes.slug_chat import SlugChatFake
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import Activity, RunFinished, RunStarted, TextDelta
-from agents.providers.http import upstream_client
-from agents.providers.slug_chat import (
-    NO_CONVERSATION_ID,
-    SlugChatProvider,
-    retry_after_seconds,
-)
-from tests.fakes import FakePlatform, ServedApp
+from agents.providers.http import retry_after_seconds, upstream_client
+from agents.providers.slug_chat import NO_CONVERSATION_ID, SlugChatProvider
+from tests.fakes import FIXTURES, FakePlatform, ServedApp
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 AGENT = "support-agent"
-GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "slug_chat" / "normal.sse"
+GOLDEN = FIXTURES / "slug_chat" / "normal.sse"
 GOLDEN_MESSAGE = "What are your business hours?"
 
 
@@ -227,7 +222,7 @@ async def test_wrong_agent_options_are_refused_before_any_request(slug_chat, opt
     _, error = await failed_reply(slug_chat, "hi", **options)
 
     assert problem in error.message
-    assert "An admin needs to fix it." in error.message
+    assert "need fixing by an admin" in error.message
     assert slug_chat.app.requests == []
     assert problem in SlugChatProvider.agent_option_problems(options)
 
