@@ -90,6 +90,20 @@ class FrameConsumer(AsyncWebsocketConsumer):
         for text in message["frames"]:
             await self.send_frame(text)
 
+    async def relay_news(self, message: dict[str, Any]) -> None:
+        """News from the conversation's group: a message or a reply that began, maybe in another process."""
+        await relay.hear(self.conversation_id, message, self.send_frame, reply_to=self.channel_name)
+
+    async def watch_conversation(self) -> None:
+        await self.channel_layer.group_add(relay.conversation_group(self.conversation_id), self.channel_name)
+        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+
+    async def unwatch_conversation(self) -> None:
+        relay.unwatch(self.conversation_id, self.send_frame)
+        await self.channel_layer.group_discard(
+            relay.conversation_group(self.conversation_id), self.channel_name
+        )
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.counted_user_id is None:  # refused at connect, closing
             return
@@ -157,12 +171,12 @@ class ConversationConsumer(FrameConsumer):
         self.user_id = user.pk
         if not await self.accept_counted(user.pk):
             return
-        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await self.watch_conversation()
 
     async def disconnect(self, code: int) -> None:
         # The reply goes on without this socket and is saved when it ends.
         if hasattr(self, "user_id"):
-            relay.unwatch(self.conversation_id, self.send_frame)
+            await self.unwatch_conversation()
 
     def access_refusal(self) -> Refusal | None:
         if access.owns_conversation(self.user_id, self.conversation_id):
@@ -231,11 +245,11 @@ class SharedConversationConsumer(FrameConsumer):
         await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
         if not await self.accept_counted(self.user_id):
             return
-        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await self.watch_conversation()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "link_id"):
-            relay.unwatch(self.conversation_id, self.send_frame)
+            await self.unwatch_conversation()
             await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
 
     async def send_frame(self, text: str) -> None:

@@ -5,6 +5,7 @@ The site keeps its port, its SQLite file (or a fresh PostgreSQL database when
 restarted by its supervisor would.
 """
 
+import copy
 import json
 import os
 import secrets
@@ -88,11 +89,22 @@ class SiteProcess:
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",  # Daphne's access log reaches daphne.log line by line
             **env,
         }
         self.database_name = f"{database_name}_{os.getpid()}"
         if os.environ.get("DATABASE_URL"):
             self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name)
+
+    def another_process(self, var: Path) -> "SiteProcess":
+        """A second Daphne process of the same site: its own port and log, the same database, keys and Redis.
+
+        Prepare only the first; stop each; remove the database once.
+        """
+        other = copy.copy(self)
+        other.var, other.port, other.server = var, free_port(), None
+        other.url, other.log = f"http://127.0.0.1:{other.port}", var / "daphne.log"
+        return other
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

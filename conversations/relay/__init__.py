@@ -8,7 +8,7 @@ interrupts the replies of dead processes. This module is what the rest of the
 site uses.
 """
 
-from conversations.relay.fanout import Hub
+from conversations.relay.fanout import Hub, conversation_group, hear
 from conversations.relay.policy import TurnRefused, mark_abandoned_replies
 from conversations.relay.replies import (
     continue_after_approval,
@@ -29,7 +29,9 @@ __all__ = [
     "ReplyRun",
     "TurnRefused",
     "continue_after_approval",
+    "conversation_group",
     "edit_and_resend",
+    "hear",
     "interrupt_all",
     "mark_abandoned_replies",
     "resume",

@@ -11,7 +11,7 @@ from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_la
 from conversations.protocol import RESYNC, SendFrame
 from conversations.relay.checkpoints import keep_checkpointing
 from conversations.relay.run import ReplyRun
-from conversations.relay.state import streaming_reply_owner
+from conversations.relay.state import saved_reply, saved_state, streaming_reply_owner
 from conversations.relay.sweep import keep_sweeping
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,11 @@ REMOTE_BATCH_SECONDS = 0.05
 # The listener's pause after a layer error, doubled while errors go on, up to the maximum.
 LISTEN_RETRY_SECONDS = 0.1
 MAX_LISTEN_RETRY_SECONDS = 10.0
+
+
+def conversation_group(conversation_id: str) -> str:
+    """The layer group of every socket watching the conversation, in any process: news of new replies."""
+    return f"relay.conversation.{conversation_id}"
 
 
 def log_failure(task: asyncio.Task) -> None:
@@ -42,7 +47,9 @@ class Hub:
     A socket served by another process (several Daphne processes behind one
     address) watches a reply through the channel layer: it asks the process
     named on the reply (`Message.relay_channel`) to forward its frames, which
-    go out in small batches rather than one layer message per delta.
+    go out in small batches rather than one layer message per delta. It learns
+    of a reply that starts while it is open from the conversation's group
+    (`conversation_group`), which every socket of the conversation joins.
     """
 
     def __init__(self) -> None:
@@ -73,6 +80,45 @@ class Hub:
                     exc_info=True,
                 )
                 await self.ask_to_resync(conversation_id, send)
+
+    async def announce(self, conversation_id: str, text: str, run: ReplyRun | None = None) -> None:
+        """Send a frame to the conversation's sockets here and, through its group, in other processes.
+
+        With `run` (the frame starts it), a socket in another process then asks to watch the reply.
+        """
+        await self.broadcast(conversation_id, text)
+        news: dict[str, Any] = {"type": "relay.news", "frames": [text], "origin": self.channel_name}
+        if run is not None:
+            news |= {"message_id": run.message_id, "after_seq": run.seq}
+        try:
+            await get_channel_layer().group_send(conversation_group(conversation_id), news)
+        except Exception:
+            logger.warning(
+                "News of conversation %s did not reach other processes; their pages catch up at a reload",
+                conversation_id,
+                exc_info=True,
+            )
+
+    async def hear(self, conversation_id: str, news: dict[str, Any], send: SendFrame, reply_to: str) -> None:
+        """Pass news from the conversation's group to a socket, unless it came from this process.
+
+        The socket then watches the new reply through the process running it.
+        """
+        if news["origin"] == self.channel_name:
+            return  # its sockets here got the frames from `broadcast`
+        for text in news["frames"]:
+            await send(text)
+        if news.get("message_id") is not None:
+            await get_channel_layer().send(
+                news["origin"],
+                {
+                    "type": "relay.watch",
+                    "reply_to": reply_to,
+                    "conversation_id": conversation_id,
+                    "message_id": news["message_id"],
+                    "after_seq": news["after_seq"],
+                },
+            )
 
     async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
         """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
@@ -207,6 +253,9 @@ class Hub:
     async def answer(self, layer: Any, message: dict[str, Any]) -> None:
         """Act on a request about a reply this process runs: watch it from another process, or stop it."""
         run = self.runs.get(message.get("message_id"))
+        if run is None and message["type"] == "relay.watch":
+            await self.send_saved_ending(layer, message)
+            return
         if run is None or run.conversation_id != message.get("conversation_id"):
             return
         if message["type"] == "relay.watch":
@@ -215,6 +264,12 @@ class Hub:
                 await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [run.snapshot()]})
         elif message["type"] == "relay.stop":
             self.stop(run.conversation_id, run.message_id)
+
+    async def send_saved_ending(self, layer: Any, message: dict[str, Any]) -> None:
+        """A reply that ended before a socket in another process asked to watch it: its saved ending."""
+        reply = await saved_reply(message["conversation_id"], message["message_id"])
+        if reply is not None and reply.is_finished and reply.seq > message.get("after_seq", -1):
+            await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [saved_state(reply)]})
 
 
 def listening_layer() -> Any:
@@ -231,3 +286,8 @@ def listening_layer() -> Any:
 
 
 hub = Hub()
+
+
+async def hear(conversation_id: str, news: dict[str, Any], send: SendFrame, *, reply_to: str) -> None:
+    """Pass news from the conversation's group to a socket (`send`, on channel `reply_to`)."""
+    await hub.hear(conversation_id, news, send, reply_to)

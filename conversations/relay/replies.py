@@ -54,7 +54,7 @@ async def start_reply(
         timezone_name=timezone_name,
         attachment_ids=attachment_ids,
     )
-    await fanout.hub.broadcast(conversation_id, user_message_frame(prepared, client_id=client_id))
+    await fanout.hub.announce(conversation_id, user_message_frame(prepared, client_id=client_id))
     return await launch(conversation_id, prepared, replaces=None)
 
 
@@ -114,7 +114,7 @@ async def edit_and_resend(
         relay_channel=channel,
         timezone_name=timezone_name,
     )
-    await fanout.hub.broadcast(
+    await fanout.hub.announce(
         conversation_id, user_message_frame(prepared, client_id=client_id, replaces=message_id)
     )
     return await launch(conversation_id, prepared, replaces=prepared.replaces)
@@ -132,7 +132,7 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
         started = run.snapshot()
     run.saved_seq = run.seq  # the checkpointer saves what comes after this
     hub.runs[run.message_id] = run
-    await hub.broadcast(conversation_id, started)
+    await hub.announce(conversation_id, started, run)
     run.task = fanout.background(
         relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
     )
