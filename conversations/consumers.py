@@ -5,7 +5,9 @@ signed-in member watch a live share link, read-only.
 """
 
 import json
+import logging
 import time
+import weakref
 from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
@@ -16,6 +18,8 @@ from conversations import access, protocol, relay
 from conversations.models import share_group_name
 from conversations.protocol import RefusalCode
 from conversations.socket_limits import open_sockets
+
+logger = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = 64 * 1024
 FLOOD_FRAMES = 20
@@ -30,6 +34,21 @@ def as_shared(text: str, token: str) -> str:
     for attachment in payload.get("message", {}).get("attachments", []):
         attachment["url"] = reverse("shared_file", args=[token, attachment["id"]])
     return protocol.encode(payload)
+
+
+# The sockets this process serves, for closing them all when it stops (chatsite/shutdown.py).
+serving: "weakref.WeakSet[FrameConsumer]" = weakref.WeakSet()
+
+
+async def close_every_socket(code: int) -> int:
+    """Close every websocket this process serves with `code`; how many."""
+    sockets = list(serving)
+    for consumer in sockets:
+        try:
+            await consumer.close(code=code)
+        except Exception:
+            logger.warning("A websocket could not be closed", exc_info=True)
+    return len(sockets)
 
 
 class Refusal(NamedTuple):
@@ -68,6 +87,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             # Also when the socket dropped or the consumer crashed or was cancelled.
             if self.counted_user_id is not None:
                 open_sockets.release(self.counted_user_id)
+            serving.discard(self)
 
     async def accept_counted(self, user_id: int) -> bool:
         """Accept the socket as one of the user's `SOCKETS_PER_USER`; past the cap, refuse it and close."""
@@ -78,6 +98,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             return False
         self.counted_user_id = user_id
         await self.accept()
+        serving.add(self)
         return True
 
     async def send_frame(self, text: str) -> None:
@@ -192,6 +213,8 @@ class ConversationConsumer(FrameConsumer):
 
     async def act(self, request: protocol.Request) -> None:
         conversation_id, user_id = self.conversation_id, self.user_id
+        if not isinstance(request, protocol.Stop | protocol.Resume):
+            relay.refuse_if_stopping()
         match request:
             case protocol.Send():
                 await relay.start_reply(

@@ -68,6 +68,7 @@ class RefusalCode(StrEnum):
     READ_ONLY = "READ_ONLY"
     SIGNED_OUT = "SIGNED_OUT"
     SOCKET_LIMIT = "SOCKET_LIMIT"
+    RESTARTING = "RESTARTING"
 
 
 class Refused(Exception):

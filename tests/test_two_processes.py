@@ -14,6 +14,7 @@ shared by the module's tests; the last ones stop A.
 
 import json
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.site_process import SiteProcess, running_site
@@ -41,6 +43,8 @@ pytestmark = [
 # SWEEP_SECONDS (90 s and 30 s by default).
 ALIVE_SECONDS = 5
 SWEEP_SECONDS = 1
+# How long a stopping process lets its running replies finish (30 s by default).
+GRACE_SECONDS = 6
 WAIT_SECONDS = 30
 
 
@@ -56,8 +60,12 @@ class Deployment:
         return process.log.read_text().count('"WSCONNECT /ws/')
 
     def open_tab(self, on: SiteProcess, path: str) -> ClientConnection:
-        """A websocket to `path` through nginx that `on` serves."""
-        for _ in range(6):
+        """A websocket to `path` through nginx that `on` serves.
+
+        After a restart nginx may send everything to the other process for a while (`fail_timeout`).
+        """
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
             before = {p.port: self.sockets_opened(p) for p in (self.a, self.b)}
             ws = self.connect(path)
             deadline = time.monotonic() + 10
@@ -68,6 +76,7 @@ class Deployment:
                 self.opened.append(ws)
                 return ws
             ws.close()
+            time.sleep(0.2)
         raise AssertionError(f"nginx never gave a websocket to {on.url}")
 
     def connect(self, path: str) -> ClientConnection:
@@ -86,9 +95,32 @@ class Deployment:
         while self.opened:
             self.opened.pop().close()
 
+    def restart_stopped_processes(self) -> None:
+        for process in (self.a, self.b):
+            if process.server is None or process.server.poll() is not None:
+                process.start()
+
+
+def use_fakes_outside_the_site(site: SiteProcess, fakes: dict) -> None:
+    """Point the demo agents at fake platforms served by the test, which outlive a killed process.
+
+    The demo's own fakes are mounted in the first process (seed_demo).
+    """
+    urls = {platform: served.url for platform, served in fakes.items()}
+    site.shell(
+        "from agents.models import Credential\n"
+        f"urls, site = {urls!r}, {site.url!r}\n"
+        "for c in Credential.objects.all():\n"
+        "    old, new = f'{site}/fake/{c.platform}', urls[c.platform]\n"
+        "    c.base_url = c.base_url.replace(old, new)\n"
+        "    c.options = {k: v.replace(old, new) for k, v in c.options.items()}\n"
+        "    c.save()\n"
+        "print(Credential.objects.count())"
+    )
+
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory) -> Iterator[Deployment]:
+def deployment(tmp_path_factory, served_fakes) -> Iterator[Deployment]:
     with running_site(
         tmp_path_factory.mktemp("a"),
         "chatsite_two_processes",
@@ -98,7 +130,9 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         REPLY_CHECKPOINT_SECONDS="0.5",
         REPLY_ALIVE_SECONDS=str(ALIVE_SECONDS),
         REPLY_SWEEP_SECONDS=str(SWEEP_SECONDS),
+        REPLY_SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS),
     ) as a:
+        use_fakes_outside_the_site(a, served_fakes)
         b = a.another_process(tmp_path_factory.mktemp("b"))
         nginx = Nginx(tmp_path_factory.mktemp("nginx"), [a.port, b.port], Path(a.env["STATIC_ROOT"]))
         try:
@@ -116,6 +150,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
 
 @pytest.fixture
 def site(deployment) -> Iterator[Deployment]:
+    deployment.restart_stopped_processes()
     yield deployment
     deployment.close_tabs()
 
@@ -272,3 +307,46 @@ def test_kill_9_of_a_mid_reply_ends_it_interrupted_on_b_within_bounded_time(site
     assert page.ended["text"] == saved["content"]
     assert saved["content"] and page.text.startswith(saved["content"])
     assert took <= ALIVE_SECONDS + 2 * SWEEP_SECONDS + 5, took
+
+
+def test_sigterm_of_a_takes_no_new_turn_lets_a_running_reply_finish_and_interrupts_one_past_the_grace(site):
+    short_id, long_id, new_id = (site.a.new_conversation() for _ in range(3))
+    watching_short = site.open_tab(site.b, f"/ws/conversations/{short_id}/")
+    watching_long = site.open_tab(site.b, f"/ws/conversations/{long_id}/")
+    sender = site.open_tab(site.a, f"/ws/conversations/{short_id}/")
+    send(sender, "Tell me [[words=80]] [[delay=0.05]]")  # 4 s, within the grace
+    Page().read(sender, until="text_delta")
+    long_sender = site.open_tab(site.a, f"/ws/conversations/{long_id}/")
+    send(long_sender, "Go on forever [[fail:hang]]")
+    Page().read(long_sender, until="text_delta")
+
+    site.a.server.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            sender.recv(timeout=10)
+    assert closed.value.rcvd.code == 4503  # restarting: the page reconnects
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", site.a.port), timeout=5)
+
+    reconnected = site.connect(f"/ws/conversations/{new_id}/")  # nginx has only B left
+    site.opened.append(reconnected)
+    send(reconnected, "Anyone there? [[words=10]]")
+    answered = Page()
+    answered.read(reconnected)
+    assert answered.ended["status"] == "complete"
+
+    short = Page()
+    short.read(watching_short)
+    assert short.ended["status"] == "complete"
+    assert short.gaps == []
+    assert short.text == short.ended["text"]
+    long = Page()
+    long.read(watching_long, seconds=GRACE_SECONDS + WAIT_SECONDS)
+    assert long.ended["status"] == "interrupted"
+    assert long.ended["text"] and long.text.startswith(long.ended["text"])
+    assert time.monotonic() - signalled >= GRACE_SECONDS - 1
+    site.a.server.wait(timeout=WAIT_SECONDS)
+    statuses = {r["id"]: r["status"] for r in site.b.replies()}
+    assert statuses[short.ended["message_id"]] == "complete"
+    assert statuses[long.ended["message_id"]] == "interrupted"

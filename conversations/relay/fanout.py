@@ -8,7 +8,7 @@ from typing import Any
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from conversations.protocol import RESYNC, SendFrame
+from conversations.protocol import RESYNC, RefusalCode, Refused, SendFrame
 from conversations.relay.checkpoints import keep_checkpointing
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state, streaming_reply_owner
@@ -61,6 +61,8 @@ class Hub:
         self._sweeper: asyncio.Task | None = None
         # When the last sweep began (database time): interruptions since then are news to tell.
         self.last_swept: datetime | None = None
+        # Off once the process is stopping (chatsite/shutdown.py): running replies finish, none starts.
+        self.taking_turns = True
 
     def run_in(self, conversation_id: str) -> ReplyRun | None:
         for run in self.runs.values():
@@ -291,3 +293,18 @@ hub = Hub()
 async def hear(conversation_id: str, news: dict[str, Any], send: SendFrame, *, reply_to: str) -> None:
     """Pass news from the conversation's group to a socket (`send`, on channel `reply_to`)."""
     await hub.hear(conversation_id, news, send, reply_to)
+
+
+def stop_taking_turns() -> None:
+    hub.taking_turns = False
+
+
+def refuse_if_stopping() -> None:
+    """Refuse a new turn in a process that is stopping: the page asks another one (after reconnecting)."""
+    if not hub.taking_turns:
+        raise Refused(RefusalCode.RESTARTING, "The site is restarting. Send your message again in a moment.")
+
+
+def running() -> list[int]:
+    """The ids of the replies running in this process."""
+    return list(hub.runs)
