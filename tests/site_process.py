@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,6 +23,24 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "deploy" / "chatsite@.service"
+# Where deploy/ expects the checkout to be.
+DEPLOYED_ROOT = "/srv/chatsite"
+
+
+def unit_setting(name: str) -> str:
+    """The value of `name=` in the [Service] section of deploy/chatsite@.service."""
+    return next(
+        line.partition("=")[2] for line in UNIT.read_text().splitlines() if line.startswith(f"{name}=")
+    )
+
+
+def unit_command(port: int) -> list[str]:
+    """The unit's ExecStart for instance `port`, run from this checkout instead of /srv/chatsite."""
+    return [
+        part.replace("%i", str(port)).replace(DEPLOYED_ROOT, str(ROOT))
+        for part in shlex.split(unit_setting("ExecStart"))
+    ]
 
 
 def free_port() -> int:
@@ -120,20 +139,11 @@ class SiteProcess:
         self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
 
     def start(self) -> None:
-        """Start Daphne and wait until it serves pages."""
+        """Start Daphne as deploy/chatsite@.service does, and wait until it serves pages."""
         with self.log.open("a") as log:
             self.server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "chatsite.asgi:application",
-                ],
-                cwd=ROOT,
+                unit_command(self.port),
+                cwd=unit_setting("WorkingDirectory").replace(DEPLOYED_ROOT, str(ROOT)),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
