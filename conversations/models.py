@@ -125,6 +125,8 @@ class Message(RenderedMarkdown):
     approval = models.JSONField(default=dict, blank=True)
     upstream_message_id = models.CharField(max_length=255, blank=True)
     upstream_run_id = models.CharField(max_length=255, blank=True)
+    # Where the platform can replay a streaming reply from (agents.providers.events.ResumePoint).
+    upstream_resume = models.JSONField(default=dict, blank=True, editable=False)
     # Sequence number of the last reply event reflected in `content`.
     seq = models.PositiveIntegerField(default=0)
     # The channel of the process relaying this reply while it streams.

@@ -53,6 +53,7 @@ class Deployment:
     a: SiteProcess
     b: SiteProcess
     nginx: Nginx
+    fakes: dict
     session: str = ""
     opened: list[ClientConnection] = field(default_factory=list)
 
@@ -138,7 +139,7 @@ def deployment(tmp_path_factory, served_fakes) -> Iterator[Deployment]:
         try:
             b.start()
             nginx.start()
-            deployment = Deployment(a, b, nginx)
+            deployment = Deployment(a, b, nginx, served_fakes)
             with signed_in_client(a, nginx) as client:
                 deployment.session = client.cookies["sessionid"]
             yield deployment
@@ -307,6 +308,37 @@ def test_kill_9_of_a_mid_reply_ends_it_interrupted_on_b_within_bounded_time(site
     assert page.ended["text"] == saved["content"]
     assert saved["content"] and page.text.startswith(saved["content"])
     assert took <= ALIVE_SECONDS + 2 * SWEEP_SECONDS + 5, took
+
+
+def test_a_workflow_chat_reply_whose_process_was_killed_is_taken_over_by_b_and_finishes_whole(site):
+    """B's sweep finds the dead process's reply and replays it from the platform (`lastEventIndex`)."""
+    conversation_id = site.a.new_conversation("workflow_chat")
+    tab_b = site.open_tab(site.b, f"/ws/conversations/{conversation_id}/")
+    tab_a = site.open_tab(site.a, f"/ws/conversations/{conversation_id}/")
+    send(tab_a, "Plan my week [[words=300]] [[delay=0.03]]")
+    page = Page()
+    while len(page.text) < 400:
+        page.read(tab_b, until="text_delta")
+    time.sleep(1)  # past a checkpoint (every 0.5 s)
+    site.a.kill()
+    page.read(tab_b, seconds=ALIVE_SECONDS + 2 * SWEEP_SECONDS + WAIT_SECONDS)
+
+    request_id = site.b.shell(
+        "from conversations.models import Message; "
+        f"print(json.dumps(Message.objects.get(pk={page.ended['message_id']}).upstream_run_id))"
+    )
+    session = site.fakes["workflow_chat"].app.sessions[request_id]
+    whole = "".join(event["data"] for event in session.events if event["type"] == "chunk")
+    saved = site.b.replies()[-1]
+    assert page.ended["status"] == saved["status"] == "complete"
+    assert page.gaps == []
+    assert page.text == saved["content"] == whole
+    [replay] = [
+        r["body"]
+        for r in site.fakes["workflow_chat"].app.requests
+        if r["body"] and r["body"].get("requestId") == request_id and "lastEventIndex" in r["body"]
+    ]
+    assert replay["lastEventIndex"] > 0 and "message" not in replay
 
 
 def test_sigterm_of_a_takes_no_new_turn_lets_a_running_reply_finish_and_interrupts_one_past_the_grace(site):

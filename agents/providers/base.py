@@ -121,6 +121,8 @@ class Turn:
     # Decisions that resume a paused run: {"request_id", "decisions": [{"type", "message"?}]}.
     approval: dict[str, Any] | None = None
     files: tuple[TurnFile, ...] = ()
+    # The last `ResumePoint` of a reply whose process died: continue that reply, send nothing new.
+    resume_from: dict[str, Any] | None = None
 
 
 class Provider(abc.ABC):
@@ -134,6 +136,8 @@ class Provider(abc.ABC):
 
     label: ClassVar[str]
     default_base_url: ClassVar[str]
+    # Whether the platform replays a reply to another process (`ResumePoint`, `Turn.resume_from`).
+    resumable: ClassVar[bool] = False
     max_input_chars: ClassVar[int | None] = None
     # The settings this platform reads, by name: per agent, and per credential.
     agent_options: ClassVar[dict[str, Option]] = {}

@@ -140,6 +140,23 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
     return run
 
 
+async def take_over(prepared: PreparedTurn) -> ReplyRun:
+    """Go on here with a reply whose process died, from its resume point (the sweep claimed it)."""
+    hub, reply = fanout.hub, prepared.reply
+    run = ReplyRun(message_id=reply.pk, conversation_id=str(reply.conversation_id), hub=hub)
+    run.markdown.replace(reply.content)
+    run.tool_calls, run.seq, run.resume_point = reply.tool_calls, reply.seq, reply.upstream_resume
+    run.saved_seq = run.seq
+    hub.runs[run.message_id] = run
+    # Numbered as the dead process numbered them: a page ignores the events it already has.
+    await hub.announce(run.conversation_id, run.snapshot(), run)
+    run.task = fanout.background(
+        relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
+    )
+    hub.ensure_checkpointer()
+    return run
+
+
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     """Stream the platform's reply; always ends with the message saved in a final status."""
     status, error = Message.Status.COMPLETE, ""
