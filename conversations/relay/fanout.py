@@ -110,17 +110,20 @@ class Hub:
             return  # its sockets here got the frames from `broadcast`
         for text in news["frames"]:
             await send(text)
-        if news.get("message_id") is not None:
-            await get_channel_layer().send(
-                news["origin"],
-                {
-                    "type": "relay.watch",
-                    "reply_to": reply_to,
-                    "conversation_id": conversation_id,
-                    "message_id": news["message_id"],
-                    "after_seq": news["after_seq"],
-                },
-            )
+        if news.get("message_id") is None:
+            return
+        watch = {
+            "type": "relay.watch",
+            "reply_to": reply_to,
+            "conversation_id": conversation_id,
+            "message_id": news["message_id"],
+            "after_seq": news["after_seq"],
+        }
+        try:
+            await get_channel_layer().send(news["origin"], watch)
+        except Exception:  # ChannelFull or a layer hiccup: the page resumes what it shows running
+            logger.warning("Reply %s was not watched from %s", news["message_id"], reply_to, exc_info=True)
+            await self.ask_to_resync(conversation_id, send)
 
     async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
         """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
