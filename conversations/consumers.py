@@ -116,7 +116,6 @@ class FrameConsumer(AsyncWebsocketConsumer):
         await relay.hear(self.conversation_id, message, self.send_frame, reply_to=self.channel_name)
 
     async def watch_conversation(self) -> None:
-        await self.channel_layer.group_add(relay.conversation_group(self.conversation_id), self.channel_name)
         await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
 
     async def unwatch_conversation(self) -> None:

@@ -173,10 +173,14 @@ class Hub:
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
         """Send the conversation's reply events to `send`, after a snapshot of any running reply.
 
-        `reply_to` is the socket's channel, for a reply running in another process.
+        `reply_to` is the socket's channel, for a reply running in another process; it joins
+        the conversation's group, for news of replies that start later.
         """
         self.ensure_sweeper()
         self.watchers.setdefault(conversation_id, set()).add(send)
+        if reply_to:
+            # Before asking who runs a reply: one that starts meanwhile is then announced to it.
+            await get_channel_layer().group_add(conversation_group(conversation_id), reply_to)
         run = self.run_in(conversation_id)
         if run is not None:
             await send(run.snapshot())
