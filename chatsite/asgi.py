@@ -16,6 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from agents.providers.http import close_upstream_clients  # noqa: E402
+from chatsite import shutdown  # noqa: E402
 from chatsite.origins import StrictOriginValidator  # noqa: E402
 from chatsite.request_limits import BodyLimitMiddleware  # noqa: E402
 from conversations.relay import interrupt_all, start_sweeping  # noqa: E402
@@ -55,7 +56,8 @@ close_clients_on_reactor_shutdown()
 
 
 def sweep_once_the_reactor_runs() -> None:
-    """Start the sweep for dead processes' replies when Daphne starts, not at the first socket.
+    """Start the sweep for dead processes' replies when Daphne starts, not at the first socket; and
+    answer SIGTERM gently (chatsite/shutdown.py) in place of Twisted's handler, installed by then.
 
     `callLater` runs inside the reactor's asyncio loop once it runs; a startup trigger would run before.
     """
@@ -66,6 +68,7 @@ def sweep_once_the_reactor_runs() -> None:
     from twisted.internet import reactor
 
     reactor.callLater(0, start_sweeping)
+    reactor.callLater(0, shutdown.install, reactor)
 
 
 sweep_once_the_reactor_runs()

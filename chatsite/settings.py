@@ -309,6 +309,9 @@ REPLY_CHECKPOINT_SECONDS = float(env_str("REPLY_CHECKPOINT_SECONDS", "2"))
 # every process sweeps for such replies this often (see conversations/relay/sweep.py).
 REPLY_ALIVE_SECONDS = float(env_str("REPLY_ALIVE_SECONDS", "90"))
 REPLY_SWEEP_SECONDS = float(env_str("REPLY_SWEEP_SECONDS", "") or REPLY_ALIVE_SECONDS / 3)
+# On SIGTERM a process lets its running replies finish for this long, then interrupts the rest
+# (chatsite/shutdown.py); a service manager's stop timeout must be longer.
+REPLY_SHUTDOWN_GRACE_SECONDS = float(env_str("REPLY_SHUTDOWN_GRACE_SECONDS", "30"))
 if REPLY_ALIVE_SECONDS < 3 * REPLY_CHECKPOINT_SECONDS:
     raise ImproperlyConfigured("REPLY_ALIVE_SECONDS must be at least 3 x REPLY_CHECKPOINT_SECONDS.")
 

@@ -5,7 +5,9 @@ signed-in member watch a live share link, read-only.
 """
 
 import json
+import logging
 import time
+import weakref
 from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
@@ -21,6 +23,8 @@ from conversations.models import share_group_name
 from conversations.protocol import RefusalCode
 from conversations.socket_limits import open_sockets
 
+logger = logging.getLogger(__name__)
+
 MAX_FRAME_CHARS = 64 * 1024
 FLOOD_FRAMES = 20
 FLOOD_SECONDS = 10.0
@@ -34,6 +38,21 @@ def as_shared(text: str, token: str) -> str:
     for attachment in payload.get("message", {}).get("attachments", []):
         attachment["url"] = reverse("shared_file", args=[token, attachment["id"]])
     return protocol.encode(payload)
+
+
+# The sockets this process serves, for closing them all when it stops (chatsite/shutdown.py).
+serving: "weakref.WeakSet[FrameConsumer]" = weakref.WeakSet()
+
+
+async def close_every_socket(code: int) -> int:
+    """Close every websocket this process serves with `code`; how many."""
+    sockets = list(serving)
+    for consumer in sockets:
+        try:
+            await consumer.close(code=code)
+        except Exception:
+            logger.warning("A websocket could not be closed", exc_info=True)
+    return len(sockets)
 
 
 class Refusal(NamedTuple):
@@ -76,6 +95,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             # Also when the socket dropped or the consumer crashed or was cancelled.
             if self.counted_user_id is not None:
                 open_sockets.release(self.counted_user_id)
+            serving.discard(self)
 
     async def accept_counted(self, user_id: int) -> bool:
         """Accept the socket as one of the user's `SOCKETS_PER_USER`; past the cap, refuse it and close."""
@@ -86,6 +106,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
             return False
         self.counted_user_id = user_id
         await self.accept()
+        serving.add(self)
         return True
 
     async def send_frame(self, text: str) -> None:
@@ -97,6 +118,19 @@ class FrameConsumer(AsyncWebsocketConsumer):
         """Frames of a reply that another process is relaying."""
         for text in message["frames"]:
             await self.send_frame(text)
+
+    async def relay_news(self, message: dict[str, Any]) -> None:
+        """News from the conversation's group: a message or a reply that began, maybe in another process."""
+        await relay.hear(self.conversation_id, message, self.send_frame, reply_to=self.channel_name)
+
+    async def watch_conversation(self) -> None:
+        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+
+    async def unwatch_conversation(self) -> None:
+        relay.unwatch(self.conversation_id, self.send_frame)
+        await self.channel_layer.group_discard(
+            relay.conversation_group(self.conversation_id), self.channel_name
+        )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.counted_user_id is None:  # refused at connect, closing
@@ -167,12 +201,12 @@ class ConversationConsumer(FrameConsumer):
         self.user_id = user.pk
         if not await self.accept_counted(user.pk):
             return
-        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await self.watch_conversation()
 
     async def disconnect(self, code: int) -> None:
         # The reply goes on without this socket and is saved when it ends.
         if hasattr(self, "user_id"):
-            relay.unwatch(self.conversation_id, self.send_frame)
+            await self.unwatch_conversation()
 
     def access_refusal(self) -> Refusal | None:
         if access.owns_conversation(self.user_id, self.conversation_id):
@@ -188,6 +222,8 @@ class ConversationConsumer(FrameConsumer):
 
     async def act(self, request: protocol.Request) -> None:
         conversation_id, user_id = self.conversation_id, self.user_id
+        if not isinstance(request, protocol.Stop | protocol.Resume):
+            relay.refuse_if_stopping()
         match request:
             case protocol.Send():
                 await relay.start_reply(
@@ -241,11 +277,11 @@ class SharedConversationConsumer(FrameConsumer):
         await self.channel_layer.group_add(share_group_name(self.link_id), self.channel_name)
         if not await self.accept_counted(self.user_id):
             return
-        await relay.watch(self.conversation_id, self.send_frame, reply_to=self.channel_name)
+        await self.watch_conversation()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "link_id"):
-            relay.unwatch(self.conversation_id, self.send_frame)
+            await self.unwatch_conversation()
             await self.channel_layer.group_discard(share_group_name(self.link_id), self.channel_name)
 
     async def send_frame(self, text: str) -> None:

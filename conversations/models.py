@@ -165,6 +165,10 @@ class Message(RenderedMarkdown):
         gettext_lazy("message id on the platform"), max_length=255, blank=True
     )
     upstream_run_id = models.CharField(gettext_lazy("run id on the platform"), max_length=255, blank=True)
+    # Where the platform can replay a streaming reply from (agents.providers.events.ResumePoint).
+    upstream_resume = models.JSONField(
+        gettext_lazy("where the platform can replay the reply from"), default=dict, blank=True, editable=False
+    )
     # Sequence number of the last reply event reflected in `content`.
     seq = models.PositiveIntegerField(gettext_lazy("event number"), default=0)
     # The channel of the process relaying this reply while it streams.

@@ -72,6 +72,7 @@ class RefusalCode(StrEnum):
     SIGNED_OUT = "SIGNED_OUT"
     SOCKET_LIMIT = "SOCKET_LIMIT"
     APPROVAL_CLOSED = "APPROVAL_CLOSED"
+    RESTARTING = "RESTARTING"
 
 
 class Refused(Exception):

@@ -5,9 +5,11 @@ The site keeps its port, its SQLite file (or a fresh PostgreSQL database when
 restarted by its supervisor would.
 """
 
+import copy
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -21,6 +23,24 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+UNIT = ROOT / "deploy" / "chatsite@.service"
+# Where deploy/ expects the checkout to be.
+DEPLOYED_ROOT = "/srv/chatsite"
+
+
+def unit_setting(name: str) -> str:
+    """The value of `name=` in the [Service] section of deploy/chatsite@.service."""
+    return next(
+        line.partition("=")[2] for line in UNIT.read_text().splitlines() if line.startswith(f"{name}=")
+    )
+
+
+def unit_command(port: int) -> list[str]:
+    """The unit's ExecStart for instance `port`, run from this checkout instead of /srv/chatsite."""
+    return [
+        part.replace("%i", str(port)).replace(DEPLOYED_ROOT, str(ROOT))
+        for part in shlex.split(unit_setting("ExecStart"))
+    ]
 
 
 def free_port() -> int:
@@ -88,12 +108,23 @@ class SiteProcess:
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
+            "PYTHONUNBUFFERED": "1",  # Daphne's access log reaches daphne.log line by line
         }
         self.database_name = f"{database_name}_{os.getpid()}"
         self.env["CHATSITE_REDIS_PREFIX"] = f"chatsite-{self.database_name}"
         self.env.update(env)
         if os.environ.get("DATABASE_URL"):
             self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name)
+
+    def another_process(self, var: Path) -> "SiteProcess":
+        """A second Daphne process of the same site: its own port and log, the same database, keys and Redis.
+
+        Prepare only the first; stop each; remove the database once.
+        """
+        other = copy.copy(self)
+        other.var, other.port, other.server = var, free_port(), None
+        other.url, other.log = f"http://127.0.0.1:{other.port}", var / "daphne.log"
+        return other
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -109,20 +140,11 @@ class SiteProcess:
         self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
 
     def start(self) -> None:
-        """Start Daphne and wait until it serves pages."""
+        """Start Daphne as deploy/chatsite@.service does, and wait until it serves pages."""
         with self.log.open("a") as log:
             self.server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "chatsite.asgi:application",
-                ],
-                cwd=ROOT,
+                unit_command(self.port),
+                cwd=unit_setting("WorkingDirectory").replace(DEPLOYED_ROOT, str(ROOT)),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

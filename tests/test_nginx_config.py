@@ -75,12 +75,12 @@ def filled_in(text: str, replacements: list[tuple[str, str]]) -> str:
 
 
 class Nginx:
-    """deploy/nginx.conf under a temporary prefix, in front of Daphne on `daphne_port`.
+    """deploy/nginx.conf under a temporary prefix, in front of the Daphne processes on `daphne_ports`.
 
     `static_root`: the site's STATIC_ROOT, after collectstatic.
     """
 
-    def __init__(self, prefix: Path, daphne_port: int, static_root: Path):
+    def __init__(self, prefix: Path, daphne_ports: list[int], static_root: Path):
         self.prefix = prefix
         self.http_port, self.https_port = free_port(), free_port()
         cert, key = self_signed_certificate(prefix)
@@ -89,7 +89,7 @@ class Nginx:
             [
                 (
                     r"^(\s*)server 127\.0\.0\.1:8001;\n\s*server 127\.0\.0\.1:8002;",
-                    rf"\1server 127.0.0.1:{daphne_port};",
+                    "\n".join(rf"\1server 127.0.0.1:{port};" for port in daphne_ports),
                 ),
                 (r"^\s*listen \[::\]:(80|443)\b.*\n", ""),  # IPv6 may be missing where tests run
                 (r"listen 80;", f"listen 127.0.0.1:{self.http_port};"),
@@ -138,7 +138,7 @@ class Nginx:
 
 
 def test_nginx_accepts_the_deploy_config(tmp_path):
-    nginx = Nginx(tmp_path, daphne_port=free_port(), static_root=tmp_path)
+    nginx = Nginx(tmp_path, daphne_ports=[free_port(), free_port()], static_root=tmp_path)
     result = subprocess.run(nginx.command("-t"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
@@ -162,7 +162,7 @@ def proxied_site(tmp_path_factory):
     )
     site.prepare()
     site.start()
-    nginx = Nginx(tmp_path_factory.mktemp("nginx"), site.port, Path(site.env["STATIC_ROOT"]))
+    nginx = Nginx(tmp_path_factory.mktemp("nginx"), [site.port], Path(site.env["STATIC_ROOT"]))
     try:
         nginx.start()
         yield site, nginx

@@ -151,6 +151,8 @@ class Turn:
     approval: dict[str, Any] | None = None
     files: tuple[TurnFile, ...] = ()
     history: tuple[HistoryMessage, ...] = ()
+    # The last `ResumePoint` of a reply whose process died: continue that reply, send nothing new.
+    resume_from: dict[str, Any] | None = None
 
 
 # Agent options of every provider with `sends_history`: how much of the conversation goes along.
@@ -218,6 +220,8 @@ class Provider(abc.ABC):
     platform: ClassVar[str]
     label: ClassVar[str]
     default_base_url: ClassVar[str]
+    # Whether the platform replays a reply to another process (`ResumePoint`, `Turn.resume_from`).
+    resumable: ClassVar[bool] = False
     max_input_chars: ClassVar[int | None] = None
     # The settings this platform reads, by name: per agent, and per credential.
     agent_options: ClassVar[dict[str, Option]] = {}
@@ -302,7 +306,7 @@ class Provider(abc.ABC):
 
     def turn_problem(self, turn: Turn) -> str | None:
         """Why `turn` cannot be sent with this agent (its text, files or the agent's settings), or None."""
-        if turn.approval is None:
+        if turn.approval is None and turn.resume_from is None:  # decisions and takeovers carry no message
             problem = self.input_problem(turn.text, len(turn.files))
             if problem:
                 return problem

@@ -27,6 +27,18 @@ class RunStarted(ReplyEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ResumePoint(ReplyEvent):
+    """Where the platform can replay this reply from, were the process relaying it to die.
+
+    Saved with the reply's checkpoints; another process that takes the reply
+    over hands it back to the adapter as `Turn.resume_from`.
+    """
+
+    kind: ClassVar[str] = "resume_point"
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class TextDelta(ReplyEvent):
     kind: ClassVar[str] = "text_delta"
     text: str

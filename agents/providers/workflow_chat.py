@@ -31,6 +31,7 @@ from agents.providers.base import IMAGE_TYPES, Option, Provider, Turn, UpstreamE
 from agents.providers.events import (
     Activity,
     ReplyEvent,
+    ResumePoint,
     Retrying,
     RunFinished,
     RunStarted,
@@ -267,6 +268,7 @@ class ReplyState:
     """What one turn has received so far, across replays."""
 
     request_id: str
+    conversation_id: str = ""
     received: int = 0
     text: str = ""
     tools_started: int = 0
@@ -274,9 +276,36 @@ class ReplyState:
     tool_names: set[str] = field(default_factory=set)
     finished: bool = False
 
+    def resume_point(self) -> ResumePoint:
+        """What another process needs to replay the rest (the text is the reply's saved text)."""
+        return ResumePoint(
+            {
+                "conversation_id": self.conversation_id,
+                "request_id": self.request_id,
+                "received": self.received,
+                "tools_started": self.tools_started,
+                "open_tools": [list(tool) for tool in self.open_tools],
+                "tool_names": sorted(self.tool_names),
+            }
+        )
+
+    @classmethod
+    def resumed(cls, point: dict[str, Any]) -> "ReplyState":
+        """The state at `point`, with `text`: the reply's text saved with it."""
+        return cls(
+            request_id=str(point["request_id"]),
+            conversation_id=str(point["conversation_id"]),
+            received=int(point["received"]),
+            text=str(point.get("text", "")),
+            tools_started=int(point.get("tools_started", 0)),
+            open_tools=[(str(tool_id), str(name)) for tool_id, name in point.get("open_tools", [])],
+            tool_names=set(point.get("tool_names", [])),
+        )
+
 
 class WorkflowChatProvider(Provider, platform=PLATFORM):
     default_base_url = "https://api.b3os.org"
+    resumable = True
     max_input_chars = None  # the seed gives no limit
     agent_options = {
         "preferredMode": Option("What the agent should do.", "choice", PREFERRED_MODES),
@@ -355,15 +384,24 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
         return body
 
     async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
-        conversation_id = turn.upstream_conversation_id or str(uuid.uuid4())
-        state = ReplyState(request_id=str(uuid.uuid4()))
+        if turn.resume_from is not None:
+            # Another process relayed this reply and died: replay what came after its last checkpoint.
+            state = ReplyState.resumed(turn.resume_from)
+            conversation_id = state.conversation_id
+            body = json_body(self.replay_body(state))
+            reconnects = 1
+        else:
+            conversation_id = turn.upstream_conversation_id or str(uuid.uuid4())
+            state = ReplyState(request_id=str(uuid.uuid4()), conversation_id=conversation_id)
+            body = None
+            reconnects = 0
         yield RunStarted(conversation_id=conversation_id, run_id=state.request_id)
 
-        body = json_body(
-            self.request_body(turn, conversation_id, state.request_id), await self.encoded_images(turn)
-        )
+        if body is None:
+            body = json_body(
+                self.request_body(turn, conversation_id, state.request_id), await self.encoded_images(turn)
+            )
         failures = 0  # broken connections in a row that brought no new event
-        reconnects = 0
         while True:
             received_before = state.received
             try:
@@ -386,13 +424,15 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             delay = self.replay_base_delay * 2 ** (failures - 1) * random.uniform(0.5, 1.0)  # noqa: S311
             yield Retrying(attempt=failures, delay=round(delay, 3), reason=f"{reason}; resuming the reply.")
             await asyncio.sleep(delay)
-            body = json_body(
-                {
-                    "conversationId": conversation_id,
-                    "requestId": state.request_id,
-                    "lastEventIndex": state.received,
-                }
-            )
+            body = json_body(self.replay_body(state))
+
+    @staticmethod
+    def replay_body(state: ReplyState) -> dict[str, Any]:
+        return {
+            "conversationId": state.conversation_id,
+            "requestId": state.request_id,
+            "lastEventIndex": state.received,
+        }
 
     async def _read(self, body: bytes, state: ReplyState, *, replay: bool) -> AsyncIterator[ReplyEvent]:
         """One connection's events; Dropped when it broke in a way a replay can repair."""
@@ -419,6 +459,7 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
                         yield event
                     if state.finished:
                         return
+                    yield state.resume_point()
         except UpstreamError as exc:
             cause = exc.__cause__
             # A read timeout is the platform going quiet, not a broken connection: no replay.

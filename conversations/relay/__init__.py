@@ -8,7 +8,14 @@ interrupts the replies of dead processes. This module is what the rest of the
 site uses.
 """
 
-from conversations.relay.fanout import Hub
+from conversations.relay.fanout import (
+    Hub,
+    conversation_group,
+    hear,
+    refuse_if_stopping,
+    running,
+    stop_taking_turns,
+)
 from conversations.relay.policy import TurnRefused, mark_abandoned_replies
 from conversations.relay.replies import (
     continue_after_approval,
@@ -29,14 +36,19 @@ __all__ = [
     "ReplyRun",
     "TurnRefused",
     "continue_after_approval",
+    "conversation_group",
     "edit_and_resend",
+    "hear",
     "interrupt_all",
     "mark_abandoned_replies",
+    "refuse_if_stopping",
     "resume",
     "retry_reply",
+    "running",
     "start_reply",
     "start_sweeping",
     "stop_reply",
+    "stop_taking_turns",
     "unwatch",
     "watch",
 ]

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -22,16 +22,16 @@ logger = logging.getLogger(__name__)
 
 
 @database_sync_to_async
-def checkpoint(states: list[tuple[int, str, int, list[dict[str, str]]]]) -> None:
-    """Save (message id, text, seq, tool calls) of running replies, in one transaction.
+def checkpoint(states: list[tuple[int, str, int, list[dict[str, str]], dict[str, Any]]]) -> None:
+    """Save (message id, text, seq, tool calls, resume point) of running replies, in one transaction.
 
     A reply that has meanwhile been saved in its final status is left alone.
     """
     now = timezone.now()
     with transaction.atomic():
-        for message_id, content, seq, tool_calls in states:
+        for message_id, content, seq, tool_calls, resume_point in states:
             Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                content=content, seq=seq, tool_calls=tool_calls, updated_at=now
+                content=content, seq=seq, tool_calls=tool_calls, upstream_resume=resume_point, updated_at=now
             )
 
 
@@ -77,7 +77,7 @@ async def keep_checkpointing(hub: "Hub") -> None:
             if run.seq != run.saved_seq or now - run.saved_at >= settings.REPLY_ALIVE_SECONDS / 3:
                 run.saved_seq, run.saved_at = run.seq, now
                 tool_calls = [dict(call) for call in run.tool_calls]
-                states.append((run.message_id, run.markdown.text, run.seq, tool_calls))
+                states.append((run.message_id, run.markdown.text, run.seq, tool_calls, run.resume_point))
         if states:
             try:
                 await checkpoint(states)

@@ -8,10 +8,10 @@ from typing import Any
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 
-from conversations.protocol import RESYNC, SendFrame
+from conversations.protocol import RESYNC, RefusalCode, Refused, SendFrame
 from conversations.relay.checkpoints import keep_checkpointing
 from conversations.relay.run import ReplyRun
-from conversations.relay.state import streaming_reply_owner
+from conversations.relay.state import saved_reply, saved_state, streaming_reply_owner
 from conversations.relay.sweep import keep_sweeping
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,11 @@ REMOTE_BATCH_SECONDS = 0.05
 # The listener's pause after a layer error, doubled while errors go on, up to the maximum.
 LISTEN_RETRY_SECONDS = 0.1
 MAX_LISTEN_RETRY_SECONDS = 10.0
+
+
+def conversation_group(conversation_id: str) -> str:
+    """The layer group of every socket watching the conversation, in any process: news of new replies."""
+    return f"relay.conversation.{conversation_id}"
 
 
 def log_failure(task: asyncio.Task) -> None:
@@ -42,7 +47,9 @@ class Hub:
     A socket served by another process (several Daphne processes behind one
     address) watches a reply through the channel layer: it asks the process
     named on the reply (`Message.relay_channel`) to forward its frames, which
-    go out in small batches rather than one layer message per delta.
+    go out in small batches rather than one layer message per delta. It learns
+    of a reply that starts while it is open from the conversation's group
+    (`conversation_group`), which every socket of the conversation joins.
     """
 
     def __init__(self) -> None:
@@ -54,6 +61,8 @@ class Hub:
         self._sweeper: asyncio.Task | None = None
         # When the last sweep began (database time): interruptions since then are news to tell.
         self.last_swept: datetime | None = None
+        # Off once the process is stopping (chatsite/shutdown.py): running replies finish, none starts.
+        self.taking_turns = True
 
     def spawn(self, coroutine: Any, name: str) -> asyncio.Task:
         """Run `coroutine` as a background task of the hub, its failure logged."""
@@ -77,6 +86,48 @@ class Hub:
                     exc_info=True,
                 )
                 await self.ask_to_resync(conversation_id, send)
+
+    async def announce(self, conversation_id: str, text: str, run: ReplyRun | None = None) -> None:
+        """Send a frame to the conversation's sockets here and, through its group, in other processes.
+
+        With `run` (the frame starts it), a socket in another process then asks to watch the reply.
+        """
+        await self.broadcast(conversation_id, text)
+        news: dict[str, Any] = {"type": "relay.news", "frames": [text], "origin": self.channel_name}
+        if run is not None:
+            news |= {"message_id": run.message_id, "after_seq": run.seq}
+        try:
+            await get_channel_layer().group_send(conversation_group(conversation_id), news)
+        except Exception:
+            logger.warning(
+                "News of conversation %s did not reach other processes; their pages catch up at a reload",
+                conversation_id,
+                exc_info=True,
+            )
+
+    async def hear(self, conversation_id: str, news: dict[str, Any], send: SendFrame, reply_to: str) -> None:
+        """Pass news from the conversation's group to a socket, unless it came from this process.
+
+        The socket then watches the new reply through the process running it.
+        """
+        if news["origin"] == self.channel_name:
+            return  # its sockets here got the frames from `broadcast`
+        for text in news["frames"]:
+            await send(text)
+        if news.get("message_id") is None:
+            return
+        watch = {
+            "type": "relay.watch",
+            "reply_to": reply_to,
+            "conversation_id": conversation_id,
+            "message_id": news["message_id"],
+            "after_seq": news["after_seq"],
+        }
+        try:
+            await get_channel_layer().send(news["origin"], watch)
+        except Exception:  # ChannelFull or a layer hiccup: the page resumes what it shows running
+            logger.warning("Reply %s was not watched from %s", news["message_id"], reply_to, exc_info=True)
+            await self.ask_to_resync(conversation_id, send)
 
     async def ask_to_resync(self, conversation_id: str, send: SendFrame) -> None:
         """Tell a socket that missed a frame to resume what it shows running; a closed one stops watching."""
@@ -126,10 +177,14 @@ class Hub:
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
         """Send the conversation's reply events to `send`, after a snapshot of any running reply.
 
-        `reply_to` is the socket's channel, for a reply running in another process.
+        `reply_to` is the socket's channel, for a reply running in another process; it joins
+        the conversation's group, for news of replies that start later.
         """
         self.ensure_sweeper()
         self.watchers.setdefault(conversation_id, set()).add(send)
+        if reply_to:
+            # Before asking who runs a reply: one that starts meanwhile is then announced to it.
+            await get_channel_layer().group_add(conversation_group(conversation_id), reply_to)
         run = self.run_in(conversation_id)
         if run is not None:
             await send(run.snapshot())
@@ -211,6 +266,9 @@ class Hub:
     async def answer(self, layer: Any, message: dict[str, Any]) -> None:
         """Act on a request about a reply this process runs: watch it from another process, or stop it."""
         run = self.runs.get(message.get("message_id"))
+        if run is None and message["type"] == "relay.watch":
+            await self.send_saved_ending(layer, message)
+            return
         if run is None or run.conversation_id != message.get("conversation_id"):
             return
         if message["type"] == "relay.watch":
@@ -219,6 +277,12 @@ class Hub:
                 await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [run.snapshot()]})
         elif message["type"] == "relay.stop":
             self.stop(run.conversation_id, run.message_id)
+
+    async def send_saved_ending(self, layer: Any, message: dict[str, Any]) -> None:
+        """A reply that ended before a socket in another process asked to watch it: its saved ending."""
+        reply = await saved_reply(message["conversation_id"], message["message_id"])
+        if reply is not None and reply.is_finished and reply.seq > message.get("after_seq", -1):
+            await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [saved_state(reply)]})
 
 
 def listening_layer() -> Any:
@@ -235,3 +299,23 @@ def listening_layer() -> Any:
 
 
 hub = Hub()
+
+
+async def hear(conversation_id: str, news: dict[str, Any], send: SendFrame, *, reply_to: str) -> None:
+    """Pass news from the conversation's group to a socket (`send`, on channel `reply_to`)."""
+    await hub.hear(conversation_id, news, send, reply_to)
+
+
+def stop_taking_turns() -> None:
+    hub.taking_turns = False
+
+
+def refuse_if_stopping() -> None:
+    """Refuse a new turn in a process that is stopping: the page asks another one (after reconnecting)."""
+    if not hub.taking_turns:
+        raise Refused(RefusalCode.RESTARTING, "The site is restarting. Send your message again in a moment.")
+
+
+def running() -> list[int]:
+    """The ids of the replies running in this process."""
+    return list(hub.runs)

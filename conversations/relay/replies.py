@@ -61,7 +61,7 @@ async def start_reply(
         timezone_name=timezone_name,
         attachment_ids=attachment_ids,
     )
-    await fanout.hub.broadcast(conversation_id, user_message_frame(prepared, client_id=client_id))
+    await fanout.hub.announce(conversation_id, user_message_frame(prepared, client_id=client_id))
     return await launch(conversation_id, prepared, replaces=None)
 
 
@@ -123,7 +123,7 @@ async def edit_and_resend(
         relay_channel=channel,
         timezone_name=timezone_name,
     )
-    await fanout.hub.broadcast(
+    await fanout.hub.announce(
         conversation_id, user_message_frame(prepared, client_id=client_id, replaces=message_id)
     )
     return await launch(conversation_id, prepared, replaces=prepared.replaces)
@@ -143,7 +143,24 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
         started = run.snapshot()
     run.saved_seq = run.seq  # the checkpointer saves what comes after this
     hub.runs[run.message_id] = run
-    await hub.broadcast(conversation_id, started)
+    await hub.announce(conversation_id, started, run)
+    run.task = fanout.background(
+        relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
+    )
+    hub.ensure_checkpointer()
+    return run
+
+
+async def take_over(prepared: PreparedTurn) -> ReplyRun:
+    """Go on here with a reply whose process died, from its resume point (the sweep claimed it)."""
+    hub, reply = fanout.hub, prepared.reply
+    run = ReplyRun(message_id=reply.pk, conversation_id=str(reply.conversation_id), hub=hub)
+    run.markdown.replace(reply.content)
+    run.tool_calls, run.seq, run.resume_point = reply.tool_calls, reply.seq, reply.upstream_resume
+    run.saved_seq = run.seq
+    hub.runs[run.message_id] = run
+    # Numbered as the dead process numbered them: a page ignores the events it already has.
+    await hub.announce(run.conversation_id, run.snapshot(), run)
     run.task = fanout.background(
         relay_reply(run, prepared.provider, prepared.turn), f"reply-{run.message_id}"
     )

@@ -12,6 +12,7 @@ from agents.providers.events import (
     Activity,
     ApprovalRequested,
     ReplyEvent,
+    ResumePoint,
     Retrying,
     RunFinished,
     RunStarted,
@@ -61,6 +62,8 @@ class ReplyRun:
     outbox: list[str] = field(default_factory=list)
     flusher: asyncio.Task | None = None
     first_text_at: datetime | None = None
+    # The platform's last `ResumePoint`: saved with checkpoints, for a process taking the reply over.
+    resume_point: dict[str, Any] = field(default_factory=dict)
     # What the last checkpoint saved, and when (monotonic seconds).
     saved_seq: int = 0
     saved_at: float = field(default_factory=time.monotonic)
@@ -147,6 +150,10 @@ class ReplyRun:
                 "input_tokens": self.usage.get("input_tokens", 0) + event.input_tokens,
                 "output_tokens": self.usage.get("output_tokens", 0) + event.output_tokens,
             }
+            return None
+        elif isinstance(event, ResumePoint):
+            # With the reply's state at this point: a checkpoint may fall between a frame's events.
+            self.resume_point = {**event.data, "seq": self.seq, "text_length": len(self.markdown.text)}
             return None
         elif isinstance(event, ApprovalRequested):
             self.approval = {"request_id": event.request_id, "actions": event.actions, "status": "pending"}

@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations.models import Message
 from conversations.relay.policy import interrupt_abandoned
 from conversations.relay.state import saved_state
+from conversations.relay.turns import claim_abandoned_replies
 
 if TYPE_CHECKING:
     from conversations.relay.fanout import Hub
@@ -41,10 +42,21 @@ async def sweep(hub: "Hub") -> None:
     found the reply abandoned): so a page learns it whichever process serves it,
     with no message between processes, which a dead process could not answer.
     """
+    if hub.taking_turns:
+        await take_over_abandoned(hub)
     started, endings = await sweep_replies(list(hub.runs), list(hub.watchers), hub.last_swept)
     hub.last_swept = started
     for conversation_id, ended in endings:
         await hub.broadcast(conversation_id, ended)
+
+
+async def take_over_abandoned(hub: "Hub") -> None:
+    """Go on with the replies of dead processes that their platform can replay (workflow chat)."""
+    from conversations.relay.replies import take_over  # replies imports fanout, which imports this module
+
+    channel = await hub.ensure_channel()
+    for prepared in await claim_abandoned_replies(channel, list(hub.runs)):
+        await take_over(prepared)
 
 
 @database_sync_to_async

@@ -8,14 +8,17 @@ conversation so that two turns cannot start at once, and returns a
 import functools
 import zoneinfo
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from agents.providers import Provider, Turn, UserRef
+from agents.providers import Provider, Turn, UpstreamError, UserRef
 from agents.providers.base import HistoryBudget, HistoryMessage
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
 from conversations.history import turn_history
@@ -311,3 +314,43 @@ def save_decisions(
         approval={"request_id": reply.approval["request_id"], "decisions": chosen},
     )
     return PreparedTurn(reply=reply, provider=provider, turn=turn)
+
+
+@database_sync_to_async
+def claim_abandoned_replies(relay_channel: str, running_here: list[int]) -> list[PreparedTurn]:
+    """Take over the replies of dead processes that their platform can replay from a saved resume point.
+
+    Each becomes this process's (`relay_channel`) in one update that only one
+    process's sweep wins; its text and seq are cut back to the resume point.
+    The others are left to be marked interrupted.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.REPLY_ALIVE_SECONDS)
+    abandoned = (
+        Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff)
+        .exclude(upstream_resume={})
+        .exclude(pk__in=running_here)
+        .select_related("conversation__agent__credential", "conversation__owner")
+    )
+    taken = []
+    for reply in abandoned:
+        try:
+            provider = reply.conversation.agent.provider()
+        except (UpstreamError, ValueError):
+            continue
+        if not provider.resumable:
+            continue
+        point = reply.upstream_resume
+        text = reply.content[: point.get("text_length", len(reply.content))]
+        claimed = Message.objects.filter(
+            pk=reply.pk, status=Message.Status.STREAMING, updated_at__lt=cutoff
+        ).update(
+            content=text,
+            seq=point.get("seq", reply.seq),
+            relay_channel=relay_channel,
+            updated_at=timezone.now(),
+        )
+        if claimed:
+            reply.content, reply.seq = text, point.get("seq", reply.seq)
+            turn = replace(turn_for(reply.conversation, ""), resume_from={**point, "text": text})
+            taken.append(PreparedTurn(reply=reply, provider=provider, turn=turn))
+    return taken

@@ -16,6 +16,7 @@ from agents.providers.events import (
     Activity,
     ApprovalRequested,
     ReplyEvent,
+    ResumePoint,
     RunFinished,
     RunStarted,
     TextDelta,
@@ -40,12 +41,16 @@ async def fresh_client():
 
 
 async def served_reply(provider_class, fixture: str, agent_id: str, *, status: int = 200, **options):
-    """The events the adapter yields for the fixture, served as the platform's whole answer."""
+    """The events the adapter yields for the fixture, served as the platform's whole answer.
+
+    Without resume points (where a replay would start), which show nothing.
+    """
     body = (DOCUMENTED / fixture).read_bytes()
     content_type = b"application/json" if fixture.endswith(".json") else b"text/event-stream"
     with ServedApp(verbatim_app(body, content_type, status)) as served:
         provider = provider_class(Connection(served.url, "demo-key"), AgentSpec(agent_id, options))
-        return [event async for event in provider.stream_reply(Turn("Hello", user=ALICE))]
+        events = provider.stream_reply(Turn("Hello", user=ALICE))
+        return [event async for event in events if not isinstance(event, ResumePoint)]
 
 
 def text_of(events: list[ReplyEvent]) -> str:

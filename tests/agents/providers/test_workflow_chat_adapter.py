@@ -3,6 +3,7 @@
 import asyncio
 import json
 import uuid
+from contextlib import aclosing
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from agents.fakes.workflow_chat import ERROR_MESSAGE, WorkflowChatFake, reply_te
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import (
     Activity,
+    ResumePoint,
     Retrying,
     RunFinished,
     RunStarted,
@@ -64,16 +66,19 @@ def provider(fake, *, key="demo-key", **options) -> WorkflowChatProvider:
 
 
 async def reply(fake, text, *, conversation_id="", **options):
+    """The events of a reply, without the resume points between them (tested on their own)."""
     turn = Turn(text, user=ALICE, upstream_conversation_id=conversation_id)
-    return [event async for event in provider(fake, **options).stream_reply(turn)]
+    events = provider(fake, **options).stream_reply(turn)
+    return [event async for event in events if not isinstance(event, ResumePoint)]
 
 
 async def failed_reply(fake, text, **options):
-    """The events yielded before the reply failed, and the error."""
+    """The events yielded before the reply failed (without resume points), and the error."""
     events = []
     with pytest.raises(UpstreamError) as info:
         async for event in provider(fake, **options).stream_reply(Turn(text, user=ALICE)):
-            events.append(event)
+            if not isinstance(event, ResumePoint):
+                events.append(event)
     return events, info.value
 
 
@@ -281,6 +286,35 @@ async def test_broken_connection_is_resumed_without_gap_or_duplicate(workflow_ch
     }
     assert first["body"]["requestId"] == started.run_id
     assert workflow_chat.app.conversations[started.conversation_id] == 1
+
+
+async def test_another_adapter_resumes_a_reply_from_a_resume_point_without_gap_or_duplicate(workflow_chat):
+    """What a process taking over a dead one's reply does: replay after the point its checkpoint saved."""
+    events = provider(workflow_chat).stream_reply(Turn("Plan it [[words=40]] [[delay=0]]", ALICE))
+    before, point = "", None
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, TextDelta):
+                before += event.text
+            elif isinstance(event, ResumePoint) and len(before) > 40:
+                point = event.data
+                break
+    assert point is not None and point["received"] > 0
+
+    resumed = provider(workflow_chat).stream_reply(Turn("", ALICE, resume_from={**point, "text": before}))
+    after = [event async for event in resumed]
+    assert isinstance(after[-1], RunFinished)
+    assert before + text_of(after) == reply_text_of_session(workflow_chat, point["request_id"])
+    replay = stream_requests(workflow_chat)[-1]["body"]
+    assert replay == {
+        "conversationId": point["conversation_id"],
+        "requestId": point["request_id"],
+        "lastEventIndex": point["received"],
+    }
+
+
+def reply_text_of_session(fake, request_id: str) -> str:
+    return "".join(e["data"] for e in fake.app.sessions[request_id].events if e["type"] == "chunk")
 
 
 async def test_replay_that_keeps_failing_ends_incomplete(workflow_chat):
