@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.utils.formats import number_format
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from agents.providers.events import ReplyEvent
 
@@ -153,14 +154,24 @@ DEFAULT_HISTORY_MESSAGES = 50
 DEFAULT_HISTORY_TOKENS = 8000
 HISTORY_OPTIONS = {
     "history_messages": Option(
-        "The most earlier messages sent with each turn: the newest are kept, older ones left out "
-        f"(empty: {DEFAULT_HISTORY_MESSAGES}; 0: none, each message stands alone).",
-        label="History: messages",
+        format_lazy(
+            gettext_lazy(
+                "The most earlier messages sent with each turn: the newest are kept, older ones left out "
+                "(empty: {default}; 0: none, each message stands alone)."
+            ),
+            default=DEFAULT_HISTORY_MESSAGES,
+        ),
+        label=gettext_lazy("History: messages"),
     ),
     "history_tokens": Option(
-        "About how many tokens of earlier messages are sent with each turn (a token counted as four "
-        f"characters); the newest messages that fit are kept (empty: {DEFAULT_HISTORY_TOKENS}).",
-        label="History: tokens",
+        format_lazy(
+            gettext_lazy(
+                "About how many tokens of earlier messages are sent with each turn (a token counted as "
+                "four characters); the newest messages that fit are kept (empty: {default})."
+            ),
+            default=DEFAULT_HISTORY_TOKENS,
+        ),
+        label=gettext_lazy("History: tokens"),
     ),
 }
 
@@ -192,7 +203,7 @@ def whole_number(value: Any, default: int) -> int:
 
 def history_option_problems(options: dict[str, Any]) -> list[str]:
     return [
-        f"{name} must be a whole number (0 or more)."
+        _("%(option)s must be a whole number (0 or more).") % {"option": name}
         for name in HISTORY_OPTIONS
         if options.get(name) not in (None, "") and not str(options[name]).strip().isdigit()
     ]
@@ -236,8 +247,11 @@ class Provider(abc.ABC):
         unknown = sorted(set(options) - set(cls.agent_options))
         if not unknown:
             return []
-        known = ", ".join(cls.agent_options) or "none"
-        return [f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."]
+        known = ", ".join(cls.agent_options) or _("none")
+        return [
+            _("%(platform)s agents have no option %(unknown)s (options: %(known)s).")
+            % {"platform": cls.label, "unknown": ", ".join(map(repr, unknown)), "known": known}
+        ]
 
     @classmethod
     def takes_only_images(cls) -> bool:
