@@ -194,7 +194,7 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Add credential: choose its platform",
+            "title": _("Add credential: choose its platform"),
             "platforms": platforms,
         }
         return render(request, "admin/agents/credential/choose_platform.html", context)

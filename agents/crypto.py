@@ -7,6 +7,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 
 def derived_key(secret: str) -> bytes:
@@ -38,4 +39,4 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise UndecryptableKey("This API key was encrypted with a key the site no longer has.") from exc
+        raise UndecryptableKey(_("This API key was encrypted with a key the site no longer has.")) from exc

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from agents.providers.events import ReplyEvent
@@ -240,7 +241,10 @@ def usage_text(usage: dict[str, int]) -> str:
     """A reply's token usage in words ("" when the platform did not say)."""
     if not usage:
         return ""
-    return f"{usage.get('input_tokens', 0):,} tokens in, {usage.get('output_tokens', 0):,} out"
+    return _("%(input)s tokens in, %(output)s out") % {
+        "input": number_format(usage.get("input_tokens", 0), force_grouping=True),
+        "output": number_format(usage.get("output_tokens", 0), force_grouping=True),
+    }
 
 
 def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> str:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from conversations.access import NotFound
 from conversations.history import earlier_than
@@ -38,19 +39,19 @@ class Versions:
 def memory_note(role: str, index: int, count: int) -> str:
     """The platform's memory in plain words: it saw every version, whichever is shown."""
     if role == Message.Role.ASSISTANT:
-        return "The agent also remembers its other versions of this reply."
+        return _("The agent also remembers its other versions of this reply.")
     if 1 < index < count:
-        return "The agent also saw your earlier and later versions."
+        return _("The agent also saw your earlier and later versions.")
     if index < count:
         return (
-            "The agent also saw your later version."
+            _("The agent also saw your later version.")
             if count - index == 1
-            else ("The agent also saw your later versions.")
+            else _("The agent also saw your later versions.")
         )
     return (
-        "The agent also saw your earlier version."
+        _("The agent also saw your earlier version.")
         if index == 2
-        else ("The agent also saw your earlier versions.")
+        else _("The agent also saw your earlier versions.")
     )
 
 
@@ -134,14 +135,14 @@ def choose_version(conversation_id: str, user_id: int, message_id: int) -> Conve
         conversation = Conversation.objects.select_for_update().get(pk=conversation_id, owner_id=user_id)
         target = conversation.messages.filter(pk=message_id).first()
         if target is None:
-            raise NotFound("No such message in this conversation.")
+            raise NotFound(_("No such message in this conversation."))
         current = conversation.messages.filter(version_ids(target), chosen=True).first()
         if current is None or not current.in_history:
-            raise VersionRefused("This version is not part of the conversation shown.")
+            raise VersionRefused(_("This version is not part of the conversation shown."))
         if current.pk == target.pk:
             return conversation
         if conversation.messages.filter(status=Message.Status.STREAMING).exists():
-            raise VersionRefused("Wait for the reply to finish, or stop it, before switching versions.")
+            raise VersionRefused(_("Wait for the reply to finish, or stop it, before switching versions."))
         leave_path(current)
         Message.objects.filter(pk=current.pk).update(chosen=False)
         Message.objects.filter(pk=target.pk).update(chosen=True)

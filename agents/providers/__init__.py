@@ -1,5 +1,7 @@
 """Platform adapters, looked up in the platform registry (agents.platforms) by a credential's platform."""
 
+from django.utils.translation import gettext as _
+
 from agents.platforms import adapter_class
 from agents.providers.base import AgentSpec, Connection, Provider, Turn, UpstreamError, UserRef
 
@@ -8,7 +10,9 @@ def provider_class(platform: str) -> type[Provider]:
     try:
         return adapter_class(platform)
     except KeyError:
-        raise UpstreamError(f"No adapter is installed for the platform “{platform}”.") from None
+        raise UpstreamError(
+            _("No adapter is installed for the platform “%(platform)s”.") % {"platform": platform}
+        ) from None
 
 
 __all__ = [

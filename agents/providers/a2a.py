@@ -60,6 +60,9 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
 )
 from a2a.utils.proto_utils import parse_lenient
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from google.protobuf.json_format import MessageToDict, ParseError
 
 from agents.platforms import platform_label
@@ -98,13 +101,13 @@ ACTIVITY_CHARS = 200
 MAX_FILES_LISTED = 20
 # The upstream id of an agent that is the A2A agent as a whole rather than one of its skills.
 WHOLE_AGENT = "agent"
-QUESTION_ACTION = "Answer the agent's question"
+QUESTION_ACTION = gettext_noop("Answer the agent's question")
 CANCEL_SECONDS = 5
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
 TERMINAL_ERRORS = {
-    TaskState.TASK_STATE_FAILED: "The agent could not finish the task",
-    TaskState.TASK_STATE_REJECTED: "The agent declined the task",
-    TaskState.TASK_STATE_CANCELED: "The agent's task was cancelled",
+    TaskState.TASK_STATE_FAILED: gettext_lazy("The agent could not finish the task"),
+    TaskState.TASK_STATE_REJECTED: gettext_lazy("The agent declined the task"),
+    TaskState.TASK_STATE_CANCELED: gettext_lazy("The agent's task was cancelled"),
 }
 
 logger = logging.getLogger(__name__)
@@ -148,18 +151,24 @@ def jsonrpc_endpoint(card: AgentCard, base_url: str) -> Endpoint:
     """
     interfaces = [i for i in card.supported_interfaces if i.protocol_binding.upper() == "JSONRPC" and i.url]
     if not interfaces:
-        bindings = ", ".join(sorted({i.protocol_binding for i in card.supported_interfaces})) or "none"
+        bindings = ", ".join(sorted({i.protocol_binding for i in card.supported_interfaces})) or _("none")
         raise UpstreamError(
-            f"The agent “{card.name}” offers no JSON-RPC interface (it offers: {bindings}); "
-            "this site speaks A2A over JSON-RPC."
+            _(
+                "The agent “%(agent)s” offers no JSON-RPC interface (it offers: %(bindings)s); "
+                "this site speaks A2A over JSON-RPC."
+            )
+            % {"agent": card.name, "bindings": bindings}
         )
     current = [i for i in interfaces if not is_legacy_version(i.protocol_version)]
     chosen = (current or interfaces)[0]
     if origin(chosen.url) != origin(base_url):
         raise UpstreamError(
-            f"The Agent Card of “{card.name}” sends messages to {short(chosen.url, 120)}, another address "
-            "than the credential's base URL; the key is only sent to the base URL's own address. An admin "
-            "can set the base URL to the agent's own address."
+            _(
+                "The Agent Card of “%(agent)s” sends messages to %(address)s, another address than the "
+                "credential's base URL; the key is only sent to the base URL's own address. An admin can "
+                "set the base URL to the agent's own address."
+            )
+            % {"agent": card.name, "address": short(chosen.url, 120)}
         )
     return Endpoint(url=chosen.url, legacy=is_legacy_version(chosen.protocol_version))
 
@@ -184,14 +193,16 @@ def file_line(part: Part) -> str | None:
         return f"- {link(name, part.url)}" + (f" ({part.media_type})" if part.media_type else "")
     if kind == "raw":
         name = part.filename or "file"
-        return f"- {link(name, None)} ({len(part.raw):,} bytes sent inline, not kept by this site)"
+        size = number_format(len(part.raw), force_grouping=True)
+        inline = _("%(size)s bytes sent inline, not kept by this site") % {"size": size}
+        return f"- {link(name, None)} ({inline})"
     return None
 
 
 def stream_response(result: Any, *, legacy: bool) -> StreamResponse:
     """One JSON-RPC `result` (a stream event, or a whole send result) as the SDK's StreamResponse."""
     if not isinstance(result, dict):
-        raise UpstreamError("The agent sent a result that is not a JSON object.")
+        raise UpstreamError(_("The agent sent a result that is not a JSON object."))
     try:
         if not legacy:
             return parse_lenient(result, StreamResponse())
@@ -213,15 +224,18 @@ def stream_response(result: Any, *, legacy: bool) -> StreamResponse:
         event = models[kind].model_validate(result)
         return conversions.to_core_stream_response(v03.SendStreamingMessageSuccessResponse(result=event))
     except (ParseError, ValueError) as exc:
-        raise UpstreamError(f"The agent sent an event this site could not read: {short(str(exc))}") from exc
+        raise UpstreamError(
+            _("The agent sent an event this site could not read: %(detail)s") % {"detail": short(str(exc))}
+        ) from exc
 
 
 def rpc_error(error: Any) -> UpstreamError:
     """A JSON-RPC error object in the user's words."""
     error = error if isinstance(error, dict) else {}
-    message = short(str(error.get("message") or "no details were given"), 300)
+    message = short(str(error.get("message") or _("no details were given")), 300)
     code = error.get("code")
-    return UpstreamError(f"The agent refused the request: {message}" + (f" (code {code})" if code else ""))
+    said = _("The agent refused the request: %(detail)s") % {"detail": message}
+    return UpstreamError(said + (" " + _("(code %(code)s)") % {"code": code} if code else ""))
 
 
 @dataclass
@@ -246,8 +260,11 @@ class A2AProvider(Provider, platform=PLATFORM):
     files_without_text = True
     credential_options = {
         "key_header": Option(
-            "The header that carries the key, for agents whose card asks for an API key header "
-            "(e.g. X-API-Key). Empty: Authorization: Bearer <key>."
+            gettext_lazy(
+                "The header that carries the key, for agents whose card asks for an API key header "
+                "(e.g. X-API-Key). Empty: Authorization: Bearer <key>."
+            ),
+            label=gettext_lazy("Key header"),
         ),
     }
 
@@ -256,7 +273,8 @@ class A2AProvider(Provider, platform=PLATFORM):
         header = str(self.connection.options.get("key_header") or "").strip()
         if header and not HEADER_NAME.fullmatch(header):
             raise UpstreamError(
-                f"“{short(header, 60)}” is not a header name: an admin needs to fix key_header."
+                _("“%(header)s” is not a header name: an admin needs to fix key_header.")
+                % {"header": short(header, 60)}
             )
         if header:
             return {header: self.connection.api_key}
@@ -287,10 +305,15 @@ class A2AProvider(Provider, platform=PLATFORM):
             try:
                 card = parse_agent_card(data)
             except ParseError as exc:
-                raise UpstreamError(f"The Agent Card at {url} could not be read: {short(str(exc))}") from exc
+                raise UpstreamError(
+                    _("The Agent Card at %(address)s could not be read: %(detail)s")
+                    % {"address": url, "detail": short(str(exc))}
+                ) from exc
             _cards[key] = (time.monotonic(), card)
             return card
-        raise UpstreamError(f"No Agent Card was found at {self.connection.base_url}.")
+        raise UpstreamError(
+            _("No Agent Card was found at %(address)s.") % {"address": self.connection.base_url}
+        )
 
     async def outgoing_message(self, turn: Turn, state: ReplyState) -> Message:
         """The user's message with its files as inline parts, or their answer to the task's question."""
@@ -358,17 +381,17 @@ class A2AProvider(Provider, platform=PLATFORM):
             raise
         if not state.ended:
             raise UpstreamError(
-                "The agent ended the stream before the task was finished; the reply is incomplete."
+                _("The agent ended the stream before the task was finished; the reply is incomplete.")
             )
 
     def rpc_result(self, data: str, endpoint: Endpoint) -> StreamResponse:
         envelope = parse_json_object(data)
         if envelope is None:
-            raise UpstreamError("The agent sent something other than a JSON-RPC response.")
+            raise UpstreamError(_("The agent sent something other than a JSON-RPC response."))
         if envelope.get("error"):
             raise rpc_error(envelope["error"])
         if "result" not in envelope:
-            raise UpstreamError("The agent sent a JSON-RPC response without a result.")
+            raise UpstreamError(_("The agent sent a JSON-RPC response without a result."))
         # A `SendMessage` result (a task or a message) reads as a stream event of the same name.
         return stream_response(envelope["result"], legacy=endpoint.legacy)
 
@@ -426,16 +449,16 @@ class A2AProvider(Provider, platform=PLATFORM):
             if said.strip():
                 yield Activity(text=short(said))
         elif status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
-            yield from self.text(said or "The agent needs more information to go on.", state)
+            yield from self.text(said or _("The agent needs more information to go on."), state)
             state.ended = True
             yield ApprovalRequested(
                 request_id=state.task_id,
-                actions=[{"name": QUESTION_ACTION, "args": {}, "allowed": ["respond"]}],
+                actions=[{"name": _(QUESTION_ACTION), "args": {}, "allowed": ["respond"]}],
             )
         elif status.state == TaskState.TASK_STATE_AUTH_REQUIRED:
             raise UpstreamError(
-                "The agent needs the user to authorise it somewhere else first, which this site cannot do."
-                + (f" It said: {short(said, 300)}" if said.strip() else "")
+                _("The agent needs the user to authorise it somewhere else first, which this site cannot do.")
+                + (" " + _("It said: %(detail)s") % {"detail": short(said, 300)} if said.strip() else "")
             )
         elif status.state == TaskState.TASK_STATE_COMPLETED:
             if not state.text:
@@ -444,13 +467,13 @@ class A2AProvider(Provider, platform=PLATFORM):
         elif status.state in TERMINAL_ERRORS:
             state.ended = True
             raise UpstreamError(
-                TERMINAL_ERRORS[status.state] + (f": {short(said, 500)}" if said.strip() else ".")
+                str(TERMINAL_ERRORS[status.state]) + (f": {short(said, 500)}" if said.strip() else ".")
             )
 
     def finished(self, state: ReplyState) -> Iterator[ReplyEvent]:
         if state.files:
             yield from self.text(
-                ("\n\n" if state.text else "") + "**Files**\n\n" + "\n".join(state.files), state
+                ("\n\n" if state.text else "") + "**" + _("Files") + "**\n\n" + "\n".join(state.files), state
             )
         state.ended = True
         yield RunFinished()
@@ -484,14 +507,23 @@ class A2AProvider(Provider, platform=PLATFORM):
     async def check_connection(self) -> str:
         card = await self.agent_card(fresh=True)
         endpoint = jsonrpc_endpoint(card, self.connection.base_url)
-        skills = ", ".join(skill.name for skill in card.skills[:10]) or "none listed"
+        skills = ", ".join(skill.name for skill in card.skills[:10]) or _("none listed")
         streams = (
-            "streams its replies" if card.capabilities.streaming else "does not stream (replies come whole)"
+            _("it streams its replies")
+            if card.capabilities.streaming
+            else _("it does not stream (replies come whole)")
         )
-        return (
-            f"Read the Agent Card of “{card.name}” (version {card.version or 'not given'}, A2A "
-            f"{endpoint.protocol} over JSON-RPC at {endpoint.url}): it {streams}; skills: {skills}."
-        )
+        return _(
+            "Read the Agent Card of “%(agent)s” (version %(version)s, A2A %(protocol)s over JSON-RPC at "
+            "%(address)s): %(streams)s; skills: %(skills)s."
+        ) % {
+            "agent": card.name,
+            "version": card.version or _("not given"),
+            "protocol": endpoint.protocol,
+            "address": endpoint.url,
+            "streams": streams,
+            "skills": skills,
+        }
 
     can_list_agents = True
 

@@ -21,6 +21,7 @@ import anyio
 import httpcore
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from agents.providers.base import UpstreamError
 
@@ -70,21 +71,21 @@ def address_refusal(ip: IPAddress) -> str | None:
             if refusal:
                 return refusal
     if ip in METADATA_ADDRESSES:
-        return "a cloud metadata address"
+        return _("a cloud metadata address")
     if ip.is_loopback:
-        return None if loopback_allowed() else "a loopback address"
+        return None if loopback_allowed() else _("a loopback address")
     if ip.is_unspecified:
-        return "an unspecified address"
+        return _("an unspecified address")
     if ip.is_link_local:
-        return "a link-local address"
+        return _("a link-local address")
     if ip.is_multicast:
-        return "a multicast address"
+        return _("a multicast address")
     if ip.is_reserved:
-        return "a reserved address"
+        return _("a reserved address")
     if ip.is_private:
-        return "a private address"
+        return _("a private address")
     if not ip.is_global:
-        return "a reserved address"
+        return _("a reserved address")
     return None
 
 
@@ -116,23 +117,23 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
-        return "Enter an https:// address."
+        return _("Enter an https:// address.")
     if parts.scheme == "http" and not plain_http_allowed(host):
-        return "Enter an https:// address: the key would travel unencrypted over plain http."
+        return _("Enter an https:// address: the key would travel unencrypted over plain http.")
     if host_is_allowed(host):
         return None
     if is_loopback_host(host) and not loopback_allowed():
-        return f"{host} is a loopback address; the site does not send requests there."
+        return _("%(host)s is a loopback address; the site does not send requests there.") % {"host": host}
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
     refusal = address_refusal(ip)
     if refusal:
-        return (
-            f"{host} is {refusal}; the site does not send requests there. "
+        return _(
+            "%(host)s is %(kind)s; the site does not send requests there. "
             "An internal platform host can be allowed with UPSTREAM_ALLOWED_HOSTS."
-        )
+        ) % {"host": host, "kind": refusal}
     return None
 
 
@@ -142,8 +143,11 @@ class AddressRefused(UpstreamError):
 
 def refused(host: str, message: str) -> AddressRefused:
     return AddressRefused(
-        f"The site does not connect to {host}: {message}. "
-        "An admin can allow an internal platform host with UPSTREAM_ALLOWED_HOSTS."
+        _(
+            "The site does not connect to %(host)s: %(reason)s. "
+            "An admin can allow an internal platform host with UPSTREAM_ALLOWED_HOSTS."
+        )
+        % {"host": host, "reason": message}
     )
 
 
@@ -171,7 +175,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 refusal = address_refusal(address)
                 if refusal:
                     shown = host if str(address) == host else f"{host} ({address})"
-                    raise refused(shown, f"it is {refusal}")
+                    raise refused(shown, _("it is %(kind)s") % {"kind": refusal})
         last_error: Exception | None = None
         for address in addresses:
             try:
@@ -226,7 +230,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         scheme, host = request.url.scheme, request.url.host
         if scheme not in ("http", "https"):
-            raise refused(host or "an address without a host", f"{scheme}:// is not a web address")
+            raise refused(
+                host or _("an address without a host"),
+                _("%(scheme)s:// is not a web address") % {"scheme": scheme},
+            )
         if scheme == "http" and not plain_http_allowed(host):
-            raise refused(host, "plain http is only for the site's own machine; use https")
+            raise refused(host, _("plain http is only for the site's own machine; use https"))
         return await super().handle_async_request(request)

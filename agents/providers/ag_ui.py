@@ -45,6 +45,7 @@ from ag_ui.core import (
     UserMessage,
 )
 from ag_ui.core.events import Event
+from django.utils.translation import gettext as _
 from pydantic import TypeAdapter, ValidationError
 
 from agents.platforms import platform_label
@@ -143,7 +144,7 @@ def resume_entries(approval: dict[str, Any]) -> list[ResumeEntry]:
     try:
         interrupts = json.loads(approval["request_id"])["interrupts"]
     except (KeyError, TypeError, ValueError):
-        raise UpstreamError("This decision does not belong to an AG-UI run.") from None
+        raise UpstreamError(_("This decision does not belong to an AG-UI run.")) from None
     entries = []
     for interrupt, decision in zip(interrupts, approval.get("decisions") or [], strict=False):
         kind, words = decision.get("type"), as_text(decision.get("message"))
@@ -231,7 +232,8 @@ def run_events(data: dict[str, Any], state: RunState) -> Iterator[ReplyEvent]:
         event = EVENT.validate_python(data)
     except ValidationError as exc:
         raise UpstreamError(
-            f"{LABEL} sent a {kind} event that does not follow AG-UI; the reply was cut off."
+            _("%(platform)s sent a %(kind)s event that does not follow AG-UI; the reply was cut off.")
+            % {"platform": LABEL, "kind": kind}
         ) from exc
     match kind:
         case "RUN_STARTED":
@@ -258,11 +260,11 @@ def run_events(data: dict[str, Any], state: RunState) -> Iterator[ReplyEvent]:
         case "TOOL_CALL_RESULT":
             yield ToolFinished(id=event.tool_call_id, result=content_text(event.content))
         case "STEP_STARTED":
-            yield Activity(text=short(f"Step: {event.step_name}"))
+            yield Activity(text=short(_("Step: %(step)s") % {"step": event.step_name}))
         case "SUBAGENT_STARTED":
-            yield Activity(text=short(f"Asking {event.name}"))
+            yield Activity(text=short(_("Asking %(agent)s") % {"agent": event.name}))
         case "REASONING_START":
-            yield Activity(text="Thinking…")
+            yield Activity(text=_("Thinking…"))
         case "REASONING_MESSAGE_CONTENT" | "REASONING_MESSAGE_CHUNK":
             state.reasoning.setdefault(event.message_id or "", []).append(event.delta or "")
         case "REASONING_MESSAGE_END" | "REASONING_END":
@@ -271,7 +273,9 @@ def run_events(data: dict[str, Any], state: RunState) -> Iterator[ReplyEvent]:
             value = f": {event.value}" if isinstance(event.value, str | int | float) else ""
             yield Activity(text=short(f"{event.name}{value}"))
         case "RUN_ERROR":
-            raise UpstreamError(f"The agent reported an error: {event.message[:300]}")
+            raise UpstreamError(
+                _("The agent reported an error: %(detail)s") % {"detail": event.message[:300]}
+            )
         case "RUN_FINISHED":
             for message_id in list(state.reasoning):
                 yield from reasoning_events(message_id, state)
@@ -346,13 +350,17 @@ class AGUIProvider(Provider, platform=PLATFORM):
                 data = parse_json_object(sse.data)
                 if data is None:
                     raise UpstreamError(
-                        f"{LABEL} sent an event that is not JSON; the reply was cut off there."
+                        _("%(platform)s sent an event that is not JSON; the reply was cut off there.")
+                        % {"platform": LABEL}
                     )
                 for event in run_events(data, state):
                     yield event
                 if state.ended:
                     return
-        raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
+        raise UpstreamError(
+            _("%(platform)s closed the stream before the run finished; the reply is incomplete.")
+            % {"platform": LABEL}
+        )
 
     async def check_connection(self) -> str:
         """Start a run with no messages and close it at RUN_STARTED.
@@ -375,13 +383,19 @@ class AGUIProvider(Provider, platform=PLATFORM):
             timeout=upstream_timeout(read=30),
         ) as response:
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                raise UpstreamError(f"{self.endpoint} answered, but not with an AG-UI event stream.")
+                raise UpstreamError(
+                    _("%(address)s answered, but not with an AG-UI event stream.")
+                    % {"address": self.endpoint}
+                )
             async for sse in iter_sse(response):
                 data = parse_json_object(sse.data) or {}
                 if data.get("type") == "RUN_STARTED":
                     version = as_text(data.get("protocolVersion"))
                     said = f" (AG-UI {version})" if version else ""
-                    return f"Connected: {self.endpoint} speaks AG-UI{said} and started a run."
+                    return _("Connected: %(address)s speaks AG-UI%(version)s and started a run.") % {
+                        "address": self.endpoint,
+                        "version": said,
+                    }
                 if data.get("type") == "RUN_ERROR":
                     break
-        raise UpstreamError(f"{self.endpoint} did not start an AG-UI run.")
+        raise UpstreamError(_("%(address)s did not start an AG-UI run.") % {"address": self.endpoint})

@@ -19,6 +19,9 @@ from urllib.parse import quote
 
 import httpx
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.platforms import platform_label
 from agents.providers.base import IMAGE_AND_DOCUMENT_TYPES, Option, Provider, Turn, UpstreamError
@@ -66,18 +69,20 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     problems = []
     output_type = options.get("type", "text")
     if output_type not in OUTPUT_TYPES:
-        problems.append(f"type must be “text” or “media”, not {output_type!r}.")
+        problems.append(_("type must be “text” or “media”, not %(value)s.") % {"value": repr(output_type)})
     org_id = options.get("org_id") or ""
     pay_account = options.get("pay_account") or ""
     if not isinstance(org_id, str):
-        problems.append("org_id must be text.")
+        problems.append(_("org_id must be text."))
     elif org_id.strip():
         if not pay_account:
-            problems.append("pay_account is required when org_id is set: “Person” or “Org”.")
+            problems.append(_("pay_account is required when org_id is set: “Person” or “Org”."))
         elif pay_account not in PAY_ACCOUNTS:
-            problems.append(f"pay_account must be “Person” or “Org”, not {pay_account!r}.")
+            problems.append(
+                _("pay_account must be “Person” or “Org”, not %(value)s.") % {"value": repr(pay_account)}
+            )
     elif pay_account:
-        problems.append("pay_account only applies together with org_id: set org_id or clear pay_account.")
+        problems.append(_("pay_account only applies together with org_id: set org_id or clear pay_account."))
     return problems
 
 
@@ -101,9 +106,10 @@ def frame_error(data: dict[str, Any], *, answering: bool = False) -> UpstreamErr
     if number == SUCCESS_CODE:
         return None
     status = number // 1000 if number is not None and 100_000 <= number <= 599_999 else None
-    detail = as_text(result.get("message")).strip()[:300] or "no details were given"
+    detail = as_text(result.get("message")).strip()[:300] or _("no details were given")
     return UpstreamError(
-        f"{LABEL} reported an error (code {code}): {detail}",
+        _("%(platform)s reported an error (code %(code)s): %(detail)s")
+        % {"platform": LABEL, "code": code, "detail": detail},
         retryable=not answering and status in (429, 502, 503, 504),
         status=status,
     )
@@ -118,7 +124,7 @@ def http_failure(response: httpx.Response) -> UpstreamError:
     if not detail or error_detail(response) or error.status == 401:
         return error
     return UpstreamError(
-        f"{error.message} The platform said: {detail}",
+        error.message + " " + _("The platform said: %(detail)s") % {"detail": detail},
         retryable=error.retryable,
         status=error.status,
         retry_after=error.retry_after,
@@ -130,12 +136,28 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
     # The document gives no limit on `content`.
     max_input_chars = None
     agent_options = {
-        "type": Option("The agent's output type.", "choice", OUTPUT_TYPES),
-        "org_id": Option("The organisation whose credits pay for the chat (empty: the key owner's own)."),
-        "pay_account": Option("With an organisation, who pays.", "choice", PAY_ACCOUNTS),
+        "type": Option(
+            gettext_lazy("The agent's output type."), "choice", OUTPUT_TYPES, label=gettext_lazy("Type")
+        ),
+        "org_id": Option(
+            gettext_lazy("The organisation whose credits pay for the chat (empty: the key owner's own)."),
+            label=gettext_lazy("Organisation id"),
+        ),
+        "pay_account": Option(
+            gettext_lazy("With an organisation, who pays."),
+            "choice",
+            PAY_ACCOUNTS,
+            label=gettext_lazy("Pay account"),
+        ),
     }
     credential_options = {
-        "upload_url": Option(f"Where files are uploaded (default {DEFAULT_UPLOAD_URL}).", "url"),
+        "upload_url": Option(
+            format_lazy(
+                gettext_lazy("Where files are uploaded (default {address})."), address=DEFAULT_UPLOAD_URL
+            ),
+            "url",
+            label=gettext_lazy("Upload URL"),
+        ),
     }
 
     # [guess] The document names no file types; these are the ones a chat agent reads
@@ -185,7 +207,9 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
 
     async def _stream(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         if self.agent is None:
-            raise UpstreamError(f"No {LABEL} agent is set for this conversation.")
+            raise UpstreamError(
+                _("No %(platform)s agent is set for this conversation.") % {"platform": LABEL}
+            )
         file_url = await self.upload_turn_file(turn) if turn.files else ""
         async for event in self._read_stream(
             self.agent.upstream_id, self.request_body(turn.text, turn.upstream_conversation_id, file_url)
@@ -207,7 +231,7 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
                     await read_capped(response, platform=LABEL)
                     data = parse_json_object(response.text) or {}
                     raise frame_error(data) or UpstreamError(
-                        f"{LABEL} answered with JSON instead of an event stream."
+                        _("%(platform)s answered with JSON instead of an event stream.") % {"platform": LABEL}
                     )
                 async for sse in iter_sse(response):
                     # [guess] The document prints one frame as a pretty-printed object
@@ -216,7 +240,11 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
                     data = parse_json_object(sse.data)
                     if data is None:
                         raise UpstreamError(
-                            f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                            _(
+                                "%(platform)s sent an event that is not valid JSON; "
+                                "the reply was cut off there."
+                            )
+                            % {"platform": LABEL}
                         )
                     error = frame_error(data, answering=answering)
                     if error is not None:
@@ -249,7 +277,8 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
                         continue
                     # Other actions carry nothing to show and are dropped.
         raise UpstreamError(
-            f"{LABEL} closed the stream before the reply was completed; the reply is incomplete."
+            _("%(platform)s closed the stream before the reply was completed; the reply is incomplete.")
+            % {"platform": LABEL}
         )
 
     async def upload_turn_file(self, turn: Turn) -> str:
@@ -262,7 +291,8 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
                 )
             except UpstreamError as exc:
                 raise UpstreamError(
-                    f"Uploading “{file.name}” to {LABEL} failed: {exc.message}",
+                    _("Uploading “%(file)s” to %(platform)s failed: %(detail)s")
+                    % {"file": file.name, "platform": LABEL, "detail": exc.message},
                     retryable=exc.retryable,
                     status=exc.status,
                     retry_after=exc.retry_after,
@@ -281,7 +311,9 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
         thread_id}}`, possibly with a `result` envelope like the frames.
         """
         if self.agent is None:
-            raise UpstreamError(f"Files are uploaded to a {LABEL} agent; none is set.")
+            raise UpstreamError(
+                _("Files are uploaded to a %(platform)s agent; none is set.") % {"platform": LABEL}
+            )
         request_data: dict[str, Any] = {
             "agent_id": self.agent.upstream_id,
             "file_name": file_name,
@@ -305,7 +337,10 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
             raise http_failure(response)
         answer = parse_json_object(response.text)
         if answer is None:
-            raise UpstreamError(f"{LABEL} answered the upload with something other than a JSON object.")
+            raise UpstreamError(
+                _("%(platform)s answered the upload with something other than a JSON object.")
+                % {"platform": LABEL}
+            )
         error = frame_error(answer)
         # [guess] The REST host may use another success code (200000, say): only a
         # code whose status part is an error fails the upload.
@@ -315,7 +350,7 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
         place = place if isinstance(place, dict) else {}
         upload, public = as_text(place.get("upload")), as_text(place.get("public"))
         if not upload.startswith(("https://", "http://")) or not public:
-            raise UpstreamError(f"{LABEL} did not say where to upload the file.")
+            raise UpstreamError(_("%(platform)s did not say where to upload the file.") % {"platform": LABEL})
         with transport_errors(LABEL):
             response = await capped_request(
                 "PUT",
@@ -346,7 +381,10 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
             return await self.check_connection()
         problems = validate_options(self.agent.options)
         if problems:
-            raise UpstreamError(f"This agent's {LABEL} settings need fixing: " + " ".join(problems))
+            raise UpstreamError(
+                _("This agent's %(platform)s settings need fixing: %(problems)s")
+                % {"platform": LABEL, "problems": " ".join(problems)}
+            )
         body = self.request_body(CHECK_MESSAGE)
         thread_id, text = "", ""
         # The relay's limits on a reply hold for this one too.
@@ -365,7 +403,11 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
                 text = event.text
         said = " ".join(text.split())
         said = said[:80] + "…" if len(said) > 80 else said
-        return f"Connected to {LABEL}: the agent answered “{said}” in thread {thread_id or '(none given)'}."
+        return _("Connected to %(platform)s: the agent answered “%(said)s” in thread %(thread)s.") % {
+            "platform": LABEL,
+            "said": said,
+            "thread": thread_id or _("(none given)"),
+        }
 
     async def _probe_key(self, agent_id: str) -> str:
         url = self.chat_url(agent_id)
@@ -382,8 +424,8 @@ class AgentWeaveProvider(Provider, platform=PLATFORM):
             raise http_failure(response)
         if response.status_code >= 500:
             raise http_failure(response)
-        return (
-            f"{LABEL} accepted the key (the empty probe message was refused with HTTP "
-            f"{response.status_code}, as expected; no agent turn ran). “Test with one real message” "
-            "on an agent shows a whole reply, and may cost credits."
-        )
+        return _(
+            "%(platform)s accepted the key (the empty probe message was refused with HTTP %(status)s, "
+            "as expected; no agent turn ran). “Test with one real message” on an agent shows a whole "
+            "reply, and may cost credits."
+        ) % {"platform": LABEL, "status": response.status_code}

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.formats import number_format
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from agents.platforms import platform_label
 from agents.providers.events import ReplyEvent
@@ -160,14 +161,24 @@ DEFAULT_HISTORY_MESSAGES = 50
 DEFAULT_HISTORY_TOKENS = 8000
 HISTORY_OPTIONS = {
     "history_messages": Option(
-        "The most earlier messages sent with each turn: the newest are kept, older ones left out "
-        f"(empty: {DEFAULT_HISTORY_MESSAGES}; 0: none, each message stands alone).",
-        label="History: messages",
+        format_lazy(
+            gettext_lazy(
+                "The most earlier messages sent with each turn: the newest are kept, older ones left out "
+                "(empty: {default}; 0: none, each message stands alone)."
+            ),
+            default=DEFAULT_HISTORY_MESSAGES,
+        ),
+        label=gettext_lazy("History: messages"),
     ),
     "history_tokens": Option(
-        "About how many tokens of earlier messages are sent with each turn (a token counted as four "
-        f"characters); the newest messages that fit are kept (empty: {DEFAULT_HISTORY_TOKENS}).",
-        label="History: tokens",
+        format_lazy(
+            gettext_lazy(
+                "About how many tokens of earlier messages are sent with each turn (a token counted as "
+                "four characters); the newest messages that fit are kept (empty: {default})."
+            ),
+            default=DEFAULT_HISTORY_TOKENS,
+        ),
+        label=gettext_lazy("History: tokens"),
     ),
 }
 
@@ -199,7 +210,7 @@ def whole_number(value: Any, default: int) -> int:
 
 def history_option_problems(options: dict[str, Any]) -> list[str]:
     return [
-        f"{name} must be a whole number (0 or more)."
+        _("%(option)s must be a whole number (0 or more).") % {"option": name}
         for name in HISTORY_OPTIONS
         if options.get(name) not in (None, "") and not str(options[name]).strip().isdigit()
     ]
@@ -266,9 +277,10 @@ class Provider(abc.ABC):
         unknown = sorted(set(options) - set(cls.agent_options))
         problems = []
         if unknown:
-            known = ", ".join(cls.agent_options) or "none"
+            known = ", ".join(cls.agent_options) or _("none")
             problems.append(
-                f"{cls.label} agents have no option {', '.join(map(repr, unknown))} (options: {known})."
+                _("%(platform)s agents have no option %(unknown)s (options: %(known)s).")
+                % {"platform": cls.label, "unknown": ", ".join(map(repr, unknown)), "known": known}
             )
         return problems + cls.option_value_problems(options)
 
@@ -313,11 +325,21 @@ class Provider(abc.ABC):
         for file in turn.files:
             if file.content_type not in self.accepted_file_types:
                 if self.takes_only_images():
-                    return f"{self.label} takes only images; “{file.name}” is not one."
-                return f"{self.label} does not take “{file.name}” ({file.content_type})."
+                    return _("%(platform)s takes only images; “%(file)s” is not one.") % {
+                        "platform": self.label,
+                        "file": file.name,
+                    }
+                return _("%(platform)s does not take “%(file)s” (%(type)s).") % {
+                    "platform": self.label,
+                    "file": file.name,
+                    "type": file.content_type,
+                }
         problems = self.option_value_problems(self.agent.options) if self.agent else []
         if problems:
-            return f"This agent's {self.label} settings need fixing by an admin: {' '.join(problems)}"
+            return _("This agent's %(platform)s settings need fixing by an admin: %(problems)s") % {
+                "platform": self.label,
+                "problems": " ".join(problems),
+            }
         return None
 
     async def stream_reply(self, turn: Turn) -> AsyncIterator[ReplyEvent]:

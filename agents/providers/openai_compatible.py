@@ -19,6 +19,9 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
 from agents.platforms import platform_label
 from agents.providers.base import (
     HISTORY_OPTIONS,
@@ -49,8 +52,8 @@ DONE = "[DONE]"
 MAX_LISTED_MODELS = 500
 # Why a completion stopped, when that is not the model finishing its answer.
 UNFINISHED = {
-    "length": "The model reached its length limit; the reply is cut off there.",
-    "content_filter": "The model's content filter stopped the reply.",
+    "length": gettext_lazy("The model reached its length limit; the reply is cut off there."),
+    "content_filter": gettext_lazy("The model's content filter stopped the reply."),
 }
 
 
@@ -67,7 +70,10 @@ def usage_of(usage: Any) -> Usage | None:
 def stream_error(data: dict[str, Any]) -> UpstreamError:
     error = data.get("error")
     said = as_text(error.get("message")) if isinstance(error, dict) else as_text(error)
-    return UpstreamError(f"{LABEL} reported an error while answering: {said[:300] or 'no details given'}")
+    return UpstreamError(
+        _("%(platform)s reported an error while answering: %(detail)s")
+        % {"platform": LABEL, "detail": said[:300] or _("no details given")}
+    )
 
 
 async def image_part(file: TurnFile) -> dict[str, Any]:
@@ -106,7 +112,7 @@ def chunk_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEven
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
         # vLLM, DeepSeek and Ollama stream a model's reasoning beside its answer.
         if as_text(delta.get("reasoning_content")) or as_text(delta.get("reasoning")):
-            yield Activity(text="Thinking…")
+            yield Activity(text=_("Thinking…"))
         content = as_text(delta.get("content"))
         if content:
             yield TextDelta(text=content)
@@ -117,7 +123,7 @@ def chunk_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEven
 def ending(state: StreamState) -> list[ReplyEvent]:
     """The last events of a completion that ended: its usage, then the end (or why it was cut off)."""
     if state.finish_reason in UNFINISHED:
-        raise UpstreamError(UNFINISHED[state.finish_reason])
+        raise UpstreamError(str(UNFINISHED[state.finish_reason]))
     return [state.usage, RunFinished()] if state.usage else [RunFinished()]
 
 
@@ -127,16 +133,24 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
     accepted_file_types = IMAGE_TYPES
     agent_options = {
         "system_prompt": Option(
-            "Instructions sent first, as the system message of every turn (optional).", label="System prompt"
+            gettext_lazy("Instructions sent first, as the system message of every turn (optional)."),
+            label=gettext_lazy("System prompt"),
         ),
         "images": Option(
-            "The model reads images: attached images are sent as image_url content parts "
-            "(off: messages with images are refused).",
+            gettext_lazy(
+                "The model reads images: attached images are sent as image_url content parts "
+                "(off: messages with images are refused)."
+            ),
             "flag",
             default=False,
-            label="Takes images",
+            label=gettext_lazy("Takes images"),
         ),
-        "stream": Option("Stream the reply as it is written (off: one JSON reply).", "flag", default=True),
+        "stream": Option(
+            gettext_lazy("Stream the reply as it is written (off: one JSON reply)."),
+            "flag",
+            default=True,
+            label=gettext_lazy("Stream"),
+        ),
         **HISTORY_OPTIONS,
     }
 
@@ -150,7 +164,7 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
 
     def input_problem(self, text: str, file_count: int = 0) -> str | None:
         if file_count and not self.takes_images:
-            return "This model does not take images. Send the message without them."
+            return _("This model does not take images. Send the message without them.")
         return super().input_problem(text, file_count)
 
     @property
@@ -213,13 +227,15 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
                 data = parse_json_object(sse.data)
                 if data is None:
                     raise UpstreamError(
-                        f"{LABEL} sent an event that is not valid JSON; the reply was cut off."
+                        _("%(platform)s sent an event that is not valid JSON; the reply was cut off.")
+                        % {"platform": LABEL}
                     )
                 for event in chunk_events(data, state):
                     yield event
         if not state.done and not state.finish_reason:
             raise UpstreamError(
-                f"{LABEL} closed the stream before the reply finished; the reply is incomplete."
+                _("%(platform)s closed the stream before the reply finished; the reply is incomplete.")
+                % {"platform": LABEL}
             )
         for event in ending(state):
             yield event
@@ -228,7 +244,7 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
         """The events of a whole `chat.completion` object (a reply not streamed)."""
         data = parse_json_object(body)
         if data is None:
-            raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
+            raise UpstreamError(_("%(platform)s sent a reply that is not JSON.") % {"platform": LABEL})
         if data.get("error"):
             raise stream_error(data)
         choices = data.get("choices") if isinstance(data.get("choices"), list) else []
@@ -237,7 +253,7 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
         refusal = as_text(message.get("refusal"))
         text = as_text(message.get("content")) or refusal
         if not first:
-            raise UpstreamError(f"{LABEL} sent a reply without a message.")
+            raise UpstreamError(_("%(platform)s sent a reply without a message.") % {"platform": LABEL})
         state = StreamState(
             finish_reason=as_text(first.get("finish_reason")), usage=usage_of(data.get("usage"))
         )
@@ -257,7 +273,9 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
         )
         listed = data.get("data")
         if not isinstance(listed, list):
-            raise UpstreamError(f"{LABEL} answered /models without a list of models.")
+            raise UpstreamError(
+                _("%(platform)s answered /models without a list of models.") % {"platform": LABEL}
+            )
         return [m for m in listed[:MAX_LISTED_MODELS] if isinstance(m, dict) and as_text(m.get("id"))]
 
     async def check_connection(self) -> str:
@@ -265,9 +283,15 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
         models = await self.models()
         names = [m["id"] for m in models]
         shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-        said = f"Connected to {LABEL}: the key was accepted and {len(names)} model(s) are listed ({shown})."
+        said = ngettext(
+            "Connected to %(platform)s: the key was accepted and %(count)d model is listed (%(shown)s).",
+            "Connected to %(platform)s: the key was accepted and %(count)d models are listed (%(shown)s).",
+            len(names),
+        ) % {"platform": LABEL, "count": len(names), "shown": shown}
         if self.agent is not None and self.model not in names:
-            raise UpstreamError(f"{said} The model “{self.model}” is not among them.")
+            raise UpstreamError(
+                said + " " + _("The model “%(model)s” is not among them.") % {"model": self.model}
+            )
         return said
 
     can_list_agents = True

@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.platforms import platform_label
 from agents.providers.base import (
@@ -58,8 +61,8 @@ MAX_AGENT_PAGES = 50
 DEFAULT_ADMIN_BASE_URL = "https://v9xof9ohlg.execute-api.us-east-1.amazonaws.com/dev/admin/v1"
 PLATFORM = "sketricgen"
 LABEL = platform_label(PLATFORM)
-OUT_OF_CREDITS = (
-    f"{LABEL} halted the run: the agent's account is out of credits. "
+OUT_OF_CREDITS = gettext_lazy(
+    "SketricGen halted the run: the agent's account is out of credits. "
     "An admin needs to top up the account before the agent can answer again."
 )
 # The run's results beyond its text: in JSON replies as fields [sdk]; in streams
@@ -151,14 +154,17 @@ def approval_requested(request: dict[str, Any]) -> ApprovalRequested:
         )
     request_id = as_text(field(request, "request_id"))
     if not request_id or not normalised:
-        raise UpstreamError(f"{LABEL} paused the run for approval but the request was incomplete.")
+        raise UpstreamError(
+            _("%(platform)s paused the run for approval but the request was incomplete.")
+            % {"platform": LABEL}
+        )
     return ApprovalRequested(request_id=request_id, actions=normalised)
 
 
 def finished(results: dict[str, Any]) -> list[ReplyEvent]:
     """The end of a run: its sources and files as text, then the end; or the out-of-credits halt."""
     if results.get("run_halted_out_of_credits"):
-        raise UpstreamError(OUT_OF_CREDITS)
+        raise UpstreamError(str(OUT_OF_CREDITS))
     text = run_results(results)
     return [TextDelta(text="\n\n" + text), RunFinished()] if text else [RunFinished()]
 
@@ -217,7 +223,7 @@ def workspace_activity(value: Any) -> str:
     a list of them (`files`, `paths`). Never more than a short line of text.
     """
     if not isinstance(value, dict):
-        return "Working with files in its workspace"
+        return _("Working with files in its workspace")
     verb = next(
         (as_text(value.get(k)) for k in ("action", "operation", "op", "type") if as_text(value.get(k))), ""
     )
@@ -239,7 +245,11 @@ def workspace_activity(value: Any) -> str:
                     names.append(item)
     shown = ", ".join(name.rsplit("/", 1)[-1] for name in names[:3]) + (" …" if len(names) > 3 else "")
     verb = " ".join(verb.replace("_", " ").split())[:40]
-    text = f"Workspace: {verb} {shown}".strip() if verb or shown else "Working with files in its workspace"
+    text = (
+        (_("Workspace: %(files)s") % {"files": f"{verb} {shown}".strip()})
+        if verb or shown
+        else _("Working with files in its workspace")
+    )
     return text[:MAX_ACTIVITY_CHARS]
 
 
@@ -301,15 +311,20 @@ def stream_events(data: dict[str, Any], sse_event: str, state: StreamState) -> I
     elif kind in ("CUSTOM_EVENT", "CUSTOM"):
         yield from custom_events(data, state)
     elif kind == "RUN_ERROR":
-        message = as_text(field(data, "message")) or "The agent's run failed."
-        raise UpstreamError(f"{LABEL} reported an error: {message}")
+        message = as_text(field(data, "message")) or _("The agent's run failed.")
+        raise UpstreamError(
+            _("%(platform)s reported an error: %(detail)s") % {"platform": LABEL, "detail": message}
+        )
     elif kind == "RUN_HALTED_OUT_OF_CREDITS":
-        raise UpstreamError(OUT_OF_CREDITS)
+        raise UpstreamError(str(OUT_OF_CREDITS))
     elif kind == "RUN_PAUSED_HITL":
         request = field(data, "hitl_request")
         request = request if isinstance(request, dict) else state.pending_approval
         if request is None:
-            raise UpstreamError(f"{LABEL} paused the run for approval but sent nothing to approve.")
+            raise UpstreamError(
+                _("%(platform)s paused the run for approval but sent nothing to approve.")
+                % {"platform": LABEL}
+            )
         state.ended = True
         yield approval_requested(request)
     elif kind == "RUN_FINISHED":
@@ -326,7 +341,9 @@ def custom_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEve
     if name == "deep_agents_hitl":
         request = hitl_from_custom(value)
         if request is None:
-            raise UpstreamError(f"{LABEL} asked for approval but the request could not be read.")
+            raise UpstreamError(
+                _("%(platform)s asked for approval but the request could not be read.") % {"platform": LABEL}
+            )
         state.pending_approval = request
     elif name == "deep_agents_workspace":
         yield Activity(text=workspace_activity(value))
@@ -339,32 +356,59 @@ class SketricGenProvider(Provider, platform=PLATFORM):
     max_input_chars = 10_000
     contact_modes = ("none", "username", "email", "user_id")
     agent_options = {
-        "stream": Option("Stream the reply as it is written (off: one JSON reply).", "flag", default=True),
+        "stream": Option(
+            gettext_lazy("Stream the reply as it is written (off: one JSON reply)."),
+            "flag",
+            default=True,
+            label=gettext_lazy("Stream"),
+        ),
         "enable_hitl": Option(
-            "The agent may pause a run until the user approves its actions.", "flag", label="Allow approvals"
+            gettext_lazy("The agent may pause a run until the user approves its actions."),
+            "flag",
+            label=gettext_lazy("Allow approvals"),
         ),
         "contact_id": Option(
-            "How the platform tells team members apart: none, the username, the email, "
-            "or user_id (a stable id that reveals nothing).",
+            gettext_lazy(
+                "How the platform tells team members apart: none, the username, the email, "
+                "or user_id (a stable id that reveals nothing)."
+            ),
             "choice",
             contact_modes,
+            label=gettext_lazy("Contact"),
         ),
         "disable_conversation_history": Option(
-            "Each message is answered on its own, without the earlier messages of the conversation.",
+            gettext_lazy(
+                "Each message is answered on its own, without the earlier messages of the conversation."
+            ),
             "flag",
             default=False,
-            label="Forget earlier messages",
+            label=gettext_lazy("Forget earlier messages"),
         ),
     }
     credential_options = {
         "admin_base_url": Option(
-            f"Admin API address, for importing agents (default {DEFAULT_ADMIN_BASE_URL}).", "url"
+            format_lazy(
+                gettext_lazy("Admin API address, for importing agents (default {address})."),
+                address=DEFAULT_ADMIN_BASE_URL,
+            ),
+            "url",
+            label=gettext_lazy("Admin API address"),
         ),
         "upload_init_url": Option(
-            f"File upload, step 1 (default: the admin API's host + {UPLOAD_INIT_PATH}).", "url"
+            format_lazy(
+                gettext_lazy("File upload, step 1 (default: the admin API's host + {path})."),
+                path=UPLOAD_INIT_PATH,
+            ),
+            "url",
+            label=gettext_lazy("Upload, step 1"),
         ),
         "upload_complete_url": Option(
-            f"File upload, step 3 (default: the admin API's host + {UPLOAD_COMPLETE_PATH}).", "url"
+            format_lazy(
+                gettext_lazy("File upload, step 3 (default: the admin API's host + {path})."),
+                path=UPLOAD_COMPLETE_PATH,
+            ),
+            "url",
+            label=gettext_lazy("Upload, step 3"),
         ),
     }
     # The platform's upload allow-list (PROTOCOLS.md A) is wider (source code, spreadsheets);
@@ -425,11 +469,16 @@ class SketricGenProvider(Provider, platform=PLATFORM):
             )
             file_id, upload = as_text(init.get("file_id")), init.get("upload")
             if not file_id or not isinstance(upload, dict) or not as_text(upload.get("url")):
-                raise UpstreamError(f"{LABEL} did not say where to upload the file.")
+                raise UpstreamError(
+                    _("%(platform)s did not say where to upload the file.") % {"platform": LABEL}
+                )
             fields = upload.get("fields") if isinstance(upload.get("fields"), dict) else {}
             limit = upload.get("max_file_bytes")
             if isinstance(limit, int) and file.size > limit:
-                raise UpstreamError(f"{LABEL} takes files of at most {limit // (1024 * 1024)} MB.")
+                raise UpstreamError(
+                    _("%(platform)s takes files of at most %(size)s MB.")
+                    % {"platform": LABEL, "size": limit // (1024 * 1024)}
+                )
             data = await file.load()
             content_type = as_text(fields.get("Content-Type")) or as_text(init.get("content_type"))
             # httpx writes `data` fields before `files`: policy fields first, file last, as S3 requires.
@@ -454,7 +503,8 @@ class SketricGenProvider(Provider, platform=PLATFORM):
             )
         except UpstreamError as exc:
             raise UpstreamError(
-                f"Uploading “{file.name}” to {LABEL} failed: {exc.message}",
+                _("Uploading “%(file)s” to %(platform)s failed: %(detail)s")
+                % {"file": file.name, "platform": LABEL, "detail": exc.message},
                 retryable=exc.retryable,
                 status=exc.status,
                 retry_after=exc.retry_after,
@@ -511,10 +561,13 @@ class SketricGenProvider(Provider, platform=PLATFORM):
             await read_capped(response, platform=LABEL)
         data = parse_json_object(response.text)
         if data is None:
-            raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
+            raise UpstreamError(_("%(platform)s sent a reply that is not JSON.") % {"platform": LABEL})
         yield RunStarted(conversation_id=as_text(data.get("conversation_id")))
         if data.get("error"):
-            raise UpstreamError(as_text(data.get("response")) or f"{LABEL} reported an error for this run.")
+            raise UpstreamError(
+                as_text(data.get("response"))
+                or _("%(platform)s reported an error for this run.") % {"platform": LABEL}
+            )
         text = as_text(data.get("response"))
         # A resumed run continues a reply that already has text: its own text is a new paragraph.
         yield TextDelta(text="\n\n" + text if text and turn.approval is not None else text)
@@ -522,7 +575,10 @@ class SketricGenProvider(Provider, platform=PLATFORM):
             request = data.get("hitl_request")
             request = request if isinstance(request, dict) else hitl_from_custom(data.get("hitl_interrupts"))
             if request is None:
-                raise UpstreamError(f"{LABEL} paused the run for approval but sent nothing to approve.")
+                raise UpstreamError(
+                    _("%(platform)s paused the run for approval but sent nothing to approve.")
+                    % {"platform": LABEL}
+                )
             yield approval_requested(request)
             return
         for event in finished(data):
@@ -546,13 +602,17 @@ class SketricGenProvider(Provider, platform=PLATFORM):
                 data = parse_json_object(sse.data)
                 if data is None:
                     raise UpstreamError(
-                        f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                        _("%(platform)s sent an event that is not valid JSON; the reply was cut off there.")
+                        % {"platform": LABEL}
                     )
                 for event in stream_events(data, sse.event, state):
                     yield event
                 if state.ended:
                     return
-        raise UpstreamError(f"{LABEL} closed the stream before the run finished; the reply is incomplete.")
+        raise UpstreamError(
+            _("%(platform)s closed the stream before the run finished; the reply is incomplete.")
+            % {"platform": LABEL}
+        )
 
     async def admin_get(self, path: str, **params: str) -> dict[str, Any]:
         try:
@@ -567,9 +627,14 @@ class SketricGenProvider(Provider, platform=PLATFORM):
         except UpstreamError as exc:
             if exc.status in (401, 403):
                 raise UpstreamError(
-                    f"{LABEL}'s Admin API refused the key: listing agents needs a key with "
-                    f"“Manage resources” access (a key with only “Run agents” access can chat but not "
-                    f"import). {exc.message}",
+                    _(
+                        "%(platform)s's Admin API refused the key: listing agents needs a key with "
+                        "“Manage resources” access (a key with only “Run agents” access can chat but not "
+                        "import)."
+                    )
+                    % {"platform": LABEL}
+                    + " "
+                    + exc.message,
                     status=exc.status,
                 ) from exc
             raise
@@ -579,7 +644,7 @@ class SketricGenProvider(Provider, platform=PLATFORM):
     async def list_agents(self) -> list[UpstreamAgent]:
         found: list[UpstreamAgent] = []
         token = ""
-        for _ in range(MAX_AGENT_PAGES):
+        for _page in range(MAX_AGENT_PAGES):
             data = await self.admin_get("/agents", **({"next_token": token} if token else {}))
             for item in data.get("agents") or []:
                 if isinstance(item, dict) and item.get("agent_id"):
@@ -621,15 +686,23 @@ class SketricGenProvider(Provider, platform=PLATFORM):
         status = response.status_code
         if status == 403:
             raise UpstreamError(
-                f"{LABEL}'s Runtime API refused the key: chatting needs a key with “Run agents” access. "
+                _(
+                    "%(platform)s's Runtime API refused the key: chatting needs a key with "
+                    "“Run agents” access."
+                )
+                % {"platform": LABEL}
+                + " "
                 + http_error(response, LABEL).message,
                 status=status,
             )
         if status == 404 and self.agent is not None:
-            raise UpstreamError(f"{LABEL} accepted the key but does not know the agent “{agent_id}”.")
-        if status in (400, 404, 422) or status < 300:
-            return (
-                f"Connected to {LABEL}: the Runtime API accepted the key, so it has “Run agents” access. "
-                "The empty test message was refused before anything ran; no credits were spent."
+            raise UpstreamError(
+                _("%(platform)s accepted the key but does not know the agent “%(agent)s”.")
+                % {"platform": LABEL, "agent": agent_id}
             )
+        if status in (400, 404, 422) or status < 300:
+            return _(
+                "Connected to %(platform)s: the Runtime API accepted the key, so it has “Run agents” access. "
+                "The empty test message was refused before anything ran; no credits were spent."
+            ) % {"platform": LABEL}
         raise http_error(response, LABEL)

@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from agents.platforms import platform_label
 from agents.providers.base import Option, Provider, Turn, UpstreamError
@@ -49,8 +51,8 @@ DONE = "[DONE]"
 USER_IDENTIFIER_CHOICES = ("off", "username", "email")
 # A slug no agent has, for checking a credential that has no agent yet.
 PROBE_SLUG = "chatsite-connection-check"
-NO_CONVERSATION_ID = (
-    f"{LABEL} did not say which conversation this reply belongs to, so the next message "
+NO_CONVERSATION_ID = gettext_lazy(
+    "Agent Chat API did not say which conversation this reply belongs to, so the next message "
     "starts a new conversation there and the agent will not remember this one."
 )
 
@@ -59,9 +61,12 @@ def option_value_problems(options: Mapping[str, Any]) -> list[str]:
     """What is wrong with the values of the agent options this adapter reads."""
     problems = []
     if "stream" in options and not isinstance(options["stream"], bool):
-        problems.append("stream must be true or false.")
+        problems.append(_("stream must be true or false."))
     if options.get("user_identifier", "off") not in USER_IDENTIFIER_CHOICES:
-        problems.append(f"user_identifier must be one of: {', '.join(USER_IDENTIFIER_CHOICES)}.")
+        problems.append(
+            _("user_identifier must be one of: %(choices)s.")
+            % {"choices": ", ".join(USER_IDENTIFIER_CHOICES)}
+        )
     return problems
 
 
@@ -94,31 +99,42 @@ def platform_error(
         return None
     kind = ERROR_KINDS.get(as_text(error.get("name"))) or status
     said = as_text(error.get("message")).strip()[:300]
-    said_part = f" The platform said: {said}" if said else ""
+    said_part = " " + _("The platform said: %(detail)s") % {"detail": said} if said else ""
     code = f" (HTTP {status})" if status else ""
+    named = {"platform": LABEL, "code": code}
     if kind == 400:
-        return UpstreamError(f"{LABEL} did not accept the message{code}.{said_part}", status=status)
+        message = _("%(platform)s did not accept the message%(code)s.") % named
+        return UpstreamError(message + said_part, status=status)
     if kind == 401:
-        message = f"{LABEL} rejected this credential{code}. An admin needs to check its API key.{said_part}"
-        return UpstreamError(message, status=status)
-    if kind == 403:
-        message = f"{LABEL} refused this request with this credential{code}.{said_part}"
-        return UpstreamError(message, status=status)
-    if kind == 404:
         message = (
-            f"{LABEL} does not know the agent “{slug}” or this address{code}. "
-            f"An admin needs to check the agent slug and the base URL.{said_part}"
+            _("%(platform)s rejected this credential%(code)s. An admin needs to check its API key.") % named
         )
-        return UpstreamError(message, status=status)
+        return UpstreamError(message + said_part, status=status)
+    if kind == 403:
+        message = _("%(platform)s refused this request with this credential%(code)s.") % named
+        return UpstreamError(message + said_part, status=status)
+    if kind == 404:
+        message = _(
+            "%(platform)s does not know the agent “%(slug)s” or this address%(code)s. "
+            "An admin needs to check the agent slug and the base URL."
+        ) % {**named, "slug": slug}
+        return UpstreamError(message + said_part, status=status)
     if kind == 429:
-        wait = f" Try again in {max(1, round(retry_after))} s." if retry_after else " Try again in a moment."
-        message = f"{LABEL} is rate limiting this account{code}.{wait}{said_part}"
-        return UpstreamError(message, retryable=True, status=status)
+        wait = (
+            _("Try again in %(seconds)s s.") % {"seconds": max(1, round(retry_after))}
+            if retry_after
+            else _("Try again in a moment.")
+        )
+        message = _("%(platform)s is rate limiting this account%(code)s.") % named + " " + wait
+        return UpstreamError(message + said_part, retryable=True, status=status)
     # The document lists 500 among the transient errors worth retrying.
     if kind == 500 or status is None:
-        what = "had a server error" if status else "reported an error while answering"
-        message = f"{LABEL} {what}{code}. Try again in a moment.{said_part}"
-        return UpstreamError(message, retryable=True, status=status)
+        message = (
+            _("%(platform)s had a server error%(code)s. Try again in a moment.") % named
+            if status
+            else _("%(platform)s reported an error while answering%(code)s. Try again in a moment.") % named
+        )
+        return UpstreamError(message + said_part, retryable=True, status=status)
     return None
 
 
@@ -155,11 +171,17 @@ class SlugChatProvider(Provider, platform=PLATFORM):
     default_base_url = ""
     max_input_chars = None
     agent_options = {
-        "stream": Option("Stream the reply as it is written (off: one JSON reply).", "flag", default=True),
+        "stream": Option(
+            gettext_lazy("Stream the reply as it is written (off: one JSON reply)."),
+            "flag",
+            default=True,
+            label=gettext_lazy("Stream"),
+        ),
         "user_identifier": Option(
-            "Which member is talking, sent as x-user-identifier (workspace keys only).",
+            gettext_lazy("Which member is talking, sent as x-user-identifier (workspace keys only)."),
             "choice",
             USER_IDENTIFIER_CHOICES,
+            label=gettext_lazy("User identifier"),
         ),
     }
 
@@ -236,19 +258,21 @@ class SlugChatProvider(Provider, platform=PLATFORM):
     def _json_events(self, response: httpx.Response, turn: Turn) -> list[ReplyEvent]:
         body = parse_json_object(response.text)
         if body is None:
-            raise UpstreamError(f"{LABEL} sent a reply that is not JSON.")
+            raise UpstreamError(_("%(platform)s sent a reply that is not JSON.") % {"platform": LABEL})
         if body.get("error"):
             error = platform_error(None, body["error"], slug=self.slug)
-            raise error or UpstreamError(f"{LABEL} reported an error while answering.")
+            raise error or UpstreamError(
+                _("%(platform)s reported an error while answering.") % {"platform": LABEL}
+            )
         data = body.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("response"), str):
-            raise UpstreamError(f"{LABEL} sent a reply without a response text.")
+            raise UpstreamError(_("%(platform)s sent a reply without a response text.") % {"platform": LABEL})
         conversation_id = as_text(data.get("conversationId")) or response.headers.get("x-conversation-id", "")
         events: list[ReplyEvent] = [RunStarted(conversation_id=conversation_id.strip())]
         if data["response"]:
             events.append(TextDelta(text=data["response"]))
         if not conversation_id.strip() and not turn.upstream_conversation_id:
-            events.append(Activity(text=NO_CONVERSATION_ID))
+            events.append(Activity(text=str(NO_CONVERSATION_ID)))
         events.append(RunFinished())
         return events
 
@@ -265,17 +289,20 @@ class SlugChatProvider(Provider, platform=PLATFORM):
                     if not started:
                         yield RunStarted(conversation_id=turn.upstream_conversation_id)
                     if not known and not turn.upstream_conversation_id:
-                        yield Activity(text=NO_CONVERSATION_ID)
+                        yield Activity(text=str(NO_CONVERSATION_ID))
                     yield RunFinished()
                     return
                 frame = parse_json_object(data)
                 if frame is None:
                     raise UpstreamError(
-                        f"{LABEL} sent an event that is not valid JSON; the reply was cut off there."
+                        _("%(platform)s sent an event that is not valid JSON; the reply was cut off there.")
+                        % {"platform": LABEL}
                     )
                 if frame.get("error"):
                     error = platform_error(None, frame["error"], slug=self.slug)
-                    raise error or UpstreamError(f"{LABEL} reported an error while answering.")
+                    raise error or UpstreamError(
+                        _("%(platform)s reported an error while answering.") % {"platform": LABEL}
+                    )
                 conversation_id = as_text(frame.get("conversationId")).strip()
                 if conversation_id and conversation_id != known:
                     known = conversation_id
@@ -289,7 +316,10 @@ class SlugChatProvider(Provider, platform=PLATFORM):
                     yield TextDelta(text=chunk)
                 # Frames with neither a chunk, an id nor an error carry nothing
                 # to show and are dropped.
-        raise UpstreamError(f"{LABEL} closed the stream before the reply finished; the reply is incomplete.")
+        raise UpstreamError(
+            _("%(platform)s closed the stream before the reply finished; the reply is incomplete.")
+            % {"platform": LABEL}
+        )
 
     async def check_connection(self) -> str:
         """Send an empty message, which the platform refuses without starting a conversation.
@@ -314,9 +344,12 @@ class SlugChatProvider(Provider, platform=PLATFORM):
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         name = ERROR_KINDS.get(as_text(error.get("name")))
         if status == 404 and name == 404 and self.agent is None:
-            return f"Connected to {LABEL}: the key was accepted."
+            return _("Connected to %(platform)s: the key was accepted.") % {"platform": LABEL}
         if (status == 200 and isinstance(body.get("data"), dict)) or (status == 400 and name == 400):
             if self.agent is None:
-                return f"Connected to {LABEL}: the key was accepted."
-            return f"Connected to {LABEL}: the key was accepted and the agent “{self.slug}” answers."
+                return _("Connected to %(platform)s: the key was accepted.") % {"platform": LABEL}
+            return _("Connected to %(platform)s: the key was accepted and the agent “%(agent)s” answers.") % {
+                "platform": LABEL,
+                "agent": self.slug,
+            }
         raise response_error(response, self.slug)

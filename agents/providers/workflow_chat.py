@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from httpx_sse import ServerSentEvent
 
 from agents.platforms import platform_label
@@ -112,27 +114,33 @@ def validate_definition(value: Any) -> list[str]:
         try:
             value = json.loads(value)
         except ValueError:
-            return ["The definition is not valid JSON."]
+            return [_("The definition is not valid JSON.")]
     if not isinstance(value, dict):
-        return ["The definition must be a JSON object."]
+        return [_("The definition must be a JSON object.")]
     nodes = value.get("nodes")
     if not isinstance(nodes, dict | list) or not nodes:
-        return ["The definition must hold “nodes”, with a “root” node of type “manual”."]
+        return [_("The definition must hold “nodes”, with a “root” node of type “manual”.")]
     items = dict(node_items(nodes))
     problems = []
     root = items.get("root")
     if root is None:
-        problems.append("The definition has no “root” node.")
+        problems.append(_("The definition has no “root” node."))
     elif root.get("type") != "manual":
-        problems.append(f"The “root” node must be of type “manual”, not “{as_text(root.get('type'))}”.")
+        problems.append(
+            _("The “root” node must be of type “manual”, not “%(type)s”.")
+            % {"type": as_text(root.get("type"))}
+        )
     for node_id, node in items.items():
         children = node.get("children") or []
         if not isinstance(children, list):
-            problems.append(f"The “children” of node “{node_id}” must be a list.")
+            problems.append(_("The “children” of node “%(node)s” must be a list.") % {"node": node_id})
             continue
         for child in children:
             if not isinstance(child, str) or child not in items:
-                problems.append(f"Node “{node_id}” names a child “{child}” that is not in “nodes”.")
+                problems.append(
+                    _("Node “%(node)s” names a child “%(child)s” that is not in “nodes”.")
+                    % {"node": node_id, "child": child}
+                )
     return problems
 
 
@@ -185,29 +193,29 @@ def workflow_summary(result: dict[str, Any]) -> str:
     workflow = result.get("workflow") if isinstance(result.get("workflow"), dict) else {}
     definition = workflow.get("definition") if isinstance(workflow.get("definition"), dict) else workflow
     nodes = node_items(definition.get("nodes"))
-    name = short(as_text(workflow.get("name")), 120) or "Untitled workflow"
-    lines = [f"**Workflow: {name}**"]
+    name = short(as_text(workflow.get("name")), 120) or _("Untitled workflow")
+    lines = ["**" + _("Workflow: %(name)s") % {"name": name} + "**"]
     description = short(as_text(workflow.get("description")), 300)
     if description:
         lines += ["", description]
     if nodes:
-        lines += ["", f"Nodes ({len(nodes)}):"]
+        lines += ["", _("Nodes (%(count)s):") % {"count": len(nodes)}]
         for node_id, node in nodes[:SUMMARY_ITEMS]:
             kind = as_text(node.get("type")) or "node"
             title = short(as_text(node.get("name")) or as_text(node.get("label")), 120)
             lines.append(f"- {code(node_id or '?')} ({kind})" + (f": {title}" if title else ""))
         if len(nodes) > SUMMARY_ITEMS:
-            lines.append(f"- … and {len(nodes) - SUMMARY_ITEMS} more")
+            lines.append("- " + _("… and %(count)s more") % {"count": len(nodes) - SUMMARY_ITEMS})
     for key, heading in (
-        ("incompleteFields", "Fields still to fill in"),
-        ("validationErrors", "Validation errors"),
+        ("incompleteFields", _("Fields still to fill in")),
+        ("validationErrors", _("Validation errors")),
     ):
         items = result.get(key)
         if isinstance(items, list) and items:
             lines += ["", f"{heading}:"]
             lines += [f"- {short(describe(item), 300)}" for item in items[:SUMMARY_ITEMS]]
     if not result.get("validationErrors"):
-        lines += ["", "No validation errors."]
+        lines += ["", _("No validation errors.")]
     return "\n".join(lines)
 
 
@@ -255,8 +263,8 @@ def node_activity(data: dict[str, Any]) -> str:
     kind = as_text(node.get("nodeType")) or (as_text(node.get("type")) if node is not data else "")
     name = as_text(node.get("name")) or as_text(node.get("label")) or node_id
     if not name:
-        return "Working on the workflow"
-    return short(f"Workflow node: {name}" + (f" ({kind})" if kind else ""))
+        return _("Working on the workflow")
+    return short(_("Workflow node: %(node)s") % {"node": name} + (f" ({kind})" if kind else ""))
 
 
 class Dropped(Exception):
@@ -308,12 +316,36 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
     resumable = True
     max_input_chars = None  # the seed gives no limit
     agent_options = {
-        "preferredMode": Option("What the agent should do.", "choice", PREFERRED_MODES),
-        "agentVersion": Option("Which agent version answers.", "choice", AGENT_VERSIONS),
-        "templateSearchMode": Option("How workflow templates are searched.", "choice", TEMPLATE_SEARCH_MODES),
-        "timezone": Option("An IANA time zone used when the browser does not say (e.g. Europe/Berlin)."),
-        "workflowId": Option("The workflow the conversations are about."),
-        "definition": Option("A workflow graph (JSON object) with a root node of type manual.", "json"),
+        "preferredMode": Option(
+            gettext_lazy("What the agent should do."),
+            "choice",
+            PREFERRED_MODES,
+            label=gettext_lazy("Preferred mode"),
+        ),
+        "agentVersion": Option(
+            gettext_lazy("Which agent version answers."),
+            "choice",
+            AGENT_VERSIONS,
+            label=gettext_lazy("Agent version"),
+        ),
+        "templateSearchMode": Option(
+            gettext_lazy("How workflow templates are searched."),
+            "choice",
+            TEMPLATE_SEARCH_MODES,
+            label=gettext_lazy("Template search mode"),
+        ),
+        "timezone": Option(
+            gettext_lazy("An IANA time zone used when the browser does not say (e.g. Europe/Berlin)."),
+            label=gettext_lazy("Time zone"),
+        ),
+        "workflowId": Option(
+            gettext_lazy("The workflow the conversations are about."), label=gettext_lazy("Workflow id")
+        ),
+        "definition": Option(
+            gettext_lazy("A workflow graph (JSON object) with a root node of type manual."),
+            "json",
+            label=gettext_lazy("Definition"),
+        ),
     }
 
     accepted_file_types = IMAGE_TYPES
@@ -352,8 +384,15 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             total += file.size
             if total > MAX_IMAGE_BYTES_PER_MESSAGE:
                 raise UpstreamError(
-                    f"“{file.name}” brings the images of this message over "
-                    f"{MAX_IMAGE_BYTES_PER_MESSAGE // (1024 * 1024)} MB, more than {LABEL} is sent at once."
+                    _(
+                        "“%(file)s” brings the images of this message over %(size)s MB, more than "
+                        "%(platform)s is sent at once."
+                    )
+                    % {
+                        "file": file.name,
+                        "size": MAX_IMAGE_BYTES_PER_MESSAGE // (1024 * 1024),
+                        "platform": LABEL,
+                    }
                 )
         images = []
         for file in turn.files:
@@ -418,7 +457,11 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             if failures > self.replay_attempts or reconnects > self.replay_max_total:
                 # Not retryable: sending the turn again would repeat what already arrived.
                 raise UpstreamError(
-                    f"The connection to {LABEL} broke off and could not be resumed; the reply is incomplete."
+                    _(
+                        "The connection to %(platform)s broke off and could not be resumed; "
+                        "the reply is incomplete."
+                    )
+                    % {"platform": LABEL}
                 )
             # Full jitter could mean no pause at all; half to all of the doubled delay keeps some.
             delay = self.replay_base_delay * 2 ** (failures - 1) * random.uniform(0.5, 1.0)  # noqa: S311
@@ -472,8 +515,13 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             if replay and (exc.status is not None or cause is not None):
                 # Part of the reply has arrived, so the turn must not be sent again.
                 raise UpstreamError(
-                    f"The connection to {LABEL} broke off and resuming the reply failed; "
-                    f"the reply is incomplete. {exc.message}",
+                    _(
+                        "The connection to %(platform)s broke off and resuming the reply failed; "
+                        "the reply is incomplete."
+                    )
+                    % {"platform": LABEL}
+                    + " "
+                    + exc.message,
                     status=exc.status,
                 ) from exc
             raise
@@ -490,7 +538,10 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             # [guess] A named chunk event might carry its text as a bare JSON string.
             return {"type": "chunk", "data": value}
         if not isinstance(value, dict):
-            raise UpstreamError(f"{LABEL} sent an event that is not valid JSON; the reply was cut off there.")
+            raise UpstreamError(
+                _("%(platform)s sent an event that is not valid JSON; the reply was cut off there.")
+                % {"platform": LABEL}
+            )
         if not as_text(value.get("type")) and named:
             value = {**value, "type": named}
         return value
@@ -503,7 +554,7 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
                 state.text += text
                 yield TextDelta(text=text)
         elif kind == "thinking":
-            yield Activity(text=short(as_text(data.get("message"))) or "Thinking…")
+            yield Activity(text=short(as_text(data.get("message"))) or _("Thinking…"))
         elif kind == "tool_start":
             name = short(as_text(data.get("toolName")), 80) or "tool"
             state.tools_started += 1
@@ -514,27 +565,30 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
         elif kind == "tool_result":
             # [guess] Results name their tool when they can; otherwise the latest open tool ended.
             name = as_text(data.get("toolName"))
-            matches = [i for i, (_, open_name) in enumerate(state.open_tools) if open_name == name]
+            matches = [i for i, (_tool, open_name) in enumerate(state.open_tools) if open_name == name]
             if state.open_tools:
-                tool_id, _ = state.open_tools.pop(matches[0] if matches else -1)
+                tool_id, _name = state.open_tools.pop(matches[0] if matches else -1)
                 yield ToolFinished(id=tool_id, result=tool_output(data))
         elif kind == "node":
             yield Activity(text=node_activity(data))
         elif kind == "mode_switch":
             mode = as_text(data.get("mode")) or as_text(data.get("data"))
             if mode:
-                yield Activity(text=short(f"Switched to {mode} mode"))
+                yield Activity(text=short(_("Switched to %(mode)s mode") % {"mode": mode}))
         elif kind == "error":
             error = data.get("error")
             message = as_text(error) or (as_text(error.get("message")) if isinstance(error, dict) else "")
-            raise UpstreamError(f"{LABEL} reported an error: {short(message, 500) or 'the run failed.'}")
+            raise UpstreamError(
+                _("%(platform)s reported an error: %(detail)s")
+                % {"platform": LABEL, "detail": short(message, 500) or _("the run failed.")}
+            )
         elif kind == "done":
             yield from self._done(data, state)
         # Anything else (sheet_data, types added later) carries nothing to show and is dropped.
 
     @staticmethod
     def _done(data: dict[str, Any], state: ReplyState) -> Iterator[ReplyEvent]:
-        for tool_id, _ in state.open_tools:
+        for tool_id, _name in state.open_tools:
             yield ToolFinished(id=tool_id)
         state.open_tools.clear()
         for name in used_tools(data.get("toolUtilization")):
@@ -566,11 +620,11 @@ class WorkflowChatProvider(Provider, platform=PLATFORM):
             async with self.client.stream("POST", self.stream_url, json={}, headers=self.headers) as response:
                 status = response.status_code
                 if status < 300:
-                    return f"Connected to {LABEL}: the key was accepted."
+                    return _("Connected to %(platform)s: the key was accepted.") % {"platform": LABEL}
                 await read_error_body(response, platform=LABEL)
         if status in (400, 422):
-            return (
-                f"Connected to {LABEL}: the key was accepted "
+            return _(
+                "Connected to %(platform)s: the key was accepted "
                 "(an empty test request was refused, as expected)."
-            )
+            ) % {"platform": LABEL}
         raise http_error(response, LABEL)

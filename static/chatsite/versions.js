@@ -6,6 +6,7 @@
 
 import { showRenamed } from "./conversation_menu.js";
 import { cloneTemplate, enhanceCodeBlocks, localizeTimes } from "./dom.js";
+import { format, gettext } from "./i18n.js";
 
 /**
  * Show where a message stands among its versions, from a frame's `versions`
@@ -17,7 +18,7 @@ export function showVersions(element, versions) {
   if (!document.getElementById("tpl-versions")) return;
   element.querySelector(".versions")?.remove();
   const group = cloneTemplate("tpl-versions");
-  group.setAttribute("aria-label", `Version ${versions.index} of ${versions.count}`);
+  group.setAttribute("aria-label", format(gettext("Version %(index)s of %(count)s"), versions));
   group.querySelector(".version-count").textContent = `${versions.index}/${versions.count}`;
   setTarget(group.querySelector(".version-previous"), versions.previous_id);
   setTarget(group.querySelector(".version-next"), versions.next_id);
@@ -73,7 +74,7 @@ export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) 
       });
       const answer = await response.json().catch(() => ({}));
       if (!response.ok) {
-        showError(typeof answer.error === "string" ? answer.error : "This version could not be shown. Try again.");
+        showError(typeof answer.error === "string" ? answer.error : gettext("This version could not be shown. Try again."));
         return;
       }
       const chosen = replaceFrom(shown, answer, thread);
@@ -83,7 +84,7 @@ export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) 
       const again = group?.querySelector(`.version-${direction}:not([disabled])`) || group?.querySelector(".version-btn:not([disabled])");
       again?.focus();
     } catch {
-      showError("This version could not be shown. Check the connection and try again.");
+      showError(gettext("This version could not be shown. Check the connection and try again."));
     } finally {
       choosing = false;
     }

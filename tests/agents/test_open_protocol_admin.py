@@ -35,7 +35,7 @@ def test_test_connection_lists_the_models(admin_client, models_credential):
     said = messages_after(
         admin_client, reverse("admin:agents_credential_changelist"), "test_connection", models_credential.pk
     )
-    assert any("2 model(s) are listed (fake-gpt, fake-vision)" in m for m in said), said
+    assert any("2 models are listed (fake-gpt, fake-vision)" in m for m in said), said
 
 
 def test_import_agents_offers_the_models_and_creates_the_chosen(admin_client, models_credential):

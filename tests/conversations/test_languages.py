@@ -10,7 +10,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from agents.models import Agent, Credential
 from agents.platforms import ENTRIES
+from agents.providers import provider_class
 from conversations.models import Conversation, Feedback, Message, ShareLink
 from conversations.protocol import RefusalCode
 from conversations.usage import register_sqlite_percentile  # noqa: F401 (before the first connection)
@@ -100,6 +102,16 @@ def walked_pages(alice, admin_user, sketricgen_agent):
         tool_calls=[{"id": "t1", "name": "suche", "status": "done", "arguments": "{}", "result": ""}],
     )
     Feedback.objects.create(message=reply, agent=sketricgen_agent, user=alice, rating="up", comment="gut")
+    # An earlier version of the reply, regenerated away: the chat page shows 1/2 and the agent's memory.
+    Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.ASSISTANT,
+        content="Eine frühere Fassung.",
+        status=Message.Status.COMPLETE,
+        first_version=reply,
+        chosen=False,
+        in_history=False,
+    )
     Message.objects.create(conversation=conversation, role=Message.Role.USER, content="Und weiter?")
     Message.objects.create(
         conversation=conversation,
@@ -121,7 +133,28 @@ def walked_pages(alice, admin_user, sketricgen_agent):
         link.get_absolute_url(),
         "/archived/",
     ]
+    # One agent on each platform, so the change forms show every platform's settings and help.
+    platform_agents = [sketricgen_agent]
+    for entry in ENTRIES:
+        if entry.id == sketricgen_agent.credential.platform:
+            continue
+        credential = Credential(
+            platform=entry.id, name=f"{entry.label} Zugang", base_url="https://example.com"
+        )
+        credential.set_api_key("demo-key")
+        credential.save()
+        platform_agents.append(
+            Agent.objects.create(
+                name=f"{entry.label} Agent",
+                slug=f"{entry.id}-agent".replace("_", "-"),
+                credential=credential,
+                upstream_agent_id="agent-demo",
+            )
+        )
     admin_pages = [
+        "/admin/agents/credential/add/",
+        *(f"/admin/agents/agent/{agent.pk}/change/" for agent in platform_agents),
+        *(f"/admin/agents/credential/{agent.credential_id}/change/" for agent in platform_agents),
         "/admin/usage/",
         f"/admin/usage/{sketricgen_agent.pk}/",
         "/admin/agents/agent/",
@@ -151,6 +184,16 @@ def walked_pages(alice, admin_user, sketricgen_agent):
     }
     # Platforms are named by their own names.
     content |= {entry.label for entry in ENTRIES}
+    content |= {agent.name for agent in platform_agents} | {agent.slug for agent in platform_agents}
+    content |= {agent.credential.name for agent in platform_agents} | {"https://example.com", "demo-key"}
+    # A choice setting lists the values it stores, as the platforms and the README spell them; an
+    # empty JSON setting shows JSON's null.
+    content |= {"null"} | {
+        choice
+        for agent in platform_agents
+        for option in provider_class(agent.credential.platform).agent_options.values()
+        for choice in option.choices
+    }
     return {
         "member": member_pages,
         "admin": admin_pages,

@@ -161,7 +161,7 @@ async def test_stopping_a_reply_closes_the_connection(fake):
 
 async def test_check_connection_lists_the_models_and_finds_the_agents_model(fake):
     said = await provider(fake).check_connection()
-    assert "2 model(s) are listed (fake-gpt, fake-vision)" in said
+    assert "2 models are listed (fake-gpt, fake-vision)" in said
     with pytest.raises(UpstreamError, match="“gone” is not among them"):
         await provider(fake, "gone").check_connection()
     with pytest.raises(UpstreamError, match="HTTP 401"):
