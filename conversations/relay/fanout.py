@@ -7,6 +7,7 @@ from typing import Any
 
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from django.utils.translation import gettext as _
 
 from conversations.protocol import RESYNC, RefusalCode, Refused, SendFrame
 from conversations.relay.checkpoints import keep_checkpointing
@@ -313,7 +314,9 @@ def stop_taking_turns() -> None:
 def refuse_if_stopping() -> None:
     """Refuse a new turn in a process that is stopping: the page asks another one (after reconnecting)."""
     if not hub.taking_turns:
-        raise Refused(RefusalCode.RESTARTING, "The site is restarting. Send your message again in a moment.")
+        raise Refused(
+            RefusalCode.RESTARTING, _("The site is restarting. Send your message again in a moment.")
+        )
 
 
 def running() -> list[int]:
