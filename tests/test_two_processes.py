@@ -306,7 +306,11 @@ def test_kill_9_of_a_mid_reply_ends_it_interrupted_on_b_within_bounded_time(site
     assert saved["status"] == page.ended["status"] == "interrupted"
     assert page.ended["error"] == saved["error"] == "The reply was cut off when the site restarted."
     assert page.ended["text"] == saved["content"]
-    assert saved["content"] and page.text.startswith(saved["content"])
+    assert not page.gaps, page.gaps
+    # The last checkpoint may hold words A had not yet passed on, or B may have seen words after it;
+    # either way the page ends showing the saved text (`reply.ended`), and the two agree up to there.
+    shown, kept = page.text, saved["content"]
+    assert kept and (shown.startswith(kept) or kept.startswith(shown))
     assert took <= ALIVE_SECONDS + 2 * SWEEP_SECONDS + 5, took
 
 
