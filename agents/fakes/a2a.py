@@ -201,6 +201,7 @@ class A2AFake:
         # The JSON-RPC URL the card names; None: this server's own address.
         self.interface_url: str | None = None
         self.requests.clear()
+        # The SDK's handler wants a card; the one served (`agent_card`) names the address it was asked at.
         card = demo_card("http://placeholder/")
         handler = DefaultRequestHandler(
             agent_executor=ScriptedExecutor(self), task_store=InMemoryTaskStore(), agent_card=card
