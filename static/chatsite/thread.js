@@ -421,13 +421,18 @@ export class Thread {
     activity.hidden = text === "";
   }
 
+  /** Redraws the tool calls; one the reader opened stays open, and keeps the keyboard focus. */
   setTools(element, calls) {
     const list = element.querySelector(".tool-chips");
+    const opened = new Set([...list.querySelectorAll("details[open]")].map((d) => d.closest("li").dataset.toolId));
+    const focused = list.contains(document.activeElement) ? document.activeElement.closest("li")?.dataset.toolId : null;
     list.replaceChildren();
     for (const call of Array.isArray(calls) ? calls : []) {
       if (call && typeof call === "object") {
         const chip = this.addTool(list, call.id, call.name, call.status);
         setToolDetails(chip, call.arguments, call.result);
+        if (opened.has(chip.dataset.toolId)) chip.querySelector("details").open = true;
+        if (focused === chip.dataset.toolId) chip.querySelector("summary").focus();
       }
     }
     list.hidden = list.childElementCount === 0;

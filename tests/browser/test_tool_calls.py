@@ -32,3 +32,21 @@ def test_a_tool_call_opens_with_the_keyboard_to_its_arguments_and_result(signed_
     chip.locator("summary").click()
     expect(chip.locator(".tool-arguments")).to_contain_text('"max_results": 3')
     expect(chip.locator(".tool-result")).to_contain_text("AG-UI protocol: events")
+
+
+def test_a_tool_call_opened_while_the_reply_streams_stays_open_when_it_ends(signed_in, live_site):
+    page = signed_in
+    open_demo_agent(page, live_site)
+    send(page, "Look it up [[tool]] [[camel]] [[words=40]] [[delay=0.05]]")
+    reply = page.locator(LAST_REPLY)
+    chip = reply.locator("li.tool-chip")
+    expect(chip).to_have_attribute("data-status", "done")
+    expect(reply).to_have_attribute("data-status", "streaming")
+    chip.locator("summary").focus()
+    page.keyboard.press("Enter")
+    expect(chip.locator(".tool-arguments")).to_be_visible()
+
+    expect(reply).to_have_attribute("data-status", "complete", timeout=15_000)
+    expect(chip.locator(".tool-arguments")).to_be_visible()
+    page.keyboard.press("Enter")  # the focus stayed on the call: Enter closes it
+    expect(chip.locator(".tool-arguments")).not_to_be_visible()
