@@ -47,13 +47,56 @@ def sketricgen_sdk(sketricgen):
     return client
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """For pytest-xdist (`--dist loadgroup`): a module's tests run on one worker, and so do all
-    the browser tests, in order, as they share one site and one Chromium."""
-    for item in items:
-        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+# Groups whose tests start site processes or Chromium, the longest work of the suite: handed out
+# first, so that the other worker takes the many short modules meanwhile and no worker is left with
+# one of them at the end.
+LONG_GROUPS_FIRST = (
+    "browser",
+    "tests/test_two_processes.py",
+    "tests/test_daphne_limits.py",
+    "tests/test_nginx_config.py",
+    "tests/test_killed_process.py",
+    "tests/test_settings.py",
+)
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in under `--dist loadgroup`: its module, or "browser" for every test in
+    tests/browser/, as they share one site and one Chromium."""
+    module = nodeid.split("::")[0]
+    return "browser" if module.startswith("tests/browser/") else module
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(GroupScheduler(), "chatsite-group-scheduler")
+
+
+class GroupScheduler:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config, log):
+        """`--dist loadgroup` by test_group, long groups first.
+
+        pytest-xdist's own loadgroup reads groups from `xdist_group` marks by rewriting node ids, which
+        pytest 9.2 no longer lets it do: every test became its own group, and a module's site process
+        started once on each worker.
+        """
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class LoadGroupScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return group_of(nodeid)
+
+            def _assign_work_unit(self, node) -> None:
+                for group in LONG_GROUPS_FIRST:
+                    if group in self.workqueue:
+                        self.workqueue.move_to_end(group, last=False)
+                        break
+                super()._assign_work_unit(node)
+
+        return LoadGroupScheduling(config, log)
 
 
 @pytest.hookimpl(wrapper=True)
