@@ -11,26 +11,32 @@ import pytest
 from tests.fakes import FakePlatform, ServedApp
 
 
-@pytest.fixture(scope="session")
-def sketricgen_server():
-    """The shared SketricGen fake (agents.fakes.FAKES) served over HTTP for the whole session."""
-    from agents.fakes import FAKES
-
-    with ServedApp(FAKES["sketricgen"]) as served:
-        yield served
-
-
 @pytest.fixture
-def sketricgen(sketricgen_server):
-    """The SketricGen fake with its defaults restored: `.url` is its base URL, `.app` the fake.
+def fake_platform(served_fakes):
+    """`fake_platform(name)`: the shared fake of platform `name` (served_fakes) with its defaults
+    restored, again after the test: `.url` is its base URL, `.app` the fake.
 
     Its tokens come without the demo's pause between them; a test that needs a
     reply to be running for a while asks for one (`[[delay=...]]`).
     """
-    sketricgen_server.app.reset()
-    sketricgen_server.app.token_delay = 0
-    yield FakePlatform(sketricgen_server)
-    sketricgen_server.app.reset()
+    used = []
+
+    def restored(name: str) -> FakePlatform:
+        served = served_fakes[name]
+        served.app.reset()
+        served.app.token_delay = 0
+        used.append(served.app)
+        return FakePlatform(served)
+
+    yield restored
+    for app in used:
+        app.reset()
+
+
+@pytest.fixture
+def sketricgen(fake_platform):
+    """The SketricGen fake, as fake_platform gives it."""
+    return fake_platform("sketricgen")
 
 
 @pytest.fixture

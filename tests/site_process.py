@@ -89,7 +89,7 @@ def migrated_database() -> str:
     # Closed, so that nothing is left in SQLite's write-ahead log and PostgreSQL may copy the database.
     site.shell(
         "from django.core.management import call_command; from django.db import connection; "
-        "call_command('migrate', interactive=False, verbosity=0); connection.close(); print('null')"
+        "call_command('migrate', interactive=False, verbosity=0); connection.close()"
     )
     site.close_shell()
     return site.database_name if os.environ.get("DATABASE_URL") else str(site.var / "chatsite.sqlite3")
@@ -155,13 +155,6 @@ class SiteProcess:
         other.url, other.log = f"http://127.0.0.1:{other.port}", var / "daphne.log"
         return other
 
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     def prepare(self) -> None:
         """Copy in the migrated empty database, collect static files and seed the demo user and agents."""
         template = migrated_database()
@@ -171,10 +164,10 @@ class SiteProcess:
             self.var.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(template, self.var / "chatsite.sqlite3")
         self.shell(
-            "from django.core.management import call_command; "
+            "import io; from django.core.management import call_command; "
             "call_command('collectstatic', interactive=False, verbosity=0); "
-            f"call_command('seed_demo', port={str(self.port)!r}, password={self.password!r}, verbosity=0); "
-            "print('null')"
+            f"call_command('seed_demo', port={str(self.port)!r}, password={self.password!r}, "
+            "stdout=io.StringIO())"
         )
 
     def start(self) -> None:
@@ -266,7 +259,7 @@ class SiteProcess:
 
     def shell(self, code: str):
         """Run `code` against the site's database, as `manage.py shell -c` would; its last line of
-        output, as JSON.
+        output, as JSON (None without output).
 
         The code runs in one Python process per site that sets Django up once (DJANGO_SHELL), not a
         fresh `manage.py` each time: tests poll with it.
@@ -281,11 +274,18 @@ class SiteProcess:
                 text=True,
             )
         assert self.django_shell.stdin is not None and self.django_shell.stdout is not None
-        self.django_shell.stdin.write(json.dumps(f"import json; {code}") + "\n")
-        self.django_shell.stdin.flush()
-        answer = json.loads(self.django_shell.stdout.readline() or '{"error": "the shell exited"}')
+        try:
+            self.django_shell.stdin.write(json.dumps(f"import json; {code}") + "\n")
+            self.django_shell.stdin.flush()
+            answer = json.loads(self.django_shell.stdout.readline() or '{"error": "the shell exited"}')
+        except BaseException:  # a timeout, say: its answer would come as the next call's
+            self.django_shell.kill()
+            self.django_shell.wait()
+            self.django_shell = None
+            raise
         assert "error" not in answer, answer["error"]
-        return json.loads(answer["output"].splitlines()[-1])
+        lines = answer["output"].splitlines()
+        return json.loads(lines[-1]) if lines else None
 
     def close_shell(self) -> None:
         if self.django_shell is not None:
