@@ -11,26 +11,32 @@ import pytest
 from tests.fakes import FakePlatform, ServedApp
 
 
-@pytest.fixture(scope="session")
-def sketricgen_server():
-    """The shared SketricGen fake (agents.fakes.FAKES) served over HTTP for the whole session."""
-    from agents.fakes import FAKES
-
-    with ServedApp(FAKES["sketricgen"]) as served:
-        yield served
-
-
 @pytest.fixture
-def sketricgen(sketricgen_server):
-    """The SketricGen fake with its defaults restored: `.url` is its base URL, `.app` the fake.
+def fake_platform(served_fakes):
+    """`fake_platform(name)`: the shared fake of platform `name` (served_fakes) with its defaults
+    restored, again after the test: `.url` is its base URL, `.app` the fake.
 
     Its tokens come without the demo's pause between them; a test that needs a
     reply to be running for a while asks for one (`[[delay=...]]`).
     """
-    sketricgen_server.app.reset()
-    sketricgen_server.app.token_delay = 0
-    yield FakePlatform(sketricgen_server)
-    sketricgen_server.app.reset()
+    used = []
+
+    def restored(name: str) -> FakePlatform:
+        served = served_fakes[name]
+        served.app.reset()
+        served.app.token_delay = 0
+        used.append(served.app)
+        return FakePlatform(served)
+
+    yield restored
+    for app in used:
+        app.reset()
+
+
+@pytest.fixture
+def sketricgen(fake_platform):
+    """The SketricGen fake, as fake_platform gives it."""
+    return fake_platform("sketricgen")
 
 
 @pytest.fixture
@@ -47,13 +53,56 @@ def sketricgen_sdk(sketricgen):
     return client
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """For pytest-xdist (`--dist loadgroup`): a module's tests run on one worker, and so do all
-    the browser tests, in order, as they share one site and one Chromium."""
-    for item in items:
-        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+# Groups whose tests start site processes or Chromium, the longest work of the suite: handed out
+# first, so that the other worker takes the many short modules meanwhile and no worker is left with
+# one of them at the end.
+LONG_GROUPS_FIRST = (
+    "browser",
+    "tests/test_two_processes.py",
+    "tests/test_daphne_limits.py",
+    "tests/test_nginx_config.py",
+    "tests/test_killed_process.py",
+    "tests/test_settings.py",
+)
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in under `--dist loadgroup`: its module, or "browser" for every test in
+    tests/browser/, as they share one site and one Chromium."""
+    module = nodeid.split("::")[0]
+    return "browser" if module.startswith("tests/browser/") else module
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(GroupScheduler(), "chatsite-group-scheduler")
+
+
+class GroupScheduler:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config, log):
+        """`--dist loadgroup` by test_group, long groups first.
+
+        pytest-xdist's own loadgroup reads groups from `xdist_group` marks by rewriting node ids, which
+        pytest 9.2 no longer lets it do: every test became its own group, and a module's site process
+        started once on each worker.
+        """
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class LoadGroupScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return group_of(nodeid)
+
+            def _assign_work_unit(self, node) -> None:
+                for group in LONG_GROUPS_FIRST:
+                    if group in self.workqueue:
+                        self.workqueue.move_to_end(group, last=False)
+                        break
+                super()._assign_work_unit(node)
+
+        return LoadGroupScheduling(config, log)
 
 
 @pytest.hookimpl(wrapper=True)

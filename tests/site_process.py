@@ -5,15 +5,19 @@ The site keeps its port, its SQLite file (or a fresh PostgreSQL database when
 restarted by its supervisor would.
 """
 
+import atexit
 import copy
+import functools
 import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,12 +53,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fresh_postgres_database(url: str, name: str) -> str:
-    """A new empty database next to the one in `url`."""
+def postgres_database_url(url: str, name: str) -> str:
+    """The URL of database `name` next to the one in `url`."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def fresh_postgres_database(url: str, name: str, template: str = "template1") -> None:
+    """A new database `name` next to the one in `url`, a copy of `template` (by default, empty)."""
     drop_postgres_database(url, name)
     with psycopg_connection(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 def drop_postgres_database(url: str, name: str) -> None:
@@ -68,16 +76,36 @@ def psycopg_connection(url: str):
     return psycopg.connect(url, autocommit=True)
 
 
+@functools.cache
+def migrated_database() -> str:
+    """An empty database with every migration applied, made once per test process and copied for each
+    site, as migrating takes seconds: the path of a SQLite file or, with `DATABASE_URL`, the name of a
+    PostgreSQL database to use as a template."""
+    site = SiteProcess(Path(tempfile.mkdtemp(prefix="chatsite-migrated-")), "chatsite_migrated")
+    atexit.register(shutil.rmtree, site.var, ignore_errors=True)
+    if os.environ.get("DATABASE_URL"):
+        fresh_postgres_database(os.environ["DATABASE_URL"], site.database_name)
+        atexit.register(site.remove_database)
+    # Closed, so that nothing is left in SQLite's write-ahead log and PostgreSQL may copy the database.
+    site.shell(
+        "from django.core.management import call_command; from django.db import connection; "
+        "call_command('migrate', interactive=False, verbosity=0); connection.close()"
+    )
+    site.close_shell()
+    return site.database_name if os.environ.get("DATABASE_URL") else str(site.var / "chatsite.sqlite3")
+
+
 @contextmanager
 def running_site(var: Path, database_name: str, **env: str) -> Iterator["SiteProcess"]:
     """A prepared and started SiteProcess, stopped and its database dropped afterwards."""
     site = SiteProcess(var, database_name, **env)
-    site.prepare()
     try:
+        site.prepare()
         site.start()
         yield site
     finally:
         site.stop()
+        site.close_shell()
         site.remove_database()
 
 
@@ -98,6 +126,7 @@ class SiteProcess:
         self.password = secrets.token_urlsafe(12)
         self.log = var / "daphne.log"
         self.server: subprocess.Popen | None = None
+        self.django_shell: subprocess.Popen | None = None
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CHATSITE_LOCAL"}},
             "DJANGO_SETTINGS_MODULE": "chatsite.settings",
@@ -114,7 +143,7 @@ class SiteProcess:
         self.env["CHATSITE_REDIS_PREFIX"] = f"chatsite-{self.database_name}"
         self.env.update(env)
         if os.environ.get("DATABASE_URL"):
-            self.env["DATABASE_URL"] = fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name)
+            self.env["DATABASE_URL"] = postgres_database_url(os.environ["DATABASE_URL"], self.database_name)
 
     def another_process(self, var: Path) -> "SiteProcess":
         """A second Daphne process of the same site: its own port and log, the same database, keys and Redis.
@@ -122,22 +151,24 @@ class SiteProcess:
         Prepare only the first; stop each; remove the database once.
         """
         other = copy.copy(self)
-        other.var, other.port, other.server = var, free_port(), None
+        other.var, other.port, other.server, other.django_shell = var, free_port(), None, None
         other.url, other.log = f"http://127.0.0.1:{other.port}", var / "daphne.log"
         return other
 
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
     def prepare(self) -> None:
-        """Migrate, collect static files and seed the demo user and agents."""
-        self.manage("migrate", "--no-input")
-        self.manage("collectstatic", "--no-input")
-        self.manage("seed_demo", "--port", str(self.port), f"--password={self.password}")
+        """Copy in the migrated empty database, collect static files and seed the demo user and agents."""
+        template = migrated_database()
+        if os.environ.get("DATABASE_URL"):
+            fresh_postgres_database(os.environ["DATABASE_URL"], self.database_name, template=template)
+        else:
+            self.var.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template, self.var / "chatsite.sqlite3")
+        self.shell(
+            "import io; from django.core.management import call_command; "
+            "call_command('collectstatic', interactive=False, verbosity=0); "
+            f"call_command('seed_demo', port={str(self.port)!r}, password={self.password!r}, "
+            "stdout=io.StringIO())"
+        )
 
     def start(self) -> None:
         """Start Daphne as deploy/chatsite@.service does, and wait until it serves pages."""
@@ -227,5 +258,54 @@ class SiteProcess:
         )
 
     def shell(self, code: str):
-        """Run `code` in `manage.py shell` against the site's database; its last line of output, as JSON."""
-        return json.loads(self.manage("shell", "-c", f"import json; {code}").splitlines()[-1])
+        """Run `code` against the site's database, as `manage.py shell -c` would; its last line of
+        output, as JSON (None without output).
+
+        The code runs in one Python process per site that sets Django up once (DJANGO_SHELL), not a
+        fresh `manage.py` each time: tests poll with it.
+        """
+        if self.django_shell is None or self.django_shell.poll() is not None:
+            self.django_shell = subprocess.Popen(
+                [sys.executable, "-c", DJANGO_SHELL],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        assert self.django_shell.stdin is not None and self.django_shell.stdout is not None
+        try:
+            self.django_shell.stdin.write(json.dumps(f"import json; {code}") + "\n")
+            self.django_shell.stdin.flush()
+            answer = json.loads(self.django_shell.stdout.readline() or '{"error": "the shell exited"}')
+        except BaseException:  # a timeout, say: its answer would come as the next call's
+            self.django_shell.kill()
+            self.django_shell.wait()
+            self.django_shell = None
+            raise
+        assert "error" not in answer, answer["error"]
+        lines = answer["output"].splitlines()
+        return json.loads(lines[-1]) if lines else None
+
+    def close_shell(self) -> None:
+        if self.django_shell is not None:
+            self.django_shell.stdin.close()
+            self.django_shell.wait(timeout=10)
+            self.django_shell = None
+
+
+# Reads code as JSON lines on stdin and answers each with its output or its traceback.
+DJANGO_SHELL = """
+import contextlib, io, json, sys, traceback
+import django
+django.setup()
+for line in sys.stdin:
+    output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(output):
+            exec(json.loads(line), {})
+        answer = {"output": output.getvalue()}
+    except Exception:
+        answer = {"error": traceback.format_exc() + output.getvalue()}
+    print(json.dumps(answer), flush=True)
+"""

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from websockets.sync.client import connect
 
-from tests.site_process import ROOT, SiteProcess, free_port
+from tests.site_process import ROOT, SiteProcess, free_port, running_site
 
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(path)), None
@@ -153,22 +153,19 @@ def test_nginx_accepts_the_deploy_config(tmp_path):
 @pytest.fixture(scope="module")
 def proxied_site(tmp_path_factory):
     """Daphne behind nginx, set as the README's deployment section says (HTTPS, the site's name)."""
-    site = SiteProcess(
+    with running_site(
         tmp_path_factory.mktemp("daphne"),
         "chatsite_nginx",
         ALLOWED_HOSTS=SITE_NAME,
         CSRF_TRUSTED_ORIGINS=f"https://{SITE_NAME}",
         CHATSITE_HTTPS="1",
-    )
-    site.prepare()
-    site.start()
-    nginx = Nginx(tmp_path_factory.mktemp("nginx"), [site.port], Path(site.env["STATIC_ROOT"]))
-    try:
+    ) as site:
+        nginx = Nginx(tmp_path_factory.mktemp("nginx"), [site.port], Path(site.env["STATIC_ROOT"]))
         nginx.start()
-        yield site, nginx
-        nginx.stop()
-    finally:
-        site.stop()
+        try:
+            yield site, nginx
+        finally:
+            nginx.stop()
 
 
 def tls_context() -> ssl.SSLContext:

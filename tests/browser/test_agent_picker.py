@@ -16,9 +16,7 @@ EXTRA_AGENTS = [f"Picker agent {n}" for n in range(9)]
 def many_agents(live_site):
     """Nine more agents on the demo SketricGen credential, so the picker has more than eight."""
     names = repr(EXTRA_AGENTS)
-    live_site.manage(
-        "shell",
-        "-c",
+    live_site.shell(
         "from agents.models import Agent; "
         "demo = Agent.objects.get(slug='sketricgen-demo'); "
         f"[Agent.objects.get_or_create(slug=n.lower().replace(' ', '-'), defaults=dict(name=n, "

@@ -93,9 +93,7 @@ def test_escape_stops_a_reply_and_keeps_its_text(signed_in, live_site):
 
 
 def test_a_rejected_credential_is_shown_as_a_readable_error(signed_in, live_site):
-    live_site.manage(
-        "shell",
-        "-c",
+    live_site.shell(
         "from agents.models import Agent, Credential\n"
         "demo = Agent.objects.get(slug='sketricgen-demo').credential\n"
         "bad, _ = Credential.objects.get_or_create(name='Revoked key', "

@@ -11,9 +11,7 @@ pytestmark = pytest.mark.browser
 def test_a_600k_character_reply_reaches_the_page_complete(signed_in, live_site):
     # The demo SketricGen agent, not streaming: the whole reply comes as one JSON body, so the
     # page gets it as one text delta and one ending, each over Daphne's 1 MiB message limit.
-    live_site.manage(
-        "shell",
-        "-c",
+    live_site.shell(
         "from agents.models import Agent\n"
         "demo = Agent.objects.get(slug='sketricgen-demo')\n"
         "Agent.objects.update_or_create(slug='all-at-once', defaults={'name': 'All at once', "

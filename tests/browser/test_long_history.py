@@ -1,7 +1,5 @@
 """A long conversation in Chromium: it opens at its newest page, older messages load on scrolling up."""
 
-import json
-
 import pytest
 from playwright.sync_api import expect
 
@@ -47,8 +45,7 @@ print(json.dumps({{"chat": conversation.get_absolute_url(), "share": link.get_ab
 
 @pytest.fixture(scope="module")
 def long_conversation(live_site) -> dict[str, str]:
-    out = live_site.manage("shell", "-c", SEED.format(username=live_site.username, count=MESSAGES))
-    return json.loads(out.strip().splitlines()[-1])
+    return live_site.shell(SEED.format(username=live_site.username, count=MESSAGES))
 
 
 def shown_numbers(page) -> list[int]:

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def bob_password(live_site):
     password = secrets.token_urlsafe(12)
-    live_site.manage(
-        "shell",
-        "-c",
+    live_site.shell(
         "from django.contrib.auth import get_user_model; "
         "u, _ = get_user_model().objects.get_or_create(username='bob'); "
         f"u.set_password('{password}'); u.save()",

@@ -7,27 +7,16 @@ import httpx
 import pytest
 from ag_ui_validate.pytest_plugin import assert_valid_agui
 
-from agents.fakes.ag_ui import AGUIFake
 from agents.providers.ag_ui import AGUIProvider
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import Activity, ApprovalRequested, TextDelta, ToolFinished, ToolStarted
-from tests.fakes import ServedApp
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServedApp(AGUIFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def fake(server):
-    server.app.reset()
-    server.app.token_delay = 0
-    yield server
-    server.app.reset()
+def fake(fake_platform):
+    return fake_platform("ag_ui")
 
 
 async def captured_events(fake, text: str) -> list[dict]:

@@ -5,22 +5,16 @@ import base64
 import openai
 import pytest
 
-from agents.fakes.openai_compatible import OpenAICompatibleFake
-from tests.fakes import ServedApp
-
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 
 
-@pytest.fixture(scope="module")
-def fake_server():
-    with ServedApp(OpenAICompatibleFake()) as served:
-        yield served
+@pytest.fixture
+def fake_server(fake_platform):
+    return fake_platform("openai_compatible")
 
 
 @pytest.fixture
 def client(fake_server):
-    fake_server.app.reset()
-    fake_server.app.token_delay = 0
     with openai.OpenAI(api_key="demo-key", base_url=fake_server.url + "/v1", max_retries=0) as client:
         yield client
 

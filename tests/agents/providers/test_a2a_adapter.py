@@ -9,7 +9,7 @@ from contextlib import aclosing
 
 import pytest
 
-from agents.fakes.a2a import QUESTION, REPORT_NAME, A2AFake
+from agents.fakes.a2a import QUESTION, REPORT_NAME
 from agents.providers import a2a
 from agents.providers.a2a import QUESTION_ACTION, A2AProvider
 from agents.providers.base import AgentSpec, Connection, Turn, TurnFile, UpstreamError, UserRef
@@ -25,19 +25,10 @@ from tests.fakes import FakePlatform, ServedApp, verbatim_app
 ALICE = UserRef(1, "alice", "alice@example.com")
 
 
-@pytest.fixture(scope="module")
-def a2a_server():
-    with ServedApp(A2AFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def agent(a2a_server):
-    a2a_server.app.reset()
-    a2a_server.app.token_delay = 0
+def agent(fake_platform):
     a2a._cards.clear()
-    yield FakePlatform(a2a_server)
-    a2a_server.app.reset()
+    yield fake_platform("a2a")
     a2a._cards.clear()
 
 

@@ -8,12 +8,12 @@ import re
 import httpx
 import pytest
 
-from agents.fakes.agentweave import COMPLETED_CORRECTION, AgentWeaveFake
+from agents.fakes.agentweave import COMPLETED_CORRECTION
 from agents.providers.agentweave import AgentWeaveProvider, validate_options
 from agents.providers.base import AgentSpec, Connection, Turn, TurnFile, UpstreamError, UserRef
 from agents.providers.events import RunFinished, RunStarted, TextDelta, TextReplace
 from agents.providers.http import upstream_client
-from tests.fakes import FIXTURES, FakePlatform, ServedApp, verbatim_app
+from tests.fakes import FIXTURES, ServedApp, verbatim_app
 
 ALICE = UserRef(1, "alice", "a@x")
 AGENT = "agent_demo_weaver"
@@ -22,18 +22,9 @@ ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
-@pytest.fixture(scope="module")
-def agentweave_server():
-    with ServedApp(AgentWeaveFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def agentweave(agentweave_server):
-    agentweave_server.app.reset()
-    agentweave_server.app.token_delay = 0
-    yield FakePlatform(agentweave_server)
-    agentweave_server.app.reset()
+def agentweave(fake_platform):
+    return fake_platform("agentweave")
 
 
 @pytest.fixture(autouse=True)

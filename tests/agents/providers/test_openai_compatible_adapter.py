@@ -6,7 +6,6 @@ from contextlib import aclosing
 
 import pytest
 
-from agents.fakes.openai_compatible import OpenAICompatibleFake
 from agents.providers.base import (
     AgentSpec,
     Connection,
@@ -18,24 +17,14 @@ from agents.providers.base import (
 )
 from agents.providers.events import RunFinished, RunStarted, TextDelta, Usage
 from agents.providers.openai_compatible import OpenAICompatibleProvider
-from tests.fakes import ServedApp
 
 ALICE = UserRef(1, "alice", "alice@example.com")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ServedApp(OpenAICompatibleFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def fake(server):
-    server.app.reset()
-    server.app.token_delay = 0
-    yield server
-    server.app.reset()
+def fake(fake_platform):
+    return fake_platform("openai_compatible")
 
 
 def provider(fake, model="fake-gpt", key="demo-key", **options) -> OpenAICompatibleProvider:

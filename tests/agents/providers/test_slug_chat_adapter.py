@@ -6,7 +6,6 @@ import time
 import httpx
 import pytest
 
-from agents.fakes.slug_chat import SlugChatFake
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import Activity, RunFinished, RunStarted, TextDelta
 from agents.providers.http import retry_after_seconds, upstream_client
@@ -37,18 +36,9 @@ class RawStream:
         await send({"type": "http.response.body", "body": self.body})
 
 
-@pytest.fixture(scope="module")
-def slug_chat_server():
-    with ServedApp(SlugChatFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def slug_chat(slug_chat_server):
-    slug_chat_server.app.reset()
-    slug_chat_server.app.token_delay = 0
-    yield FakePlatform(slug_chat_server)
-    slug_chat_server.app.reset()
+def slug_chat(fake_platform):
+    return fake_platform("slug_chat")
 
 
 @pytest.fixture(scope="module")

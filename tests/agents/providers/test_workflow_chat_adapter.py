@@ -8,7 +8,7 @@ from contextlib import aclosing
 import httpx
 import pytest
 
-from agents.fakes.workflow_chat import ERROR_MESSAGE, WorkflowChatFake, reply_text
+from agents.fakes.workflow_chat import ERROR_MESSAGE, reply_text
 from agents.providers.base import AgentSpec, Connection, Turn, UpstreamError, UserRef
 from agents.providers.events import (
     Activity,
@@ -39,18 +39,9 @@ DEFINITION = {
 }
 
 
-@pytest.fixture(scope="module")
-def workflow_chat_server():
-    with ServedApp(WorkflowChatFake()) as served:
-        yield served
-
-
 @pytest.fixture
-def workflow_chat(workflow_chat_server):
-    workflow_chat_server.app.reset()
-    workflow_chat_server.app.token_delay = 0
-    yield FakePlatform(workflow_chat_server)
-    workflow_chat_server.app.reset()
+def workflow_chat(fake_platform):
+    return fake_platform("workflow_chat")
 
 
 @pytest.fixture(autouse=True)
