@@ -5,7 +5,6 @@ the same process, so the demo needs one server.
 """
 
 import os
-import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -86,13 +85,6 @@ def limit_daphne_buffers() -> None:
 
 
 limit_daphne_buffers()
-
-# The database thread every `database_sync_to_async` call runs in gives up the GIL at each query
-# and, while the event loop is busy with streams, gets it back only after Python's switch interval
-# (5 ms by default): a turn's dozen queries then wait tens of ms each start. A shorter interval
-# lets turns start promptly under load (bench/README.md, "Turn start").
-GIL_SWITCH_SECONDS = 0.001
-sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 application = ProtocolTypeRouter(
     {
