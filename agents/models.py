@@ -68,6 +68,14 @@ class Credential(models.Model):
         return provider_class(self.platform)(self.connection())
 
 
+def open_to(user_id: int | models.F) -> models.Q:
+    """Agents open to everyone, or limited to groups one of which the user `user_id` is in.
+
+    `user_id` may be an `OuterRef`, for asking this in a subquery.
+    """
+    return models.Q(groups__isnull=True) | models.Q(groups__user=user_id)
+
+
 class AgentQuerySet(models.QuerySet):
     def enabled(self) -> "AgentQuerySet":
         return self.filter(enabled=True)
@@ -76,9 +84,7 @@ class AgentQuerySet(models.QuerySet):
         """Enabled agents `user` may chat with: an agent limited to groups is for their members only."""
         if not getattr(user, "is_active", False):
             return self.none()
-        open_to_all = models.Q(groups__isnull=True)
-        in_group = models.Q(groups__in=user.groups.all())
-        return self.enabled().filter(open_to_all | in_group).distinct()
+        return self.enabled().filter(open_to(user.pk)).distinct()
 
 
 class Agent(models.Model):

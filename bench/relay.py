@@ -1025,9 +1025,10 @@ def report(latency: dict[str, Any] | None, sweep: list[dict[str, Any]], command:
         out.append("")
         out.append(
             "| streams × events/s | before: site CPU s / 1k events | after | after ÷ before | "
-            "p50 added before / after (ms) |"
+            "p50 added before / after (ms) | first delta p50 / p99 before (ms) | after | "
+            "at once before / after |"
         )
-        out.append("|--:|--:|--:|--:|--:|")
+        out.append("|--:|--:|--:|--:|--:|--:|--:|--:|")
         for level in compared:
             b, s, d = level["before"], level["site"], level["direct"]
             before_cpu = per_thousand(b["site_cpu"], b["received"])
@@ -1035,7 +1036,10 @@ def report(latency: dict[str, Any] | None, sweep: list[dict[str, Any]], command:
             out.append(
                 f"| {level['streams']} × {level['rate']} | {before_cpu:.3f} | {after_cpu:.3f} | "
                 f"{after_cpu / before_cpu:.3f} | "
-                f"{ms(diff(b['p50'], d['p50']))} / {ms(diff(s['p50'], d['p50']))} |"
+                f"{ms(diff(b['p50'], d['p50']))} / {ms(diff(s['p50'], d['p50']))} | "
+                f"{ms(b['first_p50'], 0)} / {ms(b['first_p99'], 0)} | "
+                f"{ms(s['first_p50'], 0)} / {ms(s['first_p99'], 0)} | "
+                f"{b['peak_streams']} / {s['peak_streams']} |"
             )
         out.append("")
     out.append("### Targets")

@@ -8,11 +8,11 @@ answer it with a 404 (`NotFoundMiddleware`), the websockets with `NOT_FOUND`.
 
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.deprecation import MiddlewareMixin
 
-from agents.models import Agent
+from agents.models import Agent, open_to
 from conversations.models import Conversation, ShareLink
 
 
@@ -29,6 +29,12 @@ def may_use_agent(user, agent: Agent) -> bool:
     return visible_agents(user).filter(pk=agent.pk).exists()
 
 
+def owner_may_use_agent() -> Exists:
+    """For a query of conversations: `may_use_agent(owner, agent)` as an SQL expression, so that one
+    query reads the conversation and the answer. The owner's `is_active` is left to the caller."""
+    return Exists(Agent.objects.enabled().filter(open_to(OuterRef("owner_id")), pk=OuterRef("agent_id")))
+
+
 def owned_conversation(user, conversation_id: str) -> Conversation:
     """The user's own conversation; anyone else's, or a missing one, is `NotFound` alike."""
     conversation = (
@@ -43,11 +49,22 @@ def owns_conversation(user_id: int, conversation_id: str) -> bool:
     return Conversation.objects.filter(pk=conversation_id, owner_id=user_id).exists()
 
 
-def still_signed_in(user_id: int, session: SessionBase) -> bool:
-    """The user is active and the session that opened the socket was not logged out."""
-    if session.session_key is None or not session.exists(session.session_key):
-        return False
+def session_alive(session: SessionBase) -> bool:
+    """The session that opened a socket was not logged out."""
+    return session.session_key is not None and session.exists(session.session_key)
+
+
+def user_active(user_id: int) -> bool:
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
+def owner_active(user_id: int, conversation_id: str) -> bool | None:
+    """Whether the user, owning the conversation, is active; None when it is not theirs. One query."""
+    return (
+        Conversation.objects.filter(pk=conversation_id, owner_id=user_id)
+        .values_list("owner__is_active", flat=True)
+        .first()
+    )
 
 
 def watchable_live_link(user, token: str) -> tuple[int, str] | None:

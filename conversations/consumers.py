@@ -70,16 +70,29 @@ TOO_MANY_SOCKETS = Refusal(
 )
 
 
+class SocketRefused(Exception):
+    """The socket may no longer act: its frame is refused and the socket closed."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(str(refusal.message))
+        self.refusal = refusal
+
+
 class FrameConsumer(AsyncWebsocketConsumer):
     """Reads JSON frames, refusing floods and bad frames. Subclasses implement:
 
-    - `access_refusal()`: why the socket may no longer act, or None; asked at every frame, in the
-      database thread, after the sign-in check (a refusal closes the socket);
+    - `access_refusal()`: why the socket's user may no longer act (a deactivated one is
+      `SIGNED_OUT`), or None; asked at every frame, in the database thread, after the session's
+      check (a refusal closes the socket);
     - `handle(request)`: act on one frame, a dict.
+
+    A frame whose type is in `checked_in_turn` starts a turn, and the turn's own database call runs
+    the check (`check_frame`) first: one trip to the database thread for the frame, not two.
     """
 
     user_id: int
     conversation_id: str
+    checked_in_turn: frozenset[str] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -152,12 +165,19 @@ class FrameConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, dict):
             await self.send(text_data=protocol.error(RefusalCode.BAD_FRAME, _("Frames are JSON objects.")))
             return
-        refusal = await database_sync_to_async(self.refusal)()
-        if refusal is not None:
-            await self.send(text_data=protocol.error(refusal.code, refusal.message))
-            await self.close(code=refusal.close_code)
-            return
-        await self.handle(request)
+        if request.get("type") not in self.checked_in_turn:
+            refusal = await database_sync_to_async(self.refusal)()
+            if refusal is not None:
+                await self.refuse(refusal)
+                return
+        try:
+            await self.handle(request)
+        except SocketRefused as refused:
+            await self.refuse(refused.refusal)
+
+    async def refuse(self, refusal: Refusal) -> None:
+        await self.send(text_data=protocol.error(refusal.code, refusal.message))
+        await self.close(code=refusal.close_code)
 
     def flooding(self) -> bool:
         now = time.monotonic()
@@ -166,10 +186,16 @@ class FrameConsumer(AsyncWebsocketConsumer):
         return len(self.recent_frames) > FLOOD_FRAMES
 
     def refusal(self) -> Refusal | None:
-        """One trip to the database thread per frame: the sign-in, then the access check."""
-        if not access.still_signed_in(self.user_id, self.scope["session"]):
+        """Run in the database thread at every frame: the session, then the user and their access."""
+        if not access.session_alive(self.scope["session"]):
             return SIGNED_OUT
         return self.access_refusal()
+
+    def check_frame(self) -> None:
+        """`refusal()` for a turn's own database call: raises `SocketRefused`, before anything is saved."""
+        refusal = self.refusal()
+        if refusal is not None:
+            raise SocketRefused(refusal)
 
     def access_refusal(self) -> Refusal | None:
         raise NotImplementedError
@@ -190,6 +216,16 @@ class FrameConsumer(AsyncWebsocketConsumer):
 
 
 class ConversationConsumer(FrameConsumer):
+    checked_in_turn = frozenset(
+        {
+            protocol.RequestType.SEND,
+            protocol.RequestType.RETRY,
+            protocol.RequestType.REGENERATE,
+            protocol.RequestType.EDIT,
+            protocol.RequestType.DECIDE,
+        }
+    )
+
     async def connect(self) -> None:
         user = self.scope["user"]
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
@@ -209,9 +245,10 @@ class ConversationConsumer(FrameConsumer):
             await self.unwatch_conversation()
 
     def access_refusal(self) -> Refusal | None:
-        if access.owns_conversation(self.user_id, self.conversation_id):
-            return None
-        return Refusal(RefusalCode.NOT_FOUND, _("This conversation no longer exists."), 4404)
+        active = access.owner_active(self.user_id, self.conversation_id)
+        if active is None:
+            return Refusal(RefusalCode.NOT_FOUND, _("This conversation no longer exists."), 4404)
+        return None if active else SIGNED_OUT
 
     async def handle(self, request: dict[str, Any]) -> None:
         try:
@@ -233,6 +270,7 @@ class ConversationConsumer(FrameConsumer):
                     client_id=request.client_id,
                     timezone_name=request.timezone,
                     attachment_ids=request.attachments,
+                    check=self.check_frame,
                 )
             case protocol.Stop():
                 await relay.stop_reply(conversation_id, request.message_id)
@@ -242,6 +280,7 @@ class ConversationConsumer(FrameConsumer):
                     user_id=user_id,
                     message_id=request.message_id,
                     decisions=request.decisions,
+                    check=self.check_frame,
                 )
             case protocol.Retry():
                 await relay.retry_reply(
@@ -249,6 +288,7 @@ class ConversationConsumer(FrameConsumer):
                     user_id=user_id,
                     message_id=request.message_id,
                     regenerate=request.regenerate,
+                    check=self.check_frame,
                 )
             case protocol.Edit():
                 await relay.edit_and_resend(
@@ -258,6 +298,7 @@ class ConversationConsumer(FrameConsumer):
                     text=request.text,
                     client_id=request.client_id,
                     timezone_name=request.timezone,
+                    check=self.check_frame,
                 )
             case protocol.Resume():
                 await self.resume(request)
@@ -292,6 +333,8 @@ class SharedConversationConsumer(FrameConsumer):
         await self.close(code=LINK_CLOSED.close_code)
 
     def access_refusal(self) -> Refusal | None:
+        if not access.user_active(self.user_id):
+            return SIGNED_OUT
         if access.watchable_live_link(self.scope["user"], self.token) == (self.link_id, self.conversation_id):
             return None
         return LINK_CLOSED

@@ -61,8 +61,8 @@ def version_ids(message: Message) -> Q:
     return Q(pk=first) | Q(first_version_id=first)
 
 
-def last_in_history(conversation: Conversation) -> Message | None:
-    return conversation.chosen_path().last()
+def last_in_history_id(conversation: Conversation) -> int | None:
+    return conversation.chosen_path().values_list("pk", flat=True).last()
 
 
 def add_version(old: Message, new: Message) -> Message:

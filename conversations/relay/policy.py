@@ -8,14 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from agents.providers import Provider, UpstreamError
-from conversations import access
 from conversations.models import Conversation, Message
 from conversations.protocol import RefusalCode, Refused
 
@@ -50,13 +49,14 @@ def decisions_problem(actions: list[dict[str, Any]], decisions: Any) -> str:
 
 
 def ready_provider(conversation: Conversation) -> Provider:
+    """The adapter for the conversation's agent, as `locked_conversation` reads it (with `agent_usable`)."""
     agent = conversation.agent
     if not agent.enabled:
         raise TurnRefused(
             RefusalCode.AGENT_UNAVAILABLE,
             _("The agent “%(agent)s” is switched off. Ask an admin.") % {"agent": agent.name},
         )
-    if not access.may_use_agent(conversation.owner, agent):
+    if not (conversation.owner.is_active and conversation.agent_usable):
         raise TurnRefused(
             RefusalCode.AGENT_UNAVAILABLE,
             _("You may no longer use the agent “%(agent)s”.") % {"agent": agent.name},
@@ -88,25 +88,23 @@ def interrupt_abandoned(replies: QuerySet[Message]) -> int:
 
 
 def refuse_over_limits(user_id: int, sends_message: bool) -> None:
-    """Refuse a turn over the user's limits, counted over all their conversations."""
+    """Refuse a turn over the user's limits, counted over all their conversations in one query."""
     now = timezone.now()
-    if sends_message:
-        sent = Message.objects.filter(
-            conversation__owner_id=user_id,
-            role=Message.Role.USER,
-            created_at__gte=now - timedelta(seconds=60),
-        ).count()
-        if sent >= settings.MESSAGES_PER_MINUTE:
-            raise TurnRefused(
-                RefusalCode.MESSAGE_LIMIT,
-                _("You can send at most %(limit)d messages a minute. Wait a moment and try again.")
-                % {"limit": settings.MESSAGES_PER_MINUTE},
-            )
-    running = Message.objects.filter(
-        conversation__owner_id=user_id,
+    sent_lately = Q(role=Message.Role.USER, created_at__gte=now - timedelta(seconds=60))
+    still_running = Q(
         status=Message.Status.STREAMING,
         updated_at__gte=now - timedelta(seconds=settings.REPLY_ALIVE_SECONDS),
-    ).count()
+    )
+    counts = Message.objects.filter(sent_lately | still_running, conversation__owner_id=user_id).aggregate(
+        sent=Count("pk", filter=sent_lately), running=Count("pk", filter=still_running)
+    )
+    if sends_message and counts["sent"] >= settings.MESSAGES_PER_MINUTE:
+        raise TurnRefused(
+            RefusalCode.MESSAGE_LIMIT,
+            _("You can send at most %(limit)d messages a minute. Wait a moment and try again.")
+            % {"limit": settings.MESSAGES_PER_MINUTE},
+        )
+    running = counts["running"]
     if running >= settings.RUNNING_REPLIES_PER_USER:
         raise TurnRefused(
             RefusalCode.REPLY_LIMIT,
@@ -118,9 +116,24 @@ def refuse_over_limits(user_id: int, sends_message: bool) -> None:
         )
 
 
-def refuse_if_busy(conversation: Conversation) -> None:
-    mark_abandoned_replies(conversation.pk)
-    if conversation.messages.filter(status=Message.Status.STREAMING).exists():
+def open_replies(conversation: Conversation) -> list[Message]:
+    """The conversation's replies a new message meets: streaming, or paused for a pending decision."""
+    return list(
+        conversation.messages.filter(
+            Q(status=Message.Status.STREAMING) | Q(status=Message.Status.PAUSED, approval__status="pending")
+        ).only("pk", "conversation_id", "status", "approval", "updated_at")
+    )
+
+
+def refuse_if_busy(conversation: Conversation, replies: list[Message]) -> None:
+    """Refuse a turn while one of `replies` (`open_replies`) is streaming, unless its process is gone."""
+    streaming = [reply for reply in replies if reply.status == Message.Status.STREAMING]
+    if not streaming:
+        return
+    cutoff = timezone.now() - timedelta(seconds=settings.REPLY_ALIVE_SECONDS)
+    if any(reply.updated_at < cutoff for reply in streaming):
+        mark_abandoned_replies(conversation.pk)
+    if any(reply.updated_at >= cutoff for reply in streaming):
         raise TurnRefused(
             RefusalCode.BUSY, _("A reply is still running in this conversation. Stop it or wait for it.")
         )

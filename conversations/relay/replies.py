@@ -10,6 +10,7 @@ missed or shown twice.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -50,8 +51,13 @@ async def start_reply(
     client_id: str = "",
     timezone_name: str = "",
     attachment_ids: list[str] | tuple[str, ...] = (),
+    check: Callable[[], None] | None = None,
 ) -> ReplyRun:
-    """Save the user's message, then stream the agent's reply to every watcher."""
+    """Save the user's message, then stream the agent's reply to every watcher.
+
+    `check` (and the same argument of the other turns) is the caller's own check, run first in
+    the turn's database call; what it raises refuses the turn before anything is saved.
+    """
     channel = await fanout.hub.ensure_channel()
     prepared = await save_turn(
         conversation_id,
@@ -60,6 +66,7 @@ async def start_reply(
         relay_channel=channel,
         timezone_name=timezone_name,
         attachment_ids=attachment_ids,
+        check=check,
     )
     await fanout.hub.announce(conversation_id, user_message_frame(prepared, client_id=client_id))
     return await launch(conversation_id, prepared, replaces=None)
@@ -83,23 +90,43 @@ def user_message_frame(prepared: PreparedTurn, *, client_id: str, replaces: int 
 
 
 async def continue_after_approval(
-    conversation_id: str, *, user_id: int, message_id: int, decisions: Any
+    conversation_id: str,
+    *,
+    user_id: int,
+    message_id: int,
+    decisions: Any,
+    check: Callable[[], None] | None = None,
 ) -> ReplyRun:
     """Resume a paused reply with the user's decision on each of its actions."""
     channel = await fanout.hub.ensure_channel()
     prepared = await save_decisions(
-        conversation_id, user_id=user_id, message_id=message_id, decisions=decisions, relay_channel=channel
+        conversation_id,
+        user_id=user_id,
+        message_id=message_id,
+        decisions=decisions,
+        relay_channel=channel,
+        check=check,
     )
     return await launch(conversation_id, prepared, replaces=None)
 
 
 async def retry_reply(
-    conversation_id: str, *, user_id: int, message_id: int, regenerate: bool = False
+    conversation_id: str,
+    *,
+    user_id: int,
+    message_id: int,
+    regenerate: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> ReplyRun:
     """Answer the last question again in place of reply `message_id`."""
     channel = await fanout.hub.ensure_channel()
     prepared = await save_retry(
-        conversation_id, user_id=user_id, message_id=message_id, relay_channel=channel, regenerate=regenerate
+        conversation_id,
+        user_id=user_id,
+        message_id=message_id,
+        relay_channel=channel,
+        regenerate=regenerate,
+        check=check,
     )
     return await launch(conversation_id, prepared, replaces=prepared.replaces)
 
@@ -112,6 +139,7 @@ async def edit_and_resend(
     text: str,
     client_id: str = "",
     timezone_name: str = "",
+    check: Callable[[], None] | None = None,
 ) -> ReplyRun:
     """Replace the last user message with `text` and stream a new reply to it."""
     channel = await fanout.hub.ensure_channel()
@@ -122,6 +150,7 @@ async def edit_and_resend(
         text=text,
         relay_channel=channel,
         timezone_name=timezone_name,
+        check=check,
     )
     await fanout.hub.announce(
         conversation_id, user_message_frame(prepared, client_id=client_id, replaces=message_id)

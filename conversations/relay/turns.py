@@ -2,11 +2,14 @@
 
 Each runs in a worker thread, outside the event loop, under a lock on the
 conversation so that two turns cannot start at once, and returns a
-`PreparedTurn`: what the relay needs to stream the reply.
+`PreparedTurn`: what the relay needs to stream the reply. Each first runs the
+caller's `check` (the socket's sign-in and access check), in the same trip to
+the database thread.
 """
 
 import functools
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -20,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from agents.providers import Provider, Turn, UpstreamError, UserRef
 from agents.providers.base import HistoryBudget, HistoryMessage
+from conversations import access
 from conversations.attachments import AttachmentsRefused, attachment_view, link_pending, turn_file
 from conversations.history import turn_history
 from conversations.models import Attachment, Conversation, Message, title_from
@@ -27,6 +31,7 @@ from conversations.protocol import RefusalCode
 from conversations.relay.policy import (
     TurnRefused,
     decisions_problem,
+    open_replies,
     ready_provider,
     refuse_if_busy,
     refuse_over_limits,
@@ -34,7 +39,7 @@ from conversations.relay.policy import (
 from conversations.versions import (
     add_version,
     copy_files,
-    last_in_history,
+    last_in_history_id,
     title_follows,
     versions_as_dict,
 )
@@ -67,11 +72,13 @@ CLOSED_APPROVALS = {
 }
 
 
-def close_pending_approvals(conversation: Conversation) -> None:
-    """A new message replaces any request for decisions still open: its paused run is left behind."""
-    for reply in conversation.messages.filter(status=Message.Status.PAUSED, approval__status="pending"):
-        reply.approval = {**reply.approval, "status": "replaced"}
-        reply.save(update_fields=["approval", "updated_at"])
+def close_pending_approvals(replies: list[Message]) -> None:
+    """A new message replaces any request for decisions still open among `replies` (`open_replies`):
+    its paused run is left behind."""
+    for reply in replies:
+        if reply.status == Message.Status.PAUSED and reply.approval.get("status") == "pending":
+            reply.approval = {**reply.approval, "status": "replaced"}
+            reply.save(update_fields=["approval", "updated_at"])
 
 
 @functools.cache
@@ -109,10 +116,14 @@ def history_for(
 
 
 def locked_conversation(conversation_id: str, user_id: int) -> Conversation:
-    """The user's conversation, locked until the transaction ends so two turns cannot start at once."""
+    """The user's conversation, locked until the transaction ends so two turns cannot start at once.
+
+    With its agent, credential and owner, and `agent_usable`: whether the owner may use the agent.
+    """
     return (
         Conversation.objects.select_for_update()
         .select_related("agent__credential", "owner")
+        .annotate(agent_usable=access.owner_may_use_agent())
         .get(pk=conversation_id, owner_id=user_id)
     )
 
@@ -149,8 +160,11 @@ def save_turn(
     relay_channel: str,
     timezone_name: str = "",
     attachment_ids: list[str] | tuple[str, ...] = (),
+    check: Callable[[], None] | None = None,
 ) -> PreparedTurn:
     """Save the user's message with its pending files and an empty streaming reply, before going upstream."""
+    if check is not None:
+        check()
     attachment_ids = list(dict.fromkeys(attachment_ids))
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
@@ -158,11 +172,12 @@ def save_turn(
         problem = provider.input_problem(text, len(attachment_ids))
         if problem:
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
-        refuse_if_busy(conversation)
+        replies = open_replies(conversation)
+        refuse_if_busy(conversation, replies)
         refuse_over_limits(user_id, sends_message=True)
-        close_pending_approvals(conversation)
+        close_pending_approvals(replies)
         user_message = conversation.messages.create(
-            role=Message.Role.USER, content=text, parent=last_in_history(conversation)
+            role=Message.Role.USER, content=text, parent_id=last_in_history_id(conversation)
         )
         try:
             files = link_pending(conversation, user_message, attachment_ids)
@@ -184,13 +199,21 @@ def save_turn(
 
 @database_sync_to_async
 def save_retry(
-    conversation_id: str, *, user_id: int, message_id: int, relay_channel: str, regenerate: bool = False
+    conversation_id: str,
+    *,
+    user_id: int,
+    message_id: int,
+    relay_channel: str,
+    regenerate: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> PreparedTurn:
     """A new streaming reply to the same question, as the chosen version in place of the last reply.
 
     A retry follows a reply that failed or stopped; `regenerate` also a complete one. The earlier
     reply stays as a version.
     """
+    if check is not None:
+        check()
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         last_two = last_turn(conversation)
@@ -235,11 +258,14 @@ def save_edit(
     text: str,
     relay_channel: str,
     timezone_name: str = "",
+    check: Callable[[], None] | None = None,
 ) -> PreparedTurn:
     """The edited text as the chosen version of the last user message, and a new streaming reply to it.
 
     The earlier version stays, with its reply. The new version has the same files.
     """
+    if check is not None:
+        check()
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         last_two = last_turn(conversation)
@@ -256,9 +282,10 @@ def save_edit(
         problem = provider.input_problem(text, len(files))
         if problem:
             raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
-        refuse_if_busy(conversation)
+        replies = open_replies(conversation)
+        refuse_if_busy(conversation, replies)
         refuse_over_limits(user_id, sends_message=True)
-        close_pending_approvals(conversation)
+        close_pending_approvals(replies)
         old_reply_id = old_reply.pk if old_reply else None
         user_message = add_version(
             edited, Message(conversation=conversation, role=Message.Role.USER, content=text)
@@ -283,9 +310,17 @@ def save_edit(
 
 @database_sync_to_async
 def save_decisions(
-    conversation_id: str, *, user_id: int, message_id: int, decisions: Any, relay_channel: str
+    conversation_id: str,
+    *,
+    user_id: int,
+    message_id: int,
+    decisions: Any,
+    relay_channel: str,
+    check: Callable[[], None] | None = None,
 ) -> PreparedTurn:
     """Mark a paused reply's approval resolved with the user's decisions; it streams again."""
+    if check is not None:
+        check()
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         reply = conversation.messages.filter(pk=message_id, role=Message.Role.ASSISTANT).first()
