@@ -229,17 +229,23 @@ def joined(messages: list[dict]) -> list[dict]:
     return frames
 
 
-def test_relayed_messages_of_every_length_reach_a_standard_client_intact(site):
-    """The site frames text messages itself (chatsite/daphne_limits.py): short, 16-bit and 64-bit lengths."""
+def test_relayed_messages_reach_a_slow_reader_intact_whatever_their_length(site):
+    """The site frames text messages and writes them itself (chatsite/daphne_limits.py): messages with
+    short, 16-bit and 64-bit lengths, to a client that reads slowly, so that the socket takes only part
+    of a message and Twisted sends the rest later."""
     conversation_id = site.new_conversation()
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", site.port))
     with connect(
         f"ws://127.0.0.1:{site.port}/ws/conversations/{conversation_id}/",
+        sock=slow,
         origin=site.url,
         additional_headers={"Cookie": f"sessionid={site.session_cookie()}"},
-        proxy=None,
         max_size=None,
     ) as socket_:
-        socket_.send(json.dumps({"type": "send", "text": "[[words=12000]] [[delay=0]]", "client_id": "c"}))
+        socket_.send(json.dumps({"type": "send", "text": "[[words=6000]] [[delay=0]]", "client_id": "c"}))
+        time.sleep(1)  # not reading: the socket's buffers fill
         messages = []
         while not messages or messages[-1]["type"] != "reply.ended":
             raw = socket_.recv(timeout=60)
