@@ -314,6 +314,10 @@ async def site_stream(ws: Any, run: ClientRun, index: int, start_after: float, w
                     last_seq = message["seq"]
                 elif kind == "reply.started":
                     last_seq = message["seq"]
+                elif kind in ("text_live", "tool_started", "tool_finished", "activity"):
+                    if last_seq is not None and message["seq"] != last_seq + 1:
+                        stream.gaps += 1
+                    last_seq = message["seq"]
                 elif kind == "reply.ended":
                     if last_seq is not None and message["seq"] != last_seq + 1:
                         stream.gaps += 1

@@ -11,7 +11,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 django_http_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
@@ -19,6 +18,7 @@ from agents.providers.http import close_upstream_clients  # noqa: E402
 from chatsite import shutdown  # noqa: E402
 from chatsite.origins import StrictOriginValidator  # noqa: E402
 from chatsite.request_limits import BodyLimitMiddleware  # noqa: E402
+from chatsite.socket_sessions import socket_auth_stack  # noqa: E402
 from conversations.relay import interrupt_all, start_sweeping  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
 
@@ -89,6 +89,6 @@ limit_daphne_buffers()
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": StrictOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": StrictOriginValidator(socket_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -123,9 +123,9 @@ class FrameConsumer(AsyncWebsocketConsumer):
         return True
 
     async def send_frame(self, text: str) -> None:
-        """Every frame of the relay goes out here, in pieces when it is large."""
+        """Every frame of the relay goes out here, in pieces when it is large (straight to the server)."""
         for piece in protocol.frame_pieces(text):
-            await self.send(text_data=piece)
+            await self.base_send({"type": "websocket.send", "text": piece})
 
     async def relay_frames(self, message: dict[str, Any]) -> None:
         """Frames of a reply that another process is relaying."""

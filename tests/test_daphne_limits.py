@@ -227,3 +227,37 @@ def joined(messages: list[dict]) -> list[dict]:
         if len(parts) == message["count"]:
             frames.append(json.loads("".join(parts[i] for i in range(message["count"]))))
     return frames
+
+
+def test_relayed_messages_reach_a_slow_reader_intact_whatever_their_length(site):
+    """The site frames text messages and writes them itself (chatsite/daphne_limits.py): messages with
+    short, 16-bit and 64-bit lengths, to a client that reads slowly, so that the socket takes only part
+    of a message and Twisted sends the rest later."""
+    conversation_id = site.new_conversation()
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", site.port))
+    with connect(
+        f"ws://127.0.0.1:{site.port}/ws/conversations/{conversation_id}/",
+        sock=slow,
+        origin=site.url,
+        additional_headers={"Cookie": f"sessionid={site.session_cookie()}"},
+        max_size=None,
+    ) as socket_:
+        socket_.send(json.dumps({"type": "send", "text": "[[words=6000]] [[delay=0]]", "client_id": "c"}))
+        time.sleep(1)  # not reading: the socket's buffers fill
+        messages = []
+        while not messages or messages[-1]["type"] != "reply.ended":
+            raw = socket_.recv(timeout=60)
+            messages.append(json.loads(raw))
+            messages[-1]["bytes"] = len(raw.encode())
+            if messages[-1]["type"] == "frame.piece":
+                pieces = [m for m in messages if m["type"] == "frame.piece" and m["id"] == messages[-1]["id"]]
+                if len(pieces) == messages[-1]["count"]:
+                    messages.append(joined(pieces)[0])
+    sizes = [m["bytes"] for m in messages if "bytes" in m]
+    assert min(sizes) < 126 and any(126 <= n < 65536 for n in sizes) and max(sizes) >= 65536, sizes
+    reply = [m for m in messages if m.get("message_id") == messages[-1]["message_id"]]
+    assert [m["seq"] for m in reply] == list(range(reply[0]["seq"], reply[-1]["seq"] + 1))
+    assert "".join(m["text"] for m in reply if m["type"] == "text_delta") == messages[-1]["text"]
+    assert messages[-1]["status"] == "complete"

@@ -33,8 +33,9 @@ MAX_TOOL_DETAIL_CHARS = 20_000
 
 # The open block (the Markdown block being written) is rendered at most this often per reply,
 LIVE_RENDER_SECONDS = 0.1
-# and less often when it is slow to render (a long code block): its renders take at most this share of
-# a core, but it is rendered at least every LIVE_RENDER_MAX_SECONDS. A render not due when the text
+# and less often when it is slow to render (a long code block) or the process is busy: its renders take at
+# most this share of the time (as the clock runs, so a busy process renders less often), but it is
+# rendered at least every LIVE_RENDER_MAX_SECONDS. A render not due when the text
 # changed is made once the reply has been quiet for LIVE_QUIET_SECONDS.
 LIVE_RENDER_SHARE = 0.0005
 LIVE_RENDER_MAX_SECONDS = 1.0
@@ -181,10 +182,10 @@ class ReplyRun:
         self.live_stale = False
         if not self.markdown.has_tail:
             return ""
-        started = time.thread_time()
+        started = time.monotonic()
         html = render_markdown(self.markdown.tail)
-        interval = (time.thread_time() - started) / LIVE_RENDER_SHARE
         self.rendered_at = time.monotonic()
+        interval = (self.rendered_at - started) / LIVE_RENDER_SHARE
         self.live_due = self.rendered_at + min(max(LIVE_RENDER_SECONDS, interval), LIVE_RENDER_MAX_SECONDS)
         return html
 
