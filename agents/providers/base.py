@@ -246,6 +246,8 @@ class Provider(abc.ABC):
     # Whether each turn carries the conversation's earlier messages (`Turn.history`): the
     # platform keeps no history of its own. Such a provider adds HISTORY_OPTIONS to its agent options.
     sends_history: ClassVar[bool] = False
+    # Whether every call needs an API key; False for agent servers that may need no authentication.
+    needs_key: ClassVar[bool] = True
 
     def __init_subclass__(cls, *, platform: str = "", **kwargs: Any):
         super().__init_subclass__(**kwargs)
