@@ -34,7 +34,7 @@ def option_field(option: Option, label: str) -> forms.Field:
     if option.kind == "flag":
         return forms.BooleanField(initial=bool(option.default), **common)
     if option.kind == "choice":
-        choices = [("", gettext_lazy("(platform default)")), *((choice, choice) for choice in option.choices)]
+        choices = [("", gettext_lazy("(platform default)")), *option.choices.items()]
         return forms.ChoiceField(choices=choices, **common)
     if option.kind == "json":
         return forms.JSONField(**common)
