@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from agents.providers.events import ReplyEvent
 from conversations.rendering import render_markdown
@@ -74,6 +75,22 @@ class RefusalCode(StrEnum):
     SOCKET_LIMIT = "SOCKET_LIMIT"
     APPROVAL_CLOSED = "APPROVAL_CLOSED"
     RESTARTING = "RESTARTING"
+
+
+class ReplyErrorCode(StrEnum):
+    """The `error_code` of a `reply.ended` frame: an ending the site decided, worded by the browser."""
+
+    CUT_OFF = "CUT_OFF"
+
+
+# The English words of each code: what the reply's `error` saves and the frame's `error` carries. A page
+# shows them in the reader's language (the browser's catalog has them too).
+REPLY_ERRORS = {ReplyErrorCode.CUT_OFF: gettext_noop("The reply was cut off when the site restarted.")}
+
+
+def reply_error_code(error: str) -> str:
+    """The code of a saved reply error the site wrote itself; "" for any other (a platform's words)."""
+    return next((str(code) for code, words in REPLY_ERRORS.items() if words == error), "")
 
 
 class Refused(Exception):
@@ -229,6 +246,7 @@ def reply_ended(
             "text": text,
             "html": render_markdown(text) if html is None else html,
             "error": error,
+            "error_code": reply_error_code(error),
             "tool_calls": tool_calls,
             "approval": approval,
             "usage": usage or {},

@@ -13,6 +13,8 @@ const DEFAULT_ERRORS = {
   error: gettext("The reply failed."),
   interrupted: gettext("The reply was interrupted."),
 };
+// Endings the site decided, by `error_code` (conversations/protocol.py REPLY_ERRORS): in the page's language.
+const REPLY_ERRORS = new Map([["CUT_OFF", gettext("The reply was cut off when the site restarted.")]]);
 
 function setUserContent(element, text, attachments) {
   const bubble = element.querySelector(".bubble");
@@ -256,7 +258,7 @@ export class Thread {
       usage.hidden = usage.textContent === "";
     }
     reply.querySelector(".msg-error-text").textContent =
-      (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
+      REPLY_ERRORS.get(frame.error_code) || (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
     setStatus(reply, status);
     reply.dataset.seq = String(this.seqs.get(id));
     delete reply.dataset.retrying;
