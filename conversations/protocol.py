@@ -44,6 +44,7 @@ class FrameType(StrEnum):
     ERROR = "error"
     FRAME_PIECE = "frame.piece"
     RESYNC = "resync"
+    VERSION_CHOSEN = "version.chosen"
 
 
 class RequestType(StrEnum):
@@ -270,6 +271,11 @@ def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> s
     if client_id is not None:
         payload["client_id"] = client_id
     return encode(payload)
+
+
+def version_chosen(*, message_id: int, replaces: int) -> str:
+    """Another version of a turn is chosen: `message_id` and the path after it replace `replaces`."""
+    return encode({"type": FrameType.VERSION_CHOSEN, "message_id": message_id, "replaces": replaces})
 
 
 _piece_ids = itertools.count(1)

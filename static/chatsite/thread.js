@@ -37,10 +37,15 @@ export class Thread {
    * onRunning(messageId | null): a reply started or ended.
    * onUserMessage(message, clientId, title): a user message was saved (`title`: the conversation's new one).
    * onNotice(kind, element): something the reader must see came: "approval", "error" or "retrying".
+   * onVersionChosen(frame): another version of a turn was chosen (versions.js `followChosenVersions`).
    * readOnly: a shared page, which shows requests for decisions without controls.
    */
-  constructor(list, { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, readOnly = false }) {
+  constructor(
+    list,
+    { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, onVersionChosen = () => {}, readOnly = false },
+  ) {
     this.list = list;
+    this.onVersionChosen = onVersionChosen;
     this.readOnly = readOnly;
     this.onNotice = onNotice;
     this.send = send;
@@ -80,6 +85,8 @@ export class Thread {
         return this.replySnapshot(frame);
       case "reply.ended":
         return this.replyEnded(frame);
+      case "version.chosen":
+        return this.onVersionChosen(frame);
       case "text_delta":
       case "text_live":
       case "text_replace":
