@@ -202,9 +202,14 @@ class CredentialAdmin(PlatformOptionsMixin, TestConnectionMixin, admin.ModelAdmi
     def get_fieldsets(self, request: HttpRequest, obj=None):
         # A new credential has no key to mask yet: its only "API key" is the field to enter it.
         fieldsets = super().get_fieldsets(request, obj)
+        first = fieldsets[0][1]
         if obj is None:
-            first = fieldsets[0][1]
             first["fields"] = [name for name in first["fields"] if name != "masked_key"]
+        elif obj.api_key_encrypted and "api_key" in first["fields"]:
+            platform = self.platform_for(request, obj)
+            if platform in PLATFORMS and not provider_class(platform).needs_key:
+                at = first["fields"].index("api_key") + 1
+                first["fields"] = [*first["fields"][:at], "remove_api_key", *first["fields"][at:]]
         return fieldsets
 
     @method_decorator(sensitive_post_parameters("api_key"))

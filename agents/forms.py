@@ -34,7 +34,7 @@ def option_field(option: Option, label: str) -> forms.Field:
     if option.kind == "flag":
         return forms.BooleanField(initial=bool(option.default), **common)
     if option.kind == "choice":
-        choices = [("", gettext_lazy("(platform default)")), *((choice, choice) for choice in option.choices)]
+        choices = [("", gettext_lazy("(platform default)")), *option.choices.items()]
         return forms.ChoiceField(choices=choices, **common)
     if option.kind == "json":
         return forms.JSONField(**common)
@@ -125,6 +125,12 @@ class CredentialForm(PlatformOptionsForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=gettext_lazy("Stored encrypted and never shown again."),
     )
+    # Shown (CredentialAdmin) only for a stored key of a platform that may need none.
+    remove_api_key = forms.BooleanField(
+        label=gettext_lazy("Send no key"),
+        required=False,
+        help_text=gettext_lazy("Remove the stored key: the agent server needs no authentication."),
+    )
 
     class Meta:
         model = Credential
@@ -144,7 +150,13 @@ class CredentialForm(PlatformOptionsForm):
                     + " "
                     + _("Leave empty to keep the current key.")
                 )
-            if not self.instance.pk:
+            if not self.needs_key:
+                self.fields["api_key"].help_text = (
+                    str(self.fields["api_key"].help_text)
+                    + " "
+                    + _("Leave empty when the agent server needs no key.")
+                )
+            elif not self.instance.pk:
                 self.fields["api_key"].required = True
         if "base_url" in self.fields:
             self.fields["base_url"].required = False
@@ -163,12 +175,29 @@ class CredentialForm(PlatformOptionsForm):
             problem = url_problem(url) if url else None
             if problem and field not in self.errors:
                 self.add_error(field, problem)
-        if self.instance.pk and not cleaned.get("api_key"):
-            if "platform" in self.changed_data:
+        removing = bool(cleaned.get("remove_api_key")) or "platform" in self.changed_data
+        cleaned["remove_api_key"] = False
+        if not cleaned.get("api_key"):
+            self.check_key_without_a_new_one(cleaned, removing)
+        return cleaned
+
+    def check_key_without_a_new_one(self, cleaned: dict[str, Any], removing: bool) -> None:
+        """No key was entered: keep the stored one where it may go, remove it, or say a key is needed."""
+        if self.instance.pk and self.instance.api_key_encrypted:
+            if not self.needs_key and removing:
+                # The old key is never sent to a new platform; none is sent at all.
+                cleaned["remove_api_key"] = True
+            elif "platform" in self.changed_data:
                 self.add_error("api_key", _("The platform changed: enter the API key for the new platform."))
             else:
                 self.require_key_for_changed_addresses(cleaned)
-        return cleaned
+        elif self.instance.pk and self.needs_key:
+            self.add_error("api_key", _("This platform needs an API key: enter it."))
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether the credential's platform needs a key (an unknown platform is taken to)."""
+        return self.platform not in PLATFORMS or provider_class(self.platform).needs_key
 
     @classmethod
     def url_option_names(cls) -> list[str]:
@@ -211,6 +240,8 @@ class CredentialForm(PlatformOptionsForm):
     def save(self, commit=True):
         if self.cleaned_data.get("api_key"):
             self.instance.set_api_key(self.cleaned_data["api_key"])
+        elif self.cleaned_data.get("remove_api_key"):
+            self.instance.remove_api_key()
         return super().save(commit)
 
 

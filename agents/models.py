@@ -49,12 +49,16 @@ class Credential(models.Model):
 
     @property
     def api_key(self) -> str:
-        return crypto.decrypt(self.api_key_encrypted)
+        """The key; "" for an agent server that needs none."""
+        return crypto.decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
 
     @method_decorator(sensitive_variables("raw_key"))
     def set_api_key(self, raw_key: str) -> None:
         self.api_key_encrypted = crypto.encrypt(raw_key)
         self.api_key_last4 = raw_key[-4:]
+
+    def remove_api_key(self) -> None:
+        self.api_key_encrypted = self.api_key_last4 = ""
 
     @property
     def masked_key(self) -> str:

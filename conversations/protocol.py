@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from agents.providers.events import ReplyEvent
 from conversations.rendering import render_markdown
@@ -43,6 +44,7 @@ class FrameType(StrEnum):
     ERROR = "error"
     FRAME_PIECE = "frame.piece"
     RESYNC = "resync"
+    VERSION_CHOSEN = "version.chosen"
 
 
 class RequestType(StrEnum):
@@ -74,6 +76,22 @@ class RefusalCode(StrEnum):
     SOCKET_LIMIT = "SOCKET_LIMIT"
     APPROVAL_CLOSED = "APPROVAL_CLOSED"
     RESTARTING = "RESTARTING"
+
+
+class ReplyErrorCode(StrEnum):
+    """The `error_code` of a `reply.ended` frame: an ending the site decided, worded by the browser."""
+
+    CUT_OFF = "CUT_OFF"
+
+
+# The English words of each code: what the reply's `error` saves and the frame's `error` carries. A page
+# shows them in the reader's language (the browser's catalog has them too).
+REPLY_ERRORS = {ReplyErrorCode.CUT_OFF: gettext_noop("The reply was cut off when the site restarted.")}
+
+
+def reply_error_code(error: str) -> str:
+    """The code of a saved reply error the site wrote itself; "" for any other (a platform's words)."""
+    return next((str(code) for code, words in REPLY_ERRORS.items() if words == error), "")
 
 
 class Refused(Exception):
@@ -229,6 +247,7 @@ def reply_ended(
             "text": text,
             "html": render_markdown(text) if html is None else html,
             "error": error,
+            "error_code": reply_error_code(error),
             "tool_calls": tool_calls,
             "approval": approval,
             "usage": usage or {},
@@ -252,6 +271,11 @@ def error(code: RefusalCode, message: str, *, client_id: str | None = None) -> s
     if client_id is not None:
         payload["client_id"] = client_id
     return encode(payload)
+
+
+def version_chosen(*, message_id: int, replaces: int) -> str:
+    """Another version of a turn is chosen: `message_id` and the path after it replace `replaces`."""
+    return encode({"type": FrameType.VERSION_CHOSEN, "message_id": message_id, "replaces": replaces})
 
 
 _piece_ids = itertools.count(1)

@@ -7,6 +7,7 @@ each message's versions.
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Q
@@ -125,11 +126,18 @@ def title_follows(conversation: Conversation, old: Message, new: Message) -> boo
     return True
 
 
-def choose_version(conversation_id: str, user_id: int, message_id: int) -> Conversation:
+class Choice(NamedTuple):
+    conversation: Conversation
+    # The version chosen until now; None when the message was the chosen one already.
+    replaced_id: int | None
+
+
+def choose_version(conversation_id: str, user_id: int, message_id: int) -> Choice:
     """Make message `message_id` the chosen version of its turn; the page then shows the path from it.
 
     Refused (`VersionRefused`) while a reply runs (it would leave the page), or for a message
-    whose versions are not on the chosen path. Returns the conversation (its title may follow).
+    whose versions are not on the chosen path. Returns the conversation (its title may follow)
+    and the version it replaced.
     """
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=conversation_id, owner_id=user_id)
@@ -140,7 +148,7 @@ def choose_version(conversation_id: str, user_id: int, message_id: int) -> Conve
         if current is None or not current.in_history:
             raise VersionRefused(_("This version is not part of the conversation shown."))
         if current.pk == target.pk:
-            return conversation
+            return Choice(conversation, None)
         if conversation.messages.filter(status=Message.Status.STREAMING).exists():
             raise VersionRefused(_("Wait for the reply to finish, or stop it, before switching versions."))
         leave_path(current)
@@ -149,7 +157,7 @@ def choose_version(conversation_id: str, user_id: int, message_id: int) -> Conve
         join_path(target)
         if title_follows(conversation, current, target):
             conversation.save(update_fields=["title"])
-    return conversation
+    return Choice(conversation, current.pk)
 
 
 def versions_as_dict(message: Message) -> dict[str, int | str | None] | None:

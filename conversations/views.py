@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.models import Agent
 from agents.providers import provider_class
-from conversations import access, attachments, exports, feedback, history, protocol, services, versions
+from conversations import access, attachments, exports, feedback, history, protocol, relay, services, versions
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
 from conversations.search import hit_json, search_results
@@ -224,17 +225,51 @@ def earlier_messages_response(
     )
 
 
+def messages_from_response(
+    shown: QuerySet[Message],
+    message_id: int | str,
+    context: dict[str, Any],
+    attachment_url: AttachmentUrl = attachments.owner_url,
+    show_versions: bool = False,
+) -> dict[str, Any]:
+    """Message `message_id` of `shown` and every one after it, as HTML with their raw texts.
+
+    What a page puts in place of another version of that turn and of everything after it.
+    """
+    page = history.page_from(shown, int(message_id)) if str(message_id).isdigit() else None
+    if page is None:
+        raise Http404("No such message.")
+    messages = page[0]
+    views = message_views(messages, attachment_url)
+    if show_versions:
+        add_versions(views, messages)
+    return {
+        "html": render_to_string("conversations/_messages.html", {"thread_messages": views, **context}),
+        "texts": {str(m.pk): m.content for m in messages},
+    }
+
+
+def owner_context(conversation: Conversation) -> dict[str, Any]:
+    """What the owner's message template needs besides the messages."""
+    return {"agent": agent_card(conversation.agent), "can_rate": True}
+
+
 @login_required
 @require_GET
 def conversation_messages(request: HttpRequest, conversation_id: str) -> JsonResponse:
-    """The page of messages before `?before=<message id>`, for the chat page's "load earlier"."""
+    """The page of messages before `?before=<message id>`, for the chat page's "load earlier";
+    with `?from=<message id>`, that message and every one after it (another tab chose its version)."""
     found = access.owned_conversation(request.user, conversation_id)
+    if "from" in request.GET:
+        shown = found.chosen_path().select_related("feedback")
+        answer = messages_from_response(shown, request.GET["from"], owner_context(found), show_versions=True)
+        return JsonResponse({**answer, "title": found.title})
     return earlier_messages_response(
         found.chosen_path().select_related("feedback"),
         request.GET.get("before", ""),
         "conversation_messages",
         found.id,
-        {"agent": agent_card(found.agent), "can_rate": True},
+        owner_context(found),
         show_versions=True,
     )
 
@@ -246,23 +281,16 @@ def choose_version(request: HttpRequest, conversation_id: str, message_id: int) 
     gives it), which the page puts in place of the version it showed, and the title (it may follow)."""
     found = access.owned_conversation(request.user, conversation_id)
     try:
-        chosen = versions.choose_version(found.id, request.user.pk, message_id)
+        chosen, replaced_id = versions.choose_version(found.id, request.user.pk, message_id)
     except versions.VersionRefused as exc:
         return JsonResponse({"error": str(exc)}, status=409)
-    page = history.page_from(chosen.chosen_path().select_related("feedback"), message_id)
-    if page is None:
-        raise Http404("No such message.")
-    shown = page[0]
-    views = message_views(shown)
-    add_versions(views, shown)
-    context = {"thread_messages": views, "agent": agent_card(found.agent), "can_rate": True}
-    return JsonResponse(
-        {
-            "html": render_to_string("conversations/_messages.html", context),
-            "texts": {str(m.pk): m.content for m in shown},
-            "title": chosen.title,
-        }
-    )
+    if replaced_id is not None:
+        # The conversation's other pages (tabs, live share viewers), in any process, show it too.
+        frame = protocol.version_chosen(message_id=message_id, replaces=replaced_id)
+        async_to_sync(relay.tell_every_socket)(found.id, frame)
+    shown = chosen.chosen_path().select_related("feedback")
+    answer = messages_from_response(shown, message_id, owner_context(found), show_versions=True)
+    return JsonResponse({**answer, "title": chosen.title})
 
 
 def add_versions(views: list[dict[str, Any]], shown: list[Message]) -> None:
@@ -646,6 +674,7 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
     can_continue = signed_in and access.may_use_agent(request.user, agent)
     config = {
         "wsPath": f"/ws/share/{link.token}/" if link.live else None,
+        "messagesUrl": reverse("shared_messages", args=[link.token]) if link.live else None,
         "agentName": agent.name,
     }
     response = render(
@@ -677,13 +706,26 @@ def shared_conversation(request: HttpRequest, link: ShareLink) -> HttpResponse:
 @require_GET
 @share_page_or_sign_in
 def shared_messages(request: HttpRequest, link: ShareLink) -> JsonResponse:
-    """The page of messages before `?before=` on a share page: a message id when live, else a position."""
+    """The page of messages before `?before=` on a share page: a message id when live, else a position.
+
+    A live link's page also asks, with `?from=<message id>`, for that message and every one after it
+    (the owner chose another version of its turn).
+    """
+    context = {"agent": agent_card(link.conversation.agent), "user_label": user_said(link)}
+    if "from" in request.GET:
+        if not link.live:
+            raise Http404("No such message.")
+        return JsonResponse(
+            messages_from_response(
+                link.messages(), request.GET["from"], context, attachment_url=shared_file_url(link)
+            )
+        )
     return earlier_messages_response(
         link.messages(),
         request.GET.get("before", ""),
         "shared_messages",
         link.token,
-        {"agent": agent_card(link.conversation.agent), "user_label": user_said(link)},
+        context,
         attachment_url=shared_file_url(link),
         show_ids=link.live,
     )

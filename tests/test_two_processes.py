@@ -256,6 +256,35 @@ def test_a_reply_on_a_streams_to_tabs_on_b_open_before_it_and_opened_during_it_a
     assert pages["during"].frames[0]["type"] == "reply.snapshot"
 
 
+def test_a_version_chosen_through_either_process_shows_in_tabs_and_a_share_viewer_on_both(site):
+    conversation_id = site.a.new_conversation()
+    chat = f"/ws/conversations/{conversation_id}/"
+    with running_reply(site, conversation_id, "Say hello [[words=3]]") as first:
+        pass
+    tab_a = site.open_tab(site.a, chat)
+    tab_a.send(json.dumps({"type": "regenerate", "message_id": first.ended["message_id"], "client_id": "r"}))
+    second = Page()
+    second.read(tab_a)
+    tab_b = site.open_tab(site.b, chat)
+    viewer = site.open_tab(site.b, f"/ws/share/{live_share_token(site, conversation_id)}/")
+
+    # nginx gives the request to either process; the tabs and the viewer on both are told.
+    with signed_in_client(site.a, site.nginx) as client:
+        chosen = client.post(
+            f"/c/{conversation_id}/messages/{first.ended['message_id']}/choose/",
+            headers={"X-CSRFToken": client.cookies["csrftoken"], "Accept": "application/json"},
+        )
+    assert chosen.status_code == 200, chosen.text
+    for name, ws in (("tab on A", tab_a), ("tab on B", tab_b), ("viewer on B", viewer)):
+        page = Page()
+        page.read(ws, until="version.chosen")
+        told = page.frames[-1]
+        assert (told["message_id"], told["replaces"]) == (
+            first.ended["message_id"],
+            second.ended["message_id"],
+        ), name
+
+
 def test_stop_from_a_tab_on_b_stops_the_reply_running_on_a(site):
     conversation_id = site.a.new_conversation()
     tab_b = site.open_tab(site.b, f"/ws/conversations/{conversation_id}/")

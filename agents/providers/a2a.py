@@ -258,6 +258,7 @@ class A2AProvider(Provider, platform=PLATFORM):
     max_files = 5
     max_file_bytes = 5 * 1024 * 1024
     files_without_text = True
+    needs_key = False
     credential_options = {
         "key_header": Option(
             gettext_lazy(
@@ -270,6 +271,8 @@ class A2AProvider(Provider, platform=PLATFORM):
 
     @property
     def auth_headers(self) -> dict[str, str]:
+        if not self.connection.api_key:
+            return {}
         header = str(self.connection.options.get("key_header") or "").strip()
         if header and not HEADER_NAME.fullmatch(header):
             raise UpstreamError(

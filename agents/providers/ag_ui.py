@@ -296,6 +296,7 @@ def run_events(data: dict[str, Any], state: RunState) -> Iterator[ReplyEvent]:
 class AGUIProvider(Provider, platform=PLATFORM):
     default_base_url = ""
     sends_history = True
+    needs_key = False
     accepted_file_types = IMAGE_TYPES
     agent_options = {**HISTORY_OPTIONS}
 

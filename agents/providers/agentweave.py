@@ -42,8 +42,8 @@ from agents.providers.limits import within_limits
 PLATFORM = "agentweave"
 LABEL = platform_label(PLATFORM)
 SUCCESS_CODE = 201000
-OUTPUT_TYPES = ("text", "media")
-PAY_ACCOUNTS = ("Person", "Org")
+OUTPUT_TYPES = {"text": gettext_lazy("Text"), "media": gettext_lazy("Media")}
+PAY_ACCOUNTS = {"Person": gettext_lazy("Person (the key's owner)"), "Org": gettext_lazy("Organisation")}
 DELTA = "send_message.delta"
 COMPLETED = "send_message.completed"
 HEARTBEAT = "send_message.heartbeat"

@@ -2,7 +2,7 @@
 
 import abc
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -60,13 +60,14 @@ IMAGE_AND_DOCUMENT_TYPES = IMAGE_TYPES | {
 class Option:
     """One setting a platform reads, as the admin form offers it.
 
-    `kind` is "text", "url", "flag" (true/false), "choice" (one of `choices`;
-    empty means the platform's default) or "json" (an object).
+    `kind` is "text", "url", "flag" (true/false), "choice" (one of `choices`, the
+    values the platform takes with the words the admin reads for each; empty
+    means the platform's default) or "json" (an object).
     """
 
     help: str
     kind: str = "text"
-    choices: tuple[str, ...] = ()
+    choices: Mapping[str, str] = field(default_factory=dict)
     default: Any = None
     label: str = ""
 
@@ -246,6 +247,8 @@ class Provider(abc.ABC):
     # Whether each turn carries the conversation's earlier messages (`Turn.history`): the
     # platform keeps no history of its own. Such a provider adds HISTORY_OPTIONS to its agent options.
     sends_history: ClassVar[bool] = False
+    # Whether every call needs an API key; False for agent servers that may need no authentication.
+    needs_key: ClassVar[bool] = True
 
     def __init_subclass__(cls, *, platform: str = "", **kwargs: Any):
         super().__init_subclass__(**kwargs)

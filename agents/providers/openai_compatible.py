@@ -130,6 +130,7 @@ def ending(state: StreamState) -> list[ReplyEvent]:
 class OpenAICompatibleProvider(Provider, platform=PLATFORM):
     default_base_url = "https://api.openai.com/v1"
     sends_history = True
+    needs_key = False
     accepted_file_types = IMAGE_TYPES
     agent_options = {
         "system_prompt": Option(
@@ -175,7 +176,10 @@ class OpenAICompatibleProvider(Provider, platform=PLATFORM):
         return self.connection.base_url.rstrip("/") + path
 
     def headers(self, accept: str = "application/json") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.connection.api_key}", "Accept": accept}
+        headers = {"Accept": accept}
+        if self.connection.api_key:
+            headers["Authorization"] = f"Bearer {self.connection.api_key}"
+        return headers
 
     async def history_messages(self, history: tuple[HistoryMessage, ...]) -> list[dict[str, Any]]:
         messages = []

@@ -354,7 +354,12 @@ def custom_events(data: dict[str, Any], state: StreamState) -> Iterator[ReplyEve
 class SketricGenProvider(Provider, platform=PLATFORM):
     default_base_url = "https://chat-v2.sketricgen.ai"
     max_input_chars = 10_000
-    contact_modes = ("none", "username", "email", "user_id")
+    contact_modes = {
+        "none": gettext_lazy("None"),
+        "username": gettext_lazy("Username"),
+        "email": gettext_lazy("Email address"),
+        "user_id": gettext_lazy("User id"),
+    }
     agent_options = {
         "stream": Option(
             gettext_lazy("Stream the reply as it is written (off: one JSON reply)."),

@@ -48,7 +48,11 @@ from agents.providers.http import (
 PLATFORM = "slug_chat"
 LABEL = platform_label(PLATFORM)
 DONE = "[DONE]"
-USER_IDENTIFIER_CHOICES = ("off", "username", "email")
+USER_IDENTIFIER_CHOICES = {
+    "off": gettext_lazy("Off"),
+    "username": gettext_lazy("Username"),
+    "email": gettext_lazy("Email address"),
+}
 # A slug no agent has, for checking a credential that has no agent yet.
 PROBE_SLUG = "chatsite-connection-check"
 NO_CONVERSATION_ID = gettext_lazy(

@@ -54,9 +54,18 @@ from agents.providers.http import (
 PLATFORM = "workflow_chat"
 LABEL = platform_label(PLATFORM)
 PATH = "/v1/ai/workflow/chat/stream"
-PREFERRED_MODES = ("planning", "building", "repair", "conversation")
-AGENT_VERSIONS = ("v1", "v2", "both")
-TEMPLATE_SEARCH_MODES = ("lightweight", "hybrid")
+PREFERRED_MODES = {
+    "planning": gettext_lazy("Planning"),
+    "building": gettext_lazy("Building"),
+    "repair": gettext_lazy("Repair"),
+    "conversation": gettext_lazy("Conversation"),
+}
+AGENT_VERSIONS = {
+    "v1": gettext_lazy("Version 1"),
+    "v2": gettext_lazy("Version 2"),
+    "both": gettext_lazy("Both"),
+}
+TEMPLATE_SEARCH_MODES = {"lightweight": gettext_lazy("Lightweight"), "hybrid": gettext_lazy("Hybrid")}
 ACTIVITY_CHARS = 200
 # [guess] The seed gives no limit for `images`; the request carries them base64-encoded
 # (a third larger), so the raw bytes of one message's images are capped before encoding.

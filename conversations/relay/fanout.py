@@ -17,6 +17,9 @@ from conversations.relay.sweep import keep_sweeping
 
 logger = logging.getLogger(__name__)
 
+# The origin of news from outside the relay (a view): no process's channel, so no process skips it.
+OUTSIDE_THE_RELAY = "outside"
+
 # How long frames for sockets in other processes are gathered before sending.
 REMOTE_BATCH_SECONDS = 0.05
 
@@ -305,6 +308,19 @@ hub = Hub()
 async def hear(conversation_id: str, news: dict[str, Any], send: SendFrame, *, reply_to: str) -> None:
     """Pass news from the conversation's group to a socket (`send`, on channel `reply_to`)."""
     await hub.hear(conversation_id, news, send, reply_to)
+
+
+async def tell_every_socket(conversation_id: str, text: str) -> None:
+    """Send a frame to every socket of the conversation, in every process, through its group alone."""
+    news = {"type": "relay.news", "frames": [text], "origin": OUTSIDE_THE_RELAY}
+    try:
+        await get_channel_layer().group_send(conversation_group(conversation_id), news)
+    except Exception:
+        logger.warning(
+            "News of conversation %s did not reach its sockets; their pages catch up at a reload",
+            conversation_id,
+            exc_info=True,
+        )
 
 
 def stop_taking_turns() -> None:

@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 
 from agents.providers import Provider, UpstreamError
 from conversations.models import Conversation, Message
-from conversations.protocol import RefusalCode, Refused
+from conversations.protocol import REPLY_ERRORS, RefusalCode, Refused, ReplyErrorCode
 
 MAX_RESPONSE_CHARS = 10_000
 
@@ -82,7 +82,8 @@ def interrupt_abandoned(replies: QuerySet[Message]) -> int:
         status=Message.Status.STREAMING, updated_at__lt=now - timedelta(seconds=settings.REPLY_ALIVE_SECONDS)
     ).update(
         status=Message.Status.INTERRUPTED,
-        error=_("The reply was cut off when the site restarted."),
+        # In English whoever's request marks it: each page shows it in its reader's language.
+        error=REPLY_ERRORS[ReplyErrorCode.CUT_OFF],
         updated_at=now,
     )
 

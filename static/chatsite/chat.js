@@ -184,12 +184,14 @@ const thread = new Thread(list, {
 });
 
 initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
-initVersions({
+thread.onVersionChosen = initVersions({
   list,
   thread,
   csrfToken: config.csrfToken,
   chooseUrl: (messageId) =>
     conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/choose/` : null,
+  messagesUrl: (messageId) =>
+    conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/?from=${messageId}` : null,
   showError,
 });
 

@@ -4,6 +4,7 @@ import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initEarlierMessages } from "./history.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
+import { followChosenVersions } from "./versions.js";
 import { gettext } from "./i18n.js";
 
 const config = JSON.parse(document.getElementById("share-config").textContent);
@@ -36,6 +37,10 @@ const thread = new Thread(list, {
   onRunning: () => {},
   onUserMessage: () => {},
   readOnly: true,
+});
+thread.onVersionChosen = followChosenVersions({
+  thread,
+  messagesUrl: (messageId) => (config.messagesUrl ? `${config.messagesUrl}?from=${messageId}` : null),
 });
 
 initEarlierMessages({

@@ -13,6 +13,8 @@ const DEFAULT_ERRORS = {
   error: gettext("The reply failed."),
   interrupted: gettext("The reply was interrupted."),
 };
+// Endings the site decided, by `error_code` (conversations/protocol.py REPLY_ERRORS): in the page's language.
+const REPLY_ERRORS = new Map([["CUT_OFF", gettext("The reply was cut off when the site restarted.")]]);
 
 function setUserContent(element, text, attachments) {
   const bubble = element.querySelector(".bubble");
@@ -35,10 +37,15 @@ export class Thread {
    * onRunning(messageId | null): a reply started or ended.
    * onUserMessage(message, clientId, title): a user message was saved (`title`: the conversation's new one).
    * onNotice(kind, element): something the reader must see came: "approval", "error" or "retrying".
+   * onVersionChosen(frame): another version of a turn was chosen (versions.js `followChosenVersions`).
    * readOnly: a shared page, which shows requests for decisions without controls.
    */
-  constructor(list, { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, readOnly = false }) {
+  constructor(
+    list,
+    { texts, send, onChange, onRunning, onUserMessage, onNotice = () => {}, onVersionChosen = () => {}, readOnly = false },
+  ) {
     this.list = list;
+    this.onVersionChosen = onVersionChosen;
     this.readOnly = readOnly;
     this.onNotice = onNotice;
     this.send = send;
@@ -78,6 +85,8 @@ export class Thread {
         return this.replySnapshot(frame);
       case "reply.ended":
         return this.replyEnded(frame);
+      case "version.chosen":
+        return this.onVersionChosen(frame);
       case "text_delta":
       case "text_live":
       case "text_replace":
@@ -256,7 +265,7 @@ export class Thread {
       usage.hidden = usage.textContent === "";
     }
     reply.querySelector(".msg-error-text").textContent =
-      (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
+      REPLY_ERRORS.get(frame.error_code) || (typeof frame.error === "string" && frame.error) || DEFAULT_ERRORS[status] || "";
     setStatus(reply, status);
     reply.dataset.seq = String(this.seqs.get(id));
     delete reply.dataset.retrying;

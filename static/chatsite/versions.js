@@ -2,7 +2,8 @@
 //
 // Choosing a version is saved on the server (POST …/messages/<id>/choose/), which answers with the
 // conversation from that version on, rendered and sanitised like "load earlier" pages: it takes
-// the place of the version shown and of everything after it.
+// the place of the version shown and of everything after it. The conversation's other pages (tabs,
+// live share viewers) get a `version.chosen` frame and fetch the same from their own address.
 
 import { showRenamed } from "./conversation_menu.js";
 import { cloneTemplate, enhanceCodeBlocks, localizeTimes } from "./dom.js";
@@ -50,22 +51,57 @@ function showTitle(title) {
   }
 }
 
+function isId(value) {
+  return Number.isInteger(value) && value > 0;
+}
+
+/**
+ * Follow the choices other pages make: a function for `version.chosen` frames ({message_id, replaces}).
+ * thread: the page's Thread; messagesUrl(messageId): where this page fetches the messages from that one
+ * on ({html, texts, title?}), or null; onTitle(title): the conversation's title changed with the choice.
+ * A page that does not show the version replaced (the one that chose, or one with that turn not loaded)
+ * changes nothing.
+ */
+export function followChosenVersions({ thread, messagesUrl, onTitle = () => {}, isChoosing = () => false }) {
+  let latest = 0;
+  return async (frame) => {
+    if (!isId(frame.message_id) || !isId(frame.replaces) || isChoosing(frame.message_id)) return;
+    const shown = thread.element(frame.replaces);
+    const url = shown ? messagesUrl(frame.message_id) : null;
+    if (!url) return;
+    const asked = ++latest;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const answer = await response.json();
+      // A later choice, or this page's own, came first.
+      if (asked !== latest || !shown.isConnected) return;
+      replaceFrom(shown, answer, thread);
+      if (typeof answer.title === "string" && answer.title) onTitle(answer.title);
+    } catch {
+      // The page shows the choice when it is next loaded.
+    }
+  };
+}
+
 /**
  * list: the #messages element; thread: the page's Thread.
  * chooseUrl(messageId): where choosing that version is posted, or null (no conversation yet).
+ * messagesUrl(messageId): where the messages from that one on are fetched, when another page chose it.
  * showError(text): tells the user why a version could not be shown.
+ * Returns the handler of `version.chosen` frames.
  */
-export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) {
-  let choosing = false;
+export function initVersions({ list, thread, chooseUrl, messagesUrl, csrfToken, showError }) {
+  let choosing = null;
 
   list.addEventListener("click", async (event) => {
     const button = event.target instanceof Element ? event.target.closest(".version-btn[data-version]") : null;
-    if (!button || choosing) return;
+    if (!button || choosing !== null) return;
     const shown = button.closest(".msg");
     const url = chooseUrl(Number(button.dataset.version));
     if (!shown || !url) return;
     const direction = button.classList.contains("version-next") ? "next" : "previous";
-    choosing = true;
+    choosing = Number(button.dataset.version);
     try {
       const response = await fetch(url, {
         method: "POST",
@@ -77,6 +113,7 @@ export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) 
         showError(typeof answer.error === "string" ? answer.error : gettext("This version could not be shown. Try again."));
         return;
       }
+      if (!shown.isConnected) return; // another page's same choice is shown already
       const chosen = replaceFrom(shown, answer, thread);
       if (typeof answer.title === "string" && answer.title) showTitle(answer.title);
       // Keep keyboard users on the switcher they used (the other arrow at either end).
@@ -86,9 +123,11 @@ export function initVersions({ list, thread, chooseUrl, csrfToken, showError }) 
     } catch {
       showError(gettext("This version could not be shown. Check the connection and try again."));
     } finally {
-      choosing = false;
+      choosing = null;
     }
   });
+
+  return followChosenVersions({ thread, messagesUrl, onTitle: showTitle, isChoosing: (id) => id === choosing });
 }
 
 /** Put the messages of `answer.html` in place of `shown` and every message after it; the first of them. */

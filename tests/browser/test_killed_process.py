@@ -72,3 +72,32 @@ def test_the_open_page_shows_a_reply_cut_off_by_kill_9_as_interrupted_with_retry
     expect(reply.locator(".msg-body")).to_contain_text("This is a simulated SketricGen agent")
     screenshot(page, "killed-process-interrupted")
     context.close()
+
+
+def test_a_german_page_is_told_of_a_swept_reply_in_german(browser, site):
+    conversation_id = site.new_conversation()
+    site.shell(
+        "from conversations.models import Conversation, Message; "
+        f"c = Conversation.objects.get(pk={conversation_id!r}); "
+        "c.messages.create(role='user', content='Erzähl mir etwas'); "
+        "print(c.messages.create(role='assistant', status='streaming', content='Es war einmal', seq=3, "
+        "relay_channel='relay.gone!dead').pk)"
+    )
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site)
+    context.add_cookies([{"name": "django_language", "value": "de", "url": site.url}])
+    page.goto(f"{site.url}/c/{conversation_id}/")
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    reply = page.locator("article.msg-assistant").last
+    expect(reply).to_have_attribute("data-status", "streaming")
+    expect(page.locator("#connection")).to_be_hidden()
+    time.sleep(1)  # its `resume` answered while the reply still looks alive
+
+    assert site.age_streaming_replies(24 * 3600) == 1
+    expect(reply).to_have_attribute("data-status", "interrupted", timeout=SWEPT_WITHIN_MS)
+    expect(reply.locator(".msg-error-text")).to_have_text(
+        "Die Antwort wurde abgebrochen, als die Website neu startete."
+    )
+    context.close()

@@ -146,3 +146,39 @@ def test_a_teammate_watching_a_live_link_sees_the_edited_message_and_its_new_rep
         expect(bob.locator(".versions")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_a_version_switched_in_one_tab_shows_in_the_other_tab_and_to_a_live_viewer(
+    signed_in, browser, live_site, request
+):
+    page = signed_in
+    start_conversation(page, live_site, "Describe a harbour")
+    regenerate(page)
+    expect(page.locator(LAST_REPLY)).to_contain_text(TURN.format(2))
+    url = share_link(page, live=True)
+    other_tab = page.context.new_page()
+    other_tab.goto(page.url)
+    expect(other_tab.locator(LAST_REPLY)).to_contain_text(TURN.format(2))
+    context, bob = new_page(browser)
+    try:
+        sign_in_as(bob, live_site, "bob", request.getfixturevalue("bob_password"))
+        bob.goto(url)
+        expect(bob.locator("#live-status")).to_have_attribute("data-state", "open")
+        expect(bob.locator(LAST_REPLY)).to_contain_text(TURN.format(2))
+        expect(other_tab.locator("#connection")).to_be_hidden()
+        other_tab.evaluate("window.notReloaded = true")
+        bob.evaluate("window.notReloaded = true")
+
+        page.locator(LAST_REPLY).get_by_role("button", name="Previous version").click()
+        expect(page.locator(LAST_REPLY)).to_contain_text(TURN.format(1))
+
+        expect(other_tab.locator(LAST_REPLY)).to_contain_text(TURN.format(1))
+        expect(other_tab.locator(LAST_REPLY).get_by_role("group", name="Version 1 of 2")).to_be_visible()
+        expect(other_tab.locator("article.msg-assistant")).to_have_count(1)
+        expect(bob.locator(LAST_REPLY)).to_contain_text(TURN.format(1))
+        expect(bob.locator("article.msg-assistant")).to_have_count(1)
+        assert other_tab.evaluate("window.notReloaded") and bob.evaluate("window.notReloaded")
+        screenshot(other_tab, "versions-switched-in-another-tab")
+    finally:
+        context.close()
+        other_tab.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conversations.protocol import FrameType, RefusalCode, RequestType
+from conversations.protocol import FrameType, RefusalCode, ReplyErrorCode, RequestType
 from conversations.relay.run import LIVE_RENDER_MAX_SECONDS
 from tests.conversations.sockets import frames_until
 
@@ -34,6 +34,12 @@ def test_the_document_lists_exactly_the_refusal_codes():
     listed = re.sub(r"\([^)]*\)", "", error_row.split("Codes:", 1)[1])  # explanations name settings
     codes = set(re.findall(r"`([A-Z_]+)`", listed))
     assert codes == {str(code) for code in RefusalCode}
+
+
+def test_the_document_lists_exactly_the_reply_error_codes():
+    paragraph = next(p for p in DOC.split("\n\n") if p.startswith("A `reply.ended` whose"))
+    listed = re.sub(r"\([^)]*\)", "", paragraph.split("Codes:", 1)[1])
+    assert set(re.findall(r"`([A-Z_]+)`", listed)) == {str(code) for code in ReplyErrorCode}
 
 
 async def quiet(ws, seconds: float = 0.3) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from conversations import relay
 from conversations.models import Message
 from conversations.relay import fanout, sweep
+from tests.conversations.conftest import session_cookie_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,3 +115,21 @@ async def test_a_reply_alive_in_this_process_is_left_alone(alice, conversation, 
     while (await next_frame(ws))["type"] != "reply.ended":
         pass
     await ws.disconnect()
+
+
+async def test_a_german_pages_visit_saves_the_interruption_in_english_and_the_ending_carries_its_code(
+    alice, conversation, connect
+):
+    reply = await reply_of_a_dead_process(conversation)
+    await last_touched(reply, settings.REPLY_ALIVE_SECONDS + 1)
+    cookie = await session_cookie_async(alice)
+    # The German page's socket finds the reply abandoned and marks it; the sweep then tells the page.
+    _, german = await connect(alice, conversation.id, cookie=f"{cookie}; {settings.LANGUAGE_COOKIE_NAME}=de")
+    await sweep.sweep(fanout.hub)
+
+    ended = await next_frame(german)
+    assert (ended["type"], ended["status"]) == ("reply.ended", "interrupted")
+    assert ended["error_code"] == "CUT_OFF"
+    # Saved in the site's own English words, which every page translates for its reader.
+    assert (await saved(reply)).error == "The reply was cut off when the site restarted."
+    await german.disconnect()
