@@ -147,6 +147,9 @@ class Hub:
 
     async def flush_later(self, run: ReplyRun) -> None:
         await asyncio.sleep(REMOTE_BATCH_SECONDS)
+        if run.ownership_stale():  # after a stall: held until the reply is known to be still this process's
+            run.flusher = None
+            return
         await self.flush(run)
 
     async def flush(self, run: ReplyRun) -> None:
