@@ -86,6 +86,7 @@ TARGET_CPU_RATIO = 1.5
 @dataclass
 class TabStream(Stream):
     snapshots: int = 0  # snapshots received (a tab that began watching after the first deltas)
+    repeated: int = 0  # events received again, with a seq the tab already had
 
 
 async def open_tab(url: str, conversation_id: str, cookie: str, limit: asyncio.Semaphore) -> Any:
@@ -108,6 +109,9 @@ async def read_reply(
 ) -> "TabStream":
     """Read one reply's frames on `ws` until `reply.ended`, after sending `send` (the owner's tab)."""
     stream = TabStream()
+    if isinstance(ws, BaseException):  # the tab did not open: all its deltas are lost
+        stream.error = f"not connected: {type(ws).__name__}"
+        return stream
     last_seq: int | None = None
     try:
         async with asyncio.timeout(seconds):
@@ -118,21 +122,16 @@ async def read_reply(
             async for raw in ws:
                 now = time.time_ns()
                 message = json.loads(raw)
-                kind = message["type"]
-                if kind == "text_delta":
-                    latencies.append(now - int(message["text"].split(" ", 1)[0]))
-                    stream.delta()
-                    if last_seq is not None and message["seq"] != last_seq + 1:
-                        stream.gaps += 1
-                    last_seq = message["seq"]
-                elif kind == "reply.started":
-                    last_seq = message["seq"]
-                elif kind == "reply.snapshot":  # a tab that asked to watch after the first deltas
-                    last_seq = message["seq"]
-                    stream.received = len(STAMP.findall(message["text"]))
+                kind, seq = message["type"], message.get("seq")
+                if kind == "reply.started":
+                    last_seq = seq
+                elif kind == "reply.snapshot":  # a tab that began watching after the first deltas
+                    if last_seq is None or seq > last_seq:
+                        last_seq = seq
+                        stream.received = len(STAMP.findall(message["text"]))
                     stream.snapshots += 1
                 elif kind == "reply.ended":
-                    if last_seq is not None and message["seq"] != last_seq + 1:
+                    if last_seq is not None and seq != last_seq + 1:
                         stream.gaps += 1
                     stream.finished = message["status"] == "complete"
                     if not stream.finished:
@@ -141,6 +140,16 @@ async def read_reply(
                 elif kind == "error":
                     stream.error = message.get("code", "error")
                     break
+                elif seq is not None:  # a numbered event: a text delta, a live render of the open block
+                    if last_seq is not None and seq <= last_seq:
+                        stream.repeated += 1  # a page ignores an event it has (after a snapshot)
+                        continue
+                    if last_seq is not None and seq != last_seq + 1:
+                        stream.gaps += 1
+                    last_seq = seq
+                    if kind == "text_delta":
+                        latencies.append(now - int(message["text"].split(" ", 1)[0]))
+                        stream.delta()
     except Exception as exc:  # a broken stream is counted, not fatal
         stream.error = type(exc).__name__
     return stream
@@ -158,6 +167,7 @@ def summary(streams: list[TabStream], latencies: list[int], words: int) -> dict[
         "gaps": sum(s.gaps for s in streams),
         "unfinished": sum(1 for s in streams if not s.finished),
         "snapshots": sum(s.snapshots for s in streams),
+        "repeated": sum(s.repeated for s in streams),
         "errors": errors,
         "p50": percentile(ordered, 0.5),
         "p99": percentile(ordered, 0.99),
@@ -176,11 +186,14 @@ async def client_main(config: dict[str, Any]) -> int:
     words, delay, count = config["words"], config["delay"], len(config["ids"])
     timeout = config["ramp"] + words * delay * 2 + 30
     limit = asyncio.Semaphore(25)
-    owners = await asyncio.gather(*(open_tab(config["a"], c, config["cookie"], limit) for c in config["ids"]))
+    owners = await asyncio.gather(
+        *(open_tab(config["a"], c, config["cookie"], limit) for c in config["ids"]), return_exceptions=True
+    )
     viewers = []
     if config["viewer"]:
         viewers = await asyncio.gather(
-            *(open_tab(config["b"], c, config["cookie"], limit) for c in config["ids"])
+            *(open_tab(config["b"], c, config["cookie"], limit) for c in config["ids"]),
+            return_exceptions=True,
         )
     await asyncio.sleep(0.5)  # the viewers' group joins settle
     owner_latencies: list[int] = []

@@ -286,11 +286,9 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
         html = await asyncio.to_thread(render_markdown, run.markdown.text)
     finally:
         run.hub.runs.pop(run.message_id, None)
-        if run.flusher is not None:
-            run.flusher.cancel()
         if not run.lost:
             await run.hub.publish(run, run.ended(status, error, html=html))
-            await run.hub.flush(run)
+            await run.hub.drain(run)
 
 
 async def interrupt_all() -> None:
