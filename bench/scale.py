@@ -279,7 +279,7 @@ class ScaleBench(Bench):
     def __init__(self, args: argparse.Namespace, database_url: str, redis_url: str):
         from tests.site_process import fresh_postgres_database
 
-        super().__init__(argparse.Namespace(before=None, keep=args.keep, profile=None))
+        super().__init__(argparse.Namespace(before=args.before, keep=args.keep, profile=None))
         self.database_name = f"{urlsplit(database_url).path.lstrip('/') or 'chatsite'}_scale"
         self.database_url = database_url
         self.redis_url = redis_url
@@ -293,15 +293,19 @@ class ScaleBench(Bench):
         self.b: subprocess.Popen | None = None
         self.a_url = self.b_url = ""
 
-    def start_processes(self) -> None:
+    def start_processes(self, tree: Path = ROOT) -> None:
+        """Start A and B on the code in `tree` (this checkout, or the `--before` commit's), stopping any."""
+        self.stop(self.a)
+        self.stop(self.b)
+        self.daphne_starts += 1
         urls = []
         for name in ("a", "b"):
-            port = free_port()
+            port, log = free_port(), f"daphne-{name}-{self.daphne_starts}.log"
             daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
-            proc = self.spawn([sys.executable, *daphne], f"daphne-{name}.log")
+            proc = self.spawn([sys.executable, *daphne], log, cwd=tree)
             login = f"http://127.0.0.1:{port}/accounts/login/"
             self.wait_until(proc, lambda login=login: self.httpx.get(login, timeout=2).status_code == 200,
-                            f"Daphne {name}", f"daphne-{name}.log")  # fmt: skip
+                            f"Daphne {name}", log)  # fmt: skip
             setattr(self, name, proc)
             urls.append(f"http://127.0.0.1:{port}")
         self.a_url, self.b_url = urls
@@ -392,10 +396,8 @@ def added(viewer: float | None, owner: float | None) -> str:
     return "" if viewer is None or owner is None else f"{viewer - owner:.1f}"
 
 
-def report(
-    levels: list[tuple[dict[str, Any], dict[str, Any]]], shapes: list[dict[str, Any]], command: str
-) -> str:
-    out = [f"Machine: {machine()}", "", f"Command: `{command}`", ""]
+def report(levels: list[tuple[dict[str, Any], dict[str, Any]]], shapes: list[dict[str, Any]]) -> str:
+    out = []
     if levels:
         out += [
             f"Per level, N streams of {LEVEL_RATE} events/s, the owner's tab on A; measured without and with "
@@ -488,6 +490,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--readme", action="store_true", help=f"write the tables into bench/README.md ({RESULTS_START})"
     )
+    parser.add_argument(
+        "--before", metavar="REF", help="also measure A and B at this commit, in the same run"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary var dir (logs)")
     parser.add_argument("--role", choices=["client"], help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -507,41 +512,31 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     command = " ".join([".venv/bin/python", "bench/scale.py", *argv])
     bench = ScaleBench(args, database_url, redis_url)
-    levels: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    shapes: list[dict[str, Any]] = []
+    trees = [(f"before ({args.before})", bench.before_tree)] if bench.before_tree else []
+    trees.append(("this tree" if bench.before_tree else "", ROOT))
+    results: list[tuple[str, list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]]]] = []
     started = time.monotonic()
     try:
         print(f"Setting up in {bench.var} ...", flush=True)
         bench.start_fake()
-        bench.prepare_site(2 * sum(args.levels) + 2 * SHAPE_STREAMS * (len(args.shapes) + 1) + 2)
-        bench.start_processes()
-        print("  warming up ...", flush=True)
-        bench.measure(2, 1, 10, viewer=True, ramp=0)
-        for streams in args.levels:
-            print(f"Level {streams}:", flush=True)
-            bench.wait_for_quiet()
-            alone = bench.measure(streams, args.seconds, LEVEL_RATE, viewer=False, ramp=2.0)
-            bench.wait_for_quiet()
-            shared = bench.measure(streams, args.seconds, LEVEL_RATE, viewer=True, ramp=2.0)
-            levels.append((alone, shared))
-        for index, (seconds, rate) in enumerate(args.shapes):
-            print(f"Reply shape {seconds:g} s at {rate:g}/s:", flush=True)
-            if index == 0:  # the same replies with nobody on B: what a reply costs in Redis anyway
-                shapes.append(
-                    bench.measure(SHAPE_STREAMS, seconds, rate, viewer=False, ramp=0.5, count_redis=True)
-                )
-            shapes.append(
-                bench.measure(SHAPE_STREAMS, seconds, rate, viewer=True, ramp=0.5, count_redis=True)
-            )
+        per_tree = 2 * sum(args.levels) + SHAPE_STREAMS * (len(args.shapes) + 1) + 2
+        bench.prepare_site(per_tree * len(trees))
+        for label, tree in trees:
+            print(f"Site: {label or 'this tree'}", flush=True)
+            levels: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            shapes: list[dict[str, Any]] = []
+            results.append((label, levels, shapes))
+            measure_tree(bench, args, tree, levels, shapes)
     except KeyboardInterrupt:
         print("Interrupted; reporting what was measured.", file=sys.stderr)
     finally:
         with contextlib.suppress(OSError):
-            (bench.var / "results.json").write_text(
-                json.dumps({"levels": levels, "shapes": shapes}, indent=1)
-            )
+            (bench.var / "results.json").write_text(json.dumps(results, indent=1))
         bench.close()
-    table = report(levels, shapes, command)
+    table = f"Machine: {machine()}\n\nCommand: `{command}`\n\n"
+    table += "\n".join(
+        (f"#### {label}\n\n" if label else "") + report(levels, shapes) for label, levels, shapes in results
+    )
     print()
     print(table)
     print(f"Total time: {time.monotonic() - started:.0f} s")
@@ -549,6 +544,33 @@ def orchestrate(args: argparse.Namespace, argv: list[str]) -> int:
         write_readme(table)
         print(f"Written to {README.relative_to(ROOT)}")
     return 0
+
+
+def measure_tree(
+    bench: ScaleBench,
+    args: argparse.Namespace,
+    tree: Path,
+    levels: list[tuple[dict[str, Any], dict[str, Any]]],
+    shapes: list[dict[str, Any]],
+) -> None:
+    """Every level, without and with the viewers on B, then every reply shape, on A and B run from `tree`."""
+    bench.start_processes(tree)
+    print("  warming up ...", flush=True)
+    bench.measure(2, 1, 10, viewer=True, ramp=0)
+    for streams in args.levels:
+        print(f"Level {streams}:", flush=True)
+        bench.wait_for_quiet()
+        alone = bench.measure(streams, args.seconds, LEVEL_RATE, viewer=False, ramp=2.0)
+        bench.wait_for_quiet()
+        shared = bench.measure(streams, args.seconds, LEVEL_RATE, viewer=True, ramp=2.0)
+        levels.append((alone, shared))
+    for index, (seconds, rate) in enumerate(args.shapes):
+        print(f"Reply shape {seconds:g} s at {rate:g}/s:", flush=True)
+        if index == 0:  # the same replies with nobody on B: what a reply costs in Redis anyway
+            shapes.append(
+                bench.measure(SHAPE_STREAMS, seconds, rate, viewer=False, ramp=0.5, count_redis=True)
+            )
+        shapes.append(bench.measure(SHAPE_STREAMS, seconds, rate, viewer=True, ramp=0.5, count_redis=True))
 
 
 def main(argv: list[str]) -> int:
