@@ -199,6 +199,16 @@ class SiteProcess:
         os.kill(self.server.pid, signal.SIGKILL)
         self.server.wait(timeout=10)
 
+    @contextmanager
+    def stalled(self) -> Iterator[None]:
+        """The process stopped (SIGSTOP) for the block: alive, holding its sockets, doing nothing."""
+        assert self.server is not None
+        os.kill(self.server.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.server.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()

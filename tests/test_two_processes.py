@@ -374,6 +374,96 @@ def test_a_workflow_chat_reply_whose_process_was_killed_is_taken_over_by_b_and_f
     assert replay["lastEventIndex"] > 0 and "message" not in replay
 
 
+def frames_within(ws: ClientConnection, seconds: float) -> list[dict]:
+    """Every frame `ws` receives in the next `seconds`."""
+    frames, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frames.append(json.loads(ws.recv(timeout=left)))
+        except TimeoutError:
+            break
+    return frames
+
+
+def news_of(reply_id: int, frames: list[dict], ending: dict) -> list[dict]:
+    """The frames about reply `reply_id` other than its `ending` again (a sweep may tell a page twice)."""
+    return [f for f in frames if f.get("message_id") == reply_id and f != ending]
+
+
+def resumed_after_resync(ws: ClientConnection, page: Page, reply_id: int) -> None:
+    """Read `ws` as a page does (static/chatsite/socket.js): on `resync`, resume from the last seq seen."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while page.ended is None:
+        frame = json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        if frame["type"] == "resync":
+            ws.send(json.dumps({"type": "resume", "message_id": reply_id, "after_seq": page.seen}))
+        else:
+            page.take(frame)
+
+
+def saved_row(site: Deployment, reply_id: int) -> dict:
+    return site.b.shell(
+        "from conversations.models import Message; "
+        f"print(json.dumps(Message.objects.filter(pk={reply_id}).values("
+        "'status', 'content', 'seq', 'error', 'relay_channel', 'finished_at').get(), default=str))"
+    )
+
+
+def test_a_reply_interrupted_by_b_while_a_was_stalled_is_neither_sent_on_nor_saved_over_when_a_wakes(site):
+    """SIGSTOP of A mid-reply: B's sweep finds the row untouched and interrupts it; A, woken, lets go."""
+    conversation_id = site.a.new_conversation()
+    tab_b = site.open_tab(site.b, f"/ws/conversations/{conversation_id}/")
+    tab_a = site.open_tab(site.a, f"/ws/conversations/{conversation_id}/")
+    send(tab_a, "Talk at length [[words=400]] [[delay=0.03]]")  # 12 s: A has more to read when it wakes
+    on_b, on_a = Page(), Page()
+    while len(on_b.text) < 200:
+        on_b.read(tab_b, until="text_delta")
+    reply_id = next(f["message_id"] for f in on_b.frames if f["type"] == "reply.started")
+    with site.a.stalled():
+        stalled_at = time.monotonic()
+        on_b.read(tab_b, seconds=ALIVE_SECONDS + 2 * SWEEP_SECONDS + WAIT_SECONDS)
+        assert time.monotonic() - stalled_at <= ALIVE_SECONDS + 2 * SWEEP_SECONDS + 5
+        interrupted = saved_row(site, reply_id)
+    assert on_b.ended["status"] == interrupted["status"] == "interrupted"
+
+    later = frames_within(tab_b, 5)
+    assert news_of(reply_id, later, on_b.ended) == [], "A went on sending the reply"
+    assert saved_row(site, reply_id) == interrupted, "A saved over the interrupted reply"
+    resumed_after_resync(tab_a, on_a, reply_id)
+    assert on_a.ended["status"] == "interrupted"
+    assert on_a.ended["text"] == interrupted["content"] == on_b.ended["text"]
+
+
+def test_a_workflow_reply_taken_over_by_b_while_a_was_stalled_ends_once_and_whole_when_a_wakes(site):
+    """SIGSTOP of A mid-reply: B takes the reply over and finishes it; A, woken, sends and saves nothing."""
+    conversation_id = site.a.new_conversation("workflow_chat")
+    tab_b = site.open_tab(site.b, f"/ws/conversations/{conversation_id}/")
+    tab_a = site.open_tab(site.a, f"/ws/conversations/{conversation_id}/")
+    send(tab_a, "Plan my week [[words=300]] [[delay=0.03]]")
+    on_b, on_a = Page(), Page()
+    while len(on_b.text) < 300:
+        on_b.read(tab_b, until="text_delta")
+    reply_id = next(f["message_id"] for f in on_b.frames if f["type"] == "reply.started")
+    with site.a.stalled():
+        on_b.read(tab_b, seconds=ALIVE_SECONDS + 2 * SWEEP_SECONDS + WAIT_SECONDS)
+        finished = saved_row(site, reply_id)
+    assert on_b.ended["status"] == finished["status"] == "complete"
+    assert finished["relay_channel"] != "" and on_b.gaps == []
+
+    later = frames_within(tab_b, 5)
+    assert news_of(reply_id, later, on_b.ended) == [], "A went on sending the reply"
+    request_id = site.b.shell(
+        "from conversations.models import Message; "
+        f"print(json.dumps(Message.objects.get(pk={reply_id}).upstream_run_id))"
+    )
+    session = site.fakes["workflow_chat"].app.sessions[request_id]
+    whole = "".join(event["data"] for event in session.events if event["type"] == "chunk")
+    assert saved_row(site, reply_id) == finished, "A saved over B's reply"
+    assert on_b.text == finished["content"] == whole
+    resumed_after_resync(tab_a, on_a, reply_id)
+    assert on_a.ended["status"] == "complete" and on_a.ended["text"] == whole
+
+
 def test_sigterm_of_a_takes_no_new_turn_lets_a_running_reply_finish_and_interrupts_one_past_the_grace(site):
     short_id, long_id, new_id = (site.a.new_conversation() for _ in range(3))
     watching_short = site.open_tab(site.b, f"/ws/conversations/{short_id}/")

@@ -149,11 +149,27 @@ class Hub:
                 run.flusher = background(self.flush_later(run), f"relay-flush-{run.message_id}")
 
     async def flush_later(self, run: ReplyRun) -> None:
-        await asyncio.sleep(REMOTE_BATCH_SECONDS)
+        """Send the frames gathered for other processes: the first at once, then those that came meanwhile
+        every REMOTE_BATCH_SECONDS, until an interval brings none.
+
+        So a reply costs at most one layer message per interval and watcher, however many deltas it
+        has, and a slow one's deltas are not held back. After a stall of this process the frames
+        wait until the reply is known to be still its own.
+        """
+        try:
+            while run.outbox and not run.ownership_stale():
+                await self.flush(run)
+                await asyncio.sleep(REMOTE_BATCH_SECONDS)
+        finally:
+            run.flusher = None
+
+    async def drain(self, run: ReplyRun) -> None:
+        """Send what is left for other processes (a reply's end) after the batches on their way."""
+        if run.flusher is not None:
+            await asyncio.wait([run.flusher])
         await self.flush(run)
 
     async def flush(self, run: ReplyRun) -> None:
-        run.flusher = None
         frames, run.outbox = run.outbox, []
         if frames:
             layer = get_channel_layer()
@@ -276,9 +292,12 @@ class Hub:
         if run is None or run.conversation_id != message.get("conversation_id"):
             return
         if message["type"] == "relay.watch":
-            run.remote_watchers.add(message["reply_to"])
-            if run.seq > message.get("after_seq", -1):
-                await layer.send(message["reply_to"], {"type": "relay.frames", "frames": [run.snapshot()]})
+            # No event is numbered meanwhile: the snapshot reaches the socket before any later event.
+            async with run.publishing:
+                run.remote_watchers.add(message["reply_to"])
+                if run.seq > message.get("after_seq", -1):
+                    snapshot = {"type": "relay.frames", "frames": [run.snapshot()]}
+                    await layer.send(message["reply_to"], snapshot)
         elif message["type"] == "relay.stop":
             self.stop(run.conversation_id, run.message_id)
 

@@ -10,6 +10,7 @@ missed or shown twice.
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
@@ -25,7 +26,7 @@ from conversations import protocol
 from conversations.models import Message
 from conversations.protocol import SendFrame
 from conversations.relay import fanout
-from conversations.relay.checkpoints import finish
+from conversations.relay.checkpoints import finish, still_owned
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state
 from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
@@ -160,7 +161,9 @@ async def edit_and_resend(
 
 async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | None) -> ReplyRun:
     hub, reply = fanout.hub, prepared.reply
-    run = ReplyRun(message_id=reply.pk, conversation_id=conversation_id, hub=hub)
+    run = ReplyRun(
+        message_id=reply.pk, conversation_id=conversation_id, hub=hub, relay_channel=reply.relay_channel
+    )
     if prepared.turn.approval is None:
         started = protocol.reply_started(
             message_id=run.message_id, replaces=replaces, versions=prepared.reply_versions
@@ -183,7 +186,12 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
 async def take_over(prepared: PreparedTurn) -> ReplyRun:
     """Go on here with a reply whose process died, from its resume point (the sweep claimed it)."""
     hub, reply = fanout.hub, prepared.reply
-    run = ReplyRun(message_id=reply.pk, conversation_id=str(reply.conversation_id), hub=hub)
+    run = ReplyRun(
+        message_id=reply.pk,
+        conversation_id=str(reply.conversation_id),
+        hub=hub,
+        relay_channel=reply.relay_channel,
+    )
     run.markdown.replace(reply.content)
     run.tool_calls, run.seq, run.resume_point = reply.tool_calls, reply.seq, reply.upstream_resume
     run.saved_seq = run.seq
@@ -217,6 +225,7 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     try:
         async with aclosing(limited) as events:
             async for event in events:
+                await confirm_still_owned(run)
                 async with run.publishing:
                     text = run.apply(event)
                     if text is not None:
@@ -231,7 +240,13 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
             # The platform refused the decisions themselves: its paused run is gone, not this reply.
             run.approval = {**run.approval, "status": "expired"}
             error = str(APPROVAL_EXPIRED)
+    except ReplyTaken:
+        await let_go(run)
+        return
     except asyncio.CancelledError:
+        if run.lost:  # the checkpointer found the row taken (conversations.relay.checkpoints.let_go)
+            await let_go(run)
+            return
         if not run.stop_requested:
             await conclude(
                 run, Message.Status.INTERRUPTED, _("The site was restarting and the reply was cut off.")
@@ -244,21 +259,65 @@ async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
     await conclude(run, status, error)
 
 
+class ReplyTaken(Exception):
+    """The reply's row is no longer this process's: another process interrupted or took it over."""
+
+
+async def confirm_still_owned(run: ReplyRun) -> None:
+    """Raise ReplyTaken if, after a stall of this process, the reply turns out to be another's.
+
+    Checked before each event is relayed, in the database only after a stall: a
+    process stopped longer than REPLY_ALIVE_SECONDS finds on waking that another
+    process's sweep interrupted its reply or took it over, and must then neither
+    send the events it still reads nor save over the other's.
+    """
+    if run.lost:
+        raise ReplyTaken
+    if run.ownership_stale():
+        checked_at = time.monotonic()
+        if not await still_owned(run):
+            run.lost = True
+            raise ReplyTaken
+        run.owned_at = max(run.owned_at, checked_at)
+
+
+async def let_go(run: ReplyRun) -> None:
+    """Stop relaying a reply that is another process's now: nothing more of it is sent or saved here.
+
+    The sockets here watching its conversation resume it, from the saved row:
+    its ending, or the process that took it over.
+    """
+    logger.warning(
+        "Reply %s was interrupted or taken over while this process stalled; left to it", run.message_id
+    )
+    run.lost = True
+    run.stop_live()
+    hub = run.hub
+    hub.runs.pop(run.message_id, None)
+    if run.flusher is not None:
+        run.flusher.cancel()
+    run.outbox.clear()
+    run.remote_watchers.clear()
+    for send in list(hub.watchers.get(run.conversation_id, ())):
+        await hub.ask_to_resync(run.conversation_id, send)
+
+
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
     run.stop_live()
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
     html = None
     try:
-        await finish(run, status, error)
+        if not await finish(run, status, error):
+            await let_go(run)
+            return
         # Rendering and highlighting a long reply whole takes tens of milliseconds or more:
         # off the event loop, which every other reply and socket of this process shares.
         html = await asyncio.to_thread(render_markdown, run.markdown.text)
     finally:
         run.hub.runs.pop(run.message_id, None)
-        if run.flusher is not None:
-            run.flusher.cancel()
-        await run.hub.publish(run, run.ended(status, error, html=html))
-        await run.hub.flush(run)
+        if not run.lost:
+            await run.hub.publish(run, run.ended(status, error, html=html))
+            await run.hub.drain(run)
 
 
 async def interrupt_all() -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from agents.providers.events import (
@@ -78,6 +79,21 @@ class ReplyRun:
     concluded: bool = False
     # Held while a frame is numbered and published, so that frames go out in `seq` order.
     publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The reply is this process's while its row says `streaming` and names this channel (empty: any).
+    relay_channel: str = ""
+    # When a write that required that last succeeded (monotonic seconds, taken before the write);
+    # `lost` once one failed: another process's sweep interrupted or took over the reply.
+    owned_at: float = field(default_factory=time.monotonic)
+    lost: bool = False
+
+    def ownership_stale(self) -> bool:
+        """Whether another process may have taken the reply since this one last knew it was its own.
+
+        A running process refreshes its row at least every REPLY_ALIVE_SECONDS / 3 plus a checkpoint
+        interval; a longer silence means this process was stalled (stopped, starved) and another's
+        sweep may have found the row abandoned.
+        """
+        return time.monotonic() - self.owned_at > settings.REPLY_ALIVE_SECONDS * 0.75
 
     def snapshot(self) -> str:
         return protocol.reply_snapshot(
@@ -205,7 +221,7 @@ class ReplyRun:
 
     async def publish_live(self) -> None:
         async with self.publishing:
-            if not self.live_stale or self.concluded:
+            if not self.live_stale or self.concluded or self.lost or self.ownership_stale():
                 return
             self.seq += 1
             frame = protocol.text_live(message_id=self.message_id, seq=self.seq, html=self.render_live())

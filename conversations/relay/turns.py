@@ -385,7 +385,7 @@ def claim_abandoned_replies(relay_channel: str, running_here: list[int]) -> list
             updated_at=timezone.now(),
         )
         if claimed:
-            reply.content, reply.seq = text, point.get("seq", reply.seq)
+            reply.content, reply.seq, reply.relay_channel = text, point.get("seq", reply.seq), relay_channel
             turn = replace(turn_for(reply.conversation, ""), resume_from={**point, "text": text})
             taken.append(PreparedTurn(reply=reply, provider=provider, turn=turn))
     return taken

@@ -4,6 +4,7 @@ The second process is simulated by giving the relay a fresh Hub while
 the first one keeps relaying; with REDIS_URL set this goes through Redis.
 """
 
+import asyncio
 import json
 
 import pytest
@@ -59,3 +60,37 @@ async def test_stop_reaches_the_process_running_the_reply(
     assert (await messages_of(conversation))[-1].status == "stopped"
     await first.disconnect()
     await second.disconnect()
+
+
+async def remote_run(monkeypatch, batch_seconds: float):
+    """A reply with one watcher in another process (a channel of the layer), batches every `batch_seconds`."""
+    from channels.layers import get_channel_layer
+
+    from conversations.relay import ReplyRun
+
+    monkeypatch.setattr(fanout, "REMOTE_BATCH_SECONDS", batch_seconds)
+    layer = get_channel_layer()
+    channel = await layer.new_channel("socket.")
+    return ReplyRun(message_id=1, conversation_id="c1", hub=Hub(), remote_watchers={channel}), layer, channel
+
+
+async def test_a_frame_for_another_process_after_a_quiet_spell_goes_at_once(monkeypatch):
+    run, layer, channel = await remote_run(monkeypatch, batch_seconds=60)
+    await run.hub.publish(run, '{"seq":1}')
+    try:
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == ['{"seq":1}']
+    finally:
+        run.flusher.cancel()
+
+
+async def test_frames_for_another_process_go_in_one_layer_message_per_interval_however_many(monkeypatch):
+    run, layer, channel = await remote_run(monkeypatch, batch_seconds=0.05)
+    frames = [json.dumps({"seq": n}) for n in range(1, 201)]
+    await run.hub.publish(run, frames[0])
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == frames[:1]
+    for frame in frames[1:]:
+        await run.hub.publish(run, frame)
+    await run.hub.drain(run)
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == frames[1:]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.3)
