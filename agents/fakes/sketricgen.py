@@ -28,6 +28,8 @@ not quote:
                       the documented CUSTOM_EVENT `deep_agents_hitl` (its `value` the
                       request [guess: the payload is not published]) then a bare
                       RUN_PAUSED_HITL; JSON sends `run_paused_hitl` + `hitl_request`.
+- `[[hitl=N]]`        as `[[hitl]]`, and each resumed run pauses again halfway until the
+                      conversation's runs have paused N times (1-9)
 - `[[cite]]`          the reply cites two web sources (`web_search_citations`)
 - `[[asset]]`         the run returns a file (`assets`)
 - `[[credits]]`       the run halts halfway, out of credits: RUN_HALTED_OUT_OF_CREDITS in
@@ -133,7 +135,7 @@ NO_RUN_ACCESS = "This API key does not have Run agents access"
 NO_MANAGE_ACCESS = "This API key does not have Manage resources access"
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|hitl\s*=\s*(?P<pauses>[1-9])|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -340,6 +342,8 @@ class SketricGenFake(FakePlatform):
         self.agents: list[dict[str, Any]] = deepcopy(DEFAULT_AGENTS)
         self.agents_page_size = 2
         self.pending_hitl: dict[str, dict[str, Any]] = {}
+        # How many more times a conversation's resumed runs pause (`[[hitl=N]]`).
+        self.pauses_left: dict[str, int] = {}
         self.conversations: dict[str, int] = {}
         # Uploads by file id: what init promised, and what arrived.
         self.uploads: dict[str, dict[str, Any]] = {}
@@ -679,7 +683,10 @@ class SketricGenFake(FakePlatform):
             )
             text = f"I received {len(received)} file(s): {names}.\n\n{text}"
         run = Run(conversation_id, options, options.get("delay", self.token_delay), self.legacy)
-        if options.get("hitl") and body.get("enable_hitl") and resume is None:
+        if resume is None:
+            self.pauses_left[conversation_id] = int(options.get("pauses") or options.get("hitl") or 0)
+        if self.pauses_left.get(conversation_id) and body.get("enable_hitl"):
+            self.pauses_left[conversation_id] -= 1
             run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)
 
         disconnected = asyncio.Event()

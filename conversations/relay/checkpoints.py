@@ -42,6 +42,7 @@ def finish(run: ReplyRun, status: str, error: str) -> None:
         seq=run.seq,
         tool_calls=run.tool_calls,
         approval=run.approval,
+        earlier_approvals=run.earlier_approvals,
         usage=run.usage,
         status=status,
         error=error,

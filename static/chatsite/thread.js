@@ -9,6 +9,10 @@ import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
 import { showVersions } from "./versions.js";
 import { gettext, format } from "./i18n.js";
 
+// The current part's rendered blocks, and the panel of the request for decisions that follows them.
+const BODY = ".msg-body > .md";
+const TRAILING_APPROVAL = ".msg-main > .approval";
+
 const DEFAULT_ERRORS = {
   error: gettext("The reply failed."),
   interrupted: gettext("The reply was interrupted."),
@@ -63,7 +67,10 @@ export class Thread {
       const id = Number(element.dataset.messageId);
       this.seqs.set(id, Number(element.dataset.seq) || 0);
       if (element.dataset.status === "streaming") this.running = id;
-      const panel = element.querySelector(".approval[data-approval]");
+      for (const panel of element.querySelectorAll(".msg-parts > .approval[data-approval]")) {
+        renderApproval(panel, JSON.parse(panel.dataset.approval), element.dataset.messageId, { readOnly: this.readOnly });
+      }
+      const panel = element.querySelector(TRAILING_APPROVAL + "[data-approval]");
       if (panel) this.setApproval(element, JSON.parse(panel.dataset.approval));
     }
   }
@@ -225,6 +232,7 @@ export class Thread {
     this.seqs.set(id, frame.seq);
     const element = this.ensureReply(id);
     element.dataset.seq = String(frame.seq);
+    this.setParts(element, frame.parts);
     this.setBody(element, frame.html, frame.live);
     this.setTools(element, frame.tool_calls);
     this.setApproval(element, frame.approval);
@@ -246,6 +254,7 @@ export class Thread {
     this.seqs.set(id, Math.max(frame.seq || 0, this.seqs.get(id) ?? 0));
     const reply = element || this.ensureReply(id);
     const status = typeof frame.status === "string" ? frame.status : "complete";
+    this.setParts(reply, frame.parts);
     this.setBody(reply, frame.html, "");
     this.setTools(reply, frame.tool_calls);
     this.setApproval(reply, frame.approval);
@@ -323,7 +332,7 @@ export class Thread {
     // step: a block's final rendering takes the place of its live one without a frame in between.
     const commit = frame.commit;
     if (commit && typeof commit === "object") {
-      element.querySelector(".md").append(sanitizedFragment(commit.html));
+      element.querySelector(BODY).append(sanitizedFragment(commit.html));
       this.setLive(element, typeof frame.live === "string" ? frame.live : "");
     } else if (typeof frame.live === "string") {
       this.setLive(element, frame.live);
@@ -390,7 +399,7 @@ export class Thread {
   }
 
   decide(id, decisions) {
-    const panel = this.element(id)?.querySelector(".approval");
+    const panel = this.element(id)?.querySelector(TRAILING_APPROVAL);
     if (!panel) return;
     panel.querySelector(".approval-send").disabled = true;
     this.send({ type: "decide", message_id: id, decisions, client_id: `decide:${id}` });
@@ -398,14 +407,34 @@ export class Thread {
 
   // Parts of a reply.
 
+  /** The reply's last request for decisions, after its text; one the run went on after is a part (`at`). */
   setApproval(element, approval, note = "") {
-    const panel = element.querySelector(".approval");
+    const panel = element.querySelector(TRAILING_APPROVAL);
     if (approval && typeof approval === "object") this.approvals.set(element.id, approval);
-    if (panel) renderApproval(panel, approval, element.dataset.messageId, { readOnly: this.readOnly, note });
+    const shown = Number.isInteger(approval?.at) ? null : approval;
+    if (panel) renderApproval(panel, shown, element.dataset.messageId, { readOnly: this.readOnly, note });
+  }
+
+  /** The reply's text and decisions before its current part, in order (docs/websocket.md, `parts`). */
+  setParts(element, parts) {
+    const box = element.querySelector(".msg-parts");
+    box.replaceChildren();
+    for (const part of Array.isArray(parts) ? parts : []) {
+      if (!part || typeof part !== "object") continue;
+      const text = document.createElement("div");
+      text.className = "md";
+      text.append(sanitizedFragment(typeof part.html === "string" ? part.html : ""));
+      const panel = document.createElement("section");
+      panel.className = "approval";
+      panel.setAttribute("aria-label", gettext("Decisions for the agent"));
+      renderApproval(panel, part.approval, element.dataset.messageId, { readOnly: this.readOnly });
+      box.append(text, panel);
+    }
+    box.hidden = box.childElementCount === 0;
   }
 
   setBody(element, html, live) {
-    element.querySelector(".md").replaceChildren(sanitizedFragment(html));
+    element.querySelector(BODY).replaceChildren(sanitizedFragment(html));
     this.setLive(element, live);
   }
 
