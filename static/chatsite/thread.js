@@ -63,10 +63,13 @@ export class Thread {
   /** Take on server-rendered messages under `root` (the page's own, or an earlier page loaded later). */
   adopt(root, texts) {
     for (const [id, text] of Object.entries(texts || {})) this.texts.set(id, text);
-    for (const element of root.querySelectorAll(".msg-assistant[data-message-id]")) {
-      const id = Number(element.dataset.messageId);
-      this.seqs.set(id, Number(element.dataset.seq) || 0);
-      if (element.dataset.status === "streaming") this.running = id;
+    // A snapshot share page's messages have no ids: they follow no stream but show their decisions.
+    for (const element of root.querySelectorAll(".msg-assistant")) {
+      if (element.dataset.messageId) {
+        const id = Number(element.dataset.messageId);
+        this.seqs.set(id, Number(element.dataset.seq) || 0);
+        if (element.dataset.status === "streaming") this.running = id;
+      }
       for (const panel of element.querySelectorAll(".msg-parts > .approval[data-approval]")) {
         renderApproval(panel, JSON.parse(panel.dataset.approval), element.dataset.messageId, { readOnly: this.readOnly });
       }
