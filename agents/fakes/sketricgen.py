@@ -128,7 +128,29 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 HOLD_SECONDS = 30.0
 TOOL_ARGUMENTS = ('{"query": "server-sent', ' events AG-UI", "max_results": 3}')
-TOOL_RESULT = '[{"title": "AG-UI protocol: events", "url": "https://docs.ag-ui.com/concepts/events"}]'
+# The search's three results, as a search tool returns them: long enough that a page folds it.
+TOOL_RESULT = json.dumps(
+    [
+        {
+            "title": "AG-UI protocol: events",
+            "url": "https://docs.ag-ui.com/concepts/events",
+            "snippet": "Events are the fundamental units of communication between agents and frontends: "
+            "lifecycle events, text message events, tool call events and state management events.",
+        },
+        {
+            "title": "Server-sent events - HTML Living Standard",
+            "url": "https://html.spec.whatwg.org/multipage/server-sent-events.html",
+            "snippet": "To enable servers to push data to web pages over HTTP or using dedicated "
+            "server-push protocols, this specification introduces the EventSource interface.",
+        },
+        {
+            "title": "Using server-sent events",
+            "url": "https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events",
+            "snippet": "Developing a web application that uses server-sent events is straightforward: "
+            "the server sends a text/event-stream and the browser reads it with an EventSource.",
+        },
+    ]
+)
 WORKSPACE_ACTIVITY = {"action": "write_file", "path": "/workspace/notes/summary.md"}
 # [guess] How the platform words a refusal for a key without the needed access.
 NO_RUN_ACCESS = "This API key does not have Run agents access"

@@ -58,6 +58,10 @@ export class Thread {
     this.approvals = new Map();
     this.running = null;
     this.adopt(list, {});
+    list.addEventListener("click", (event) => {
+      const button = event.target instanceof Element ? event.target.closest(".tool-show-all") : null;
+      if (button) toggleFold(button);
+    });
   }
 
   /** Take on server-rendered messages under `root` (the page's own, or an earlier page loaded later). */
@@ -75,6 +79,7 @@ export class Thread {
       }
       const panel = element.querySelector(TRAILING_APPROVAL + "[data-approval]");
       if (panel) this.setApproval(element, JSON.parse(panel.dataset.approval));
+      for (const block of element.querySelectorAll(".tool-arguments, .tool-result")) foldIfLong(block);
     }
   }
 
@@ -512,9 +517,32 @@ function setToolDetails(chip, argumentsText, resultText) {
     const block = chip.querySelector(`.tool-${name}`);
     block.textContent = prettyJson(value);
     block.hidden = false;
+    foldIfLong(block);
     chip.querySelector(`.tool-${name}-label`).hidden = false;
     chip.querySelector(".tool-no-details").hidden = true;
   }
+}
+
+// A tool call's arguments or result longer than this shows its first lines and a "Show all" button.
+const FOLD_LINES = 10;
+const FOLD_CHARS = 800;
+
+function foldIfLong(block) {
+  const text = block.textContent;
+  const long = !block.hidden && (text.split("\n").length > FOLD_LINES || text.length > FOLD_CHARS);
+  block.toggleAttribute("data-folded", long);
+  const button = block.nextElementSibling;
+  button.hidden = !long;
+  button.setAttribute("aria-expanded", "false");
+  button.textContent = gettext("Show all");
+}
+
+/** Unfold a folded value, or fold it again. */
+function toggleFold(button) {
+  const block = button.previousElementSibling;
+  const folded = block.toggleAttribute("data-folded");
+  button.setAttribute("aria-expanded", String(!folded));
+  button.textContent = folded ? gettext("Show all") : gettext("Show less");
 }
 
 function prettyJson(text) {
