@@ -59,10 +59,11 @@ def reply_lines(message: Message) -> list[str]:
 
 def decisions_text(request: dict[str, Any]) -> str:
     said = {"approve": _("approved"), "reject": _("rejected"), "respond": _("answered")}
+    decided = _("decided")
     decisions = request.get("decisions") if isinstance(request.get("decisions"), list) else []
     shown = []
     for action, decision in zip(request.get("actions") or [], decisions, strict=False):
-        words = f"{action.get('name', '')}: {said.get(decision.get('type'), _('decided'))}"
+        words = f"{action.get('name', '')}: {said.get(decision.get('type'), decided)}"
         if decision.get("message"):
             words += f" ({decision['message']})"
         shown.append(words)
