@@ -706,9 +706,13 @@ class SketricGenFake(FakePlatform):
             text = f"I received {len(received)} file(s): {names}.\n\n{text}"
         run = Run(conversation_id, options, options.get("delay", self.token_delay), self.legacy)
         if resume is None:
-            self.pauses_left[conversation_id] = int(options.get("pauses") or options.get("hitl") or 0)
-        if self.pauses_left.get(conversation_id) and body.get("enable_hitl"):
+            self.pauses_left.pop(conversation_id, None)
+            if pauses := int(options.get("pauses") or options.get("hitl") or 0):
+                self.pauses_left[conversation_id] = pauses
+        if body.get("enable_hitl") and self.pauses_left.get(conversation_id):
             self.pauses_left[conversation_id] -= 1
+            if not self.pauses_left[conversation_id]:
+                del self.pauses_left[conversation_id]
             run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)
 
         disconnected = asyncio.Event()
