@@ -159,8 +159,11 @@ class Message(RenderedMarkdown):
     )
     error = models.TextField(gettext_lazy("error"), blank=True)
     tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
-    # A run's request for decisions: {"request_id", "actions", "status", "decisions"}.
+    # A run's last request for decisions: {"request_id", "actions", "status", "decisions", "at"}; `at`
+    # (once the run went on after it) is the length of the text before it (conversations.reply_parts).
     approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
+    # The requests before the last one, of a reply that paused more than once, in order.
+    earlier_approvals = models.JSONField(gettext_lazy("earlier approvals"), default=list, blank=True)
     upstream_message_id = models.CharField(
         gettext_lazy("message id on the platform"), max_length=255, blank=True
     )
@@ -407,6 +410,7 @@ class SharedMessage(RenderedMarkdown):
     error = models.TextField(gettext_lazy("error"), blank=True)
     tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
     approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
+    earlier_approvals = models.JSONField(gettext_lazy("earlier approvals"), default=list, blank=True)
     created_at = models.DateTimeField(gettext_lazy("created at"))
     attachments = models.ManyToManyField(
         Attachment, verbose_name=gettext_lazy("attachments"), related_name="shared_copies", blank=True
@@ -438,6 +442,7 @@ class SharedMessage(RenderedMarkdown):
             error=message.error,
             tool_calls=message.tool_calls,
             approval=message.approval,
+            earlier_approvals=message.earlier_approvals,
             created_at=message.created_at,
             rendered_html=message.rendered_html,
             rendered_key=message.rendered_key,

@@ -207,8 +207,11 @@ def reply_snapshot(
     live: str,
     tool_calls: list[dict[str, str]],
     approval: dict[str, Any],
+    parts: list[dict[str, Any]] | None = None,
 ) -> str:
-    """A running reply: `html` its finished blocks; its open one as text (`tail`) and as HTML (`live`)."""
+    """A running reply: `html` its current part's finished blocks; its open one as text (`tail`) and
+    as HTML (`live`); `parts` the text and decisions before the current part (conversations.reply_parts).
+    """
     return encode(
         {
             "type": FrameType.REPLY_SNAPSHOT,
@@ -221,6 +224,7 @@ def reply_snapshot(
             "live": live,
             "tool_calls": tool_calls,
             "approval": approval,
+            "parts": parts or [],
         }
     )
 
@@ -236,8 +240,10 @@ def reply_ended(
     approval: dict[str, Any],
     usage: dict[str, int] | None = None,
     html: str | None = None,
+    parts: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The end of a reply; `html` is `text` rendered, rendered here when not given."""
+    """The end of a reply; `html` is the current part of `text` rendered, all of it rendered here when
+    not given (a reply without `parts`)."""
     return encode(
         {
             "type": FrameType.REPLY_ENDED,
@@ -250,6 +256,7 @@ def reply_ended(
             "error_code": reply_error_code(error),
             "tool_calls": tool_calls,
             "approval": approval,
+            "parts": parts or [],
             "usage": usage or {},
             "usage_text": usage_text(usage or {}),
         }

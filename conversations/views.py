@@ -29,6 +29,7 @@ from agents.providers import provider_class
 from conversations import access, attachments, exports, feedback, history, protocol, relay, services, versions
 from conversations.attachments import AttachmentUrl, file_response
 from conversations.models import Attachment, Conversation, Message, SharedMessage, ShareLink
+from conversations.reply_parts import decided_requests, rendered_parts
 from conversations.search import hit_json, search_results
 from conversations.templatetags.avatars import avatar_hue, avatar_initial
 
@@ -329,6 +330,13 @@ def pretty_json(value: Any) -> str:
         return value
 
 
+def reply_html(message: Message | SharedMessage) -> tuple[str, list[dict[str, Any]]]:
+    """(a reply's current part as HTML, its earlier parts); a reply without parts from its kept rendering."""
+    if not decided_requests(message.approval, message.earlier_approvals):
+        return message.html(), []
+    return rendered_parts(message.content, message.approval, message.earlier_approvals)
+
+
 def message_view(
     message: Message | SharedMessage,
     is_last: bool,
@@ -341,13 +349,15 @@ def message_view(
     others says otherwise).
     """
     calls = [call for call in message.tool_calls if isinstance(call, dict)] if message.tool_calls else []
+    html, parts = reply_html(message) if message.role == Message.Role.ASSISTANT else ("", [])
     return {
         "id": message.pk,
         "role": message.role,
         "status": message.status,
         "seq": message.seq,
         "content": message.content,
-        "html": message.html() if message.role == Message.Role.ASSISTANT else "",
+        "html": html,
+        "parts": [{"html": part["html"], "approval_json": json.dumps(part["approval"])} for part in parts],
         "approval_json": json.dumps(message.approval) if message.approval else "",
         # A shared copy keeps no usage.
         "usage_text": protocol.usage_text(getattr(message, "usage", None) or {}),

@@ -28,6 +28,8 @@ not quote:
                       the documented CUSTOM_EVENT `deep_agents_hitl` (its `value` the
                       request [guess: the payload is not published]) then a bare
                       RUN_PAUSED_HITL; JSON sends `run_paused_hitl` + `hitl_request`.
+- `[[hitl=N]]`        as `[[hitl]]`, and each resumed run pauses again halfway until the
+                      conversation's runs have paused N times (1-9)
 - `[[cite]]`          the reply cites two web sources (`web_search_citations`)
 - `[[asset]]`         the run returns a file (`assets`)
 - `[[credits]]`       the run halts halfway, out of credits: RUN_HALTED_OUT_OF_CREDITS in
@@ -126,14 +128,36 @@ STATUS_DETAILS = {
 RUN_ERROR_MESSAGE = "Simulated failure: the model provider did not answer."
 HOLD_SECONDS = 30.0
 TOOL_ARGUMENTS = ('{"query": "server-sent', ' events AG-UI", "max_results": 3}')
-TOOL_RESULT = '[{"title": "AG-UI protocol: events", "url": "https://docs.ag-ui.com/concepts/events"}]'
+# The search's three results, as a search tool returns them: long enough that a page folds it.
+TOOL_RESULT = json.dumps(
+    [
+        {
+            "title": "AG-UI protocol: events",
+            "url": "https://docs.ag-ui.com/concepts/events",
+            "snippet": "Events are the fundamental units of communication between agents and frontends: "
+            "lifecycle events, text message events, tool call events and state management events.",
+        },
+        {
+            "title": "Server-sent events - HTML Living Standard",
+            "url": "https://html.spec.whatwg.org/multipage/server-sent-events.html",
+            "snippet": "To enable servers to push data to web pages over HTTP or using dedicated "
+            "server-push protocols, this specification introduces the EventSource interface.",
+        },
+        {
+            "title": "Using server-sent events",
+            "url": "https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events",
+            "snippet": "Developing a web application that uses server-sent events is straightforward: "
+            "the server sends a text/event-stream and the browser reads it with an EventSource.",
+        },
+    ]
+)
 WORKSPACE_ACTIVITY = {"action": "write_file", "path": "/workspace/notes/summary.md"}
 # [guess] How the platform words a refusal for a key without the needed access.
 NO_RUN_ACCESS = "This API key does not have Run agents access"
 NO_MANAGE_ACCESS = "This API key does not have Manage resources access"
 UNKNOWN_EVENT = {"type": "SOMETHING_NEW", "secret": "<script>alert('fake')</script>"}
 DIRECTIVE = re.compile(
-    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
+    r"\[\[\s*(?:(?P<flag>tool|camel|lower|stamp|hitl|cite|asset|credits|workspace|legacy|hold)|hitl\s*=\s*(?P<pauses>[1-9])|words\s*=\s*(?P<words>\d{1,9})|delay\s*=\s*(?P<delay>\d{1,5}(?:\.\d*)?)"
     r"|fail\s*:\s*(?P<fail>" + "|".join(sorted(FAILURE_MODES)) + r"|[45]\d\d))\s*\]\]",
     re.IGNORECASE,
 )
@@ -340,6 +364,8 @@ class SketricGenFake(FakePlatform):
         self.agents: list[dict[str, Any]] = deepcopy(DEFAULT_AGENTS)
         self.agents_page_size = 2
         self.pending_hitl: dict[str, dict[str, Any]] = {}
+        # How many more times a conversation's resumed runs pause (`[[hitl=N]]`).
+        self.pauses_left: dict[str, int] = {}
         self.conversations: dict[str, int] = {}
         # Uploads by file id: what init promised, and what arrived.
         self.uploads: dict[str, dict[str, Any]] = {}
@@ -679,7 +705,14 @@ class SketricGenFake(FakePlatform):
             )
             text = f"I received {len(received)} file(s): {names}.\n\n{text}"
         run = Run(conversation_id, options, options.get("delay", self.token_delay), self.legacy)
-        if options.get("hitl") and body.get("enable_hitl") and resume is None:
+        if resume is None:
+            self.pauses_left.pop(conversation_id, None)
+            if pauses := int(options.get("pauses") or options.get("hitl") or 0):
+                self.pauses_left[conversation_id] = pauses
+        if body.get("enable_hitl") and self.pauses_left.get(conversation_id):
+            self.pauses_left[conversation_id] -= 1
+            if not self.pauses_left[conversation_id]:
+                del self.pauses_left[conversation_id]
             run.hitl_request = self.pending_hitl[conversation_id] = hitl_request(conversation_id, run.run_id)
 
         disconnected = asyncio.Event()

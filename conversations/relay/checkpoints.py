@@ -60,6 +60,7 @@ def finish(run: ReplyRun, status: str, error: str) -> bool:
         seq=run.seq,
         tool_calls=run.tool_calls,
         approval=run.approval,
+        earlier_approvals=run.earlier_approvals,
         usage=run.usage,
         status=status,
         error=error,

@@ -30,7 +30,7 @@ from conversations.relay.checkpoints import finish, still_owned
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state
 from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
-from conversations.rendering import render_markdown
+from conversations.reply_parts import after_decisions
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +168,9 @@ async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | N
         started = protocol.reply_started(
             message_id=run.message_id, replaces=replaces, versions=prepared.reply_versions
         )
-    else:  # the paused reply continues where it stopped, in a new paragraph
-        run.markdown.replace(after_decisions(reply.content))
-        run.tool_calls, run.approval = reply.tool_calls, reply.approval
+    else:  # the paused reply continues where it stopped, in a new part after the decisions
+        run.load(after_decisions(reply.content), reply.approval, reply.earlier_approvals)
+        run.tool_calls = reply.tool_calls
         run.seq = reply.seq + 1
         started = run.snapshot()
     run.saved_seq = run.seq  # the checkpointer saves what comes after this
@@ -192,7 +192,7 @@ async def take_over(prepared: PreparedTurn) -> ReplyRun:
         hub=hub,
         relay_channel=reply.relay_channel,
     )
-    run.markdown.replace(reply.content)
+    run.load(reply.content, reply.approval, reply.earlier_approvals)
     run.tool_calls, run.seq, run.resume_point = reply.tool_calls, reply.seq, reply.upstream_resume
     run.saved_seq = run.seq
     hub.runs[run.message_id] = run
@@ -203,13 +203,6 @@ async def take_over(prepared: PreparedTurn) -> ReplyRun:
     )
     hub.ensure_checkpointer()
     return run
-
-
-def after_decisions(text: str) -> str:
-    """A paused reply's text, ended so that what the run writes after the decisions starts a new paragraph."""
-    if not text.strip() or text.endswith("\n\n"):
-        return text
-    return text.rstrip(" \t") + ("\n" if text.endswith("\n") else "\n\n")
 
 
 async def relay_reply(run: ReplyRun, provider: Provider, turn: Turn) -> None:
@@ -305,18 +298,18 @@ async def let_go(run: ReplyRun) -> None:
 async def conclude(run: ReplyRun, status: str, error: str) -> None:
     run.stop_live()
     run.seq += 1  # the end is an event too: the saved seq is the one `reply.ended` carries
-    html = None
+    rendered = None
     try:
         if not await finish(run, status, error):
             await let_go(run)
             return
         # Rendering and highlighting a long reply whole takes tens of milliseconds or more:
         # off the event loop, which every other reply and socket of this process shares.
-        html = await asyncio.to_thread(render_markdown, run.markdown.text)
+        rendered = await asyncio.to_thread(run.rendered)
     finally:
         run.hub.runs.pop(run.message_id, None)
         if not run.lost:
-            await run.hub.publish(run, run.ended(status, error, html=html))
+            await run.hub.publish(run, run.ended(status, error, rendered=rendered))
             await run.hub.drain(run)
 
 

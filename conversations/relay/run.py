@@ -23,7 +23,7 @@ from agents.providers.events import (
     ToolStarted,
     Usage,
 )
-from conversations import protocol
+from conversations import protocol, reply_parts
 from conversations.rendering import StreamingMarkdown, render_markdown
 
 if TYPE_CHECKING:
@@ -59,6 +59,11 @@ class ReplyRun:
     stop_requested: bool = False
     task: asyncio.Task | None = None
     approval: dict[str, Any] = field(default_factory=dict)
+    earlier_approvals: list[dict[str, Any]] = field(default_factory=list)
+    # The parts before the decisions the run went on after (conversations.reply_parts), rendered, and
+    # where the current part's blocks start in `markdown.committed_html`.
+    part_html: list[str] = field(default_factory=list)
+    part_start: int = 0
     usage: dict[str, int] = field(default_factory=dict)
     remote_watchers: set[str] = field(default_factory=set)
     outbox: list[str] = field(default_factory=list)
@@ -95,20 +100,48 @@ class ReplyRun:
         """
         return time.monotonic() - self.owned_at > settings.REPLY_ALIVE_SECONDS * 0.75
 
+    def load(self, text: str, approval: dict[str, Any], earlier_approvals: list[dict[str, Any]]) -> None:
+        """Take up a saved reply's text and requests: its parts rendered once, its current part open."""
+        self.approval, self.earlier_approvals = approval, earlier_approvals
+        requests = reply_parts.decided_requests(approval, earlier_approvals)
+        before, current = reply_parts.split_text(text, requests)
+        self.markdown, self.part_html = StreamingMarkdown(), []
+        for part in before:
+            start = len(self.markdown.committed_html)
+            self.markdown.feed(part)
+            self.part_html.append(self.markdown.committed_html[start:])
+        self.part_start = len(self.markdown.committed_html)
+        self.markdown.feed(current)
+
+    def parts(self) -> list[dict[str, Any]]:
+        requests = reply_parts.decided_requests(self.approval, self.earlier_approvals)
+        return [
+            {"html": html, "approval": request}
+            for html, request in zip(self.part_html, requests, strict=False)
+        ]
+
     def snapshot(self) -> str:
         return protocol.reply_snapshot(
             message_id=self.message_id,
             seq=self.seq,
             text=self.markdown.text,
-            html=self.markdown.committed_html,
+            html=self.markdown.committed_html[self.part_start :],
             tail=self.markdown.tail,
             live=render_markdown(self.markdown.tail),
             tool_calls=self.tool_calls,
             approval=self.approval,
+            parts=self.parts(),
         )
 
-    def ended(self, status: str, error: str, *, html: str | None = None) -> str:
-        """The `reply.ended` frame; `html` is the whole text rendered, when it already is."""
+    def rendered(self) -> tuple[str, list[dict[str, Any]]]:
+        """(the current part's HTML, the earlier parts) of the whole text, each rendered whole."""
+        return reply_parts.rendered_parts(self.markdown.text, self.approval, self.earlier_approvals)
+
+    def ended(
+        self, status: str, error: str, *, rendered: tuple[str, list[dict[str, Any]]] | None = None
+    ) -> str:
+        """The `reply.ended` frame; `rendered` is what `rendered()` gives, when it is already made."""
+        html, parts = rendered or self.rendered()
         return protocol.reply_ended(
             message_id=self.message_id,
             seq=self.seq,
@@ -119,6 +152,7 @@ class ReplyRun:
             tool_calls=self.tool_calls,
             approval=self.approval,
             usage=self.usage,
+            parts=parts,
         )
 
     def apply(self, event: ReplyEvent) -> str | None:
@@ -173,6 +207,8 @@ class ReplyRun:
             self.resume_point = {**event.data, "seq": self.seq, "text_length": len(self.markdown.text)}
             return None
         elif isinstance(event, ApprovalRequested):
+            if "at" in self.approval:  # the run pauses again: the request it went on after stays a part
+                self.earlier_approvals = [*self.earlier_approvals, self.approval]
             self.approval = {"request_id": event.request_id, "actions": event.actions, "status": "pending"}
         elif not isinstance(event, Activity | Retrying | ApprovalRequested):
             return None

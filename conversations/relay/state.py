@@ -2,10 +2,9 @@
 
 from channels.db import database_sync_to_async
 
-from conversations import protocol
+from conversations import protocol, reply_parts
 from conversations.models import Message
 from conversations.relay.policy import mark_abandoned_replies
-from conversations.rendering import render_markdown
 
 
 @database_sync_to_async
@@ -31,24 +30,28 @@ def saved_reply(conversation_id: str, message_id: int) -> Message | None:
 
 def saved_state(message: Message) -> str:
     """A reply's saved state as a frame: `reply.ended` once finished, else a `reply.snapshot`."""
+    html, parts = reply_parts.rendered_parts(message.content, message.approval, message.earlier_approvals)
     if message.is_finished:
         return protocol.reply_ended(
             message_id=message.pk,
             seq=message.seq,
             status=message.status,
             text=message.content,
+            html=html,
             error=message.error,
             tool_calls=message.tool_calls,
             approval=message.approval,
             usage=message.usage,
+            parts=parts,
         )
     return protocol.reply_snapshot(
         message_id=message.pk,
         seq=message.seq,
         text=message.content,
-        html=render_markdown(message.content),
+        html=html,
         tail="",
         live="",
         tool_calls=message.tool_calls,
         approval=message.approval,
+        parts=parts,
     )

@@ -36,6 +36,7 @@ from conversations.relay.policy import (
     refuse_if_busy,
     refuse_over_limits,
 )
+from conversations.reply_parts import after_decisions
 from conversations.versions import (
     add_version,
     copy_files,
@@ -340,7 +341,9 @@ def save_decisions(
             {"type": d["type"], **({"message": d["message"]} if d["type"] == "respond" else {})}
             for d in decisions
         ]
-        reply.approval = {**reply.approval, "status": "resolved", "decisions": chosen}
+        # The text the run writes after the decisions comes after them, in a new part.
+        at = len(after_decisions(reply.content))
+        reply.approval = {**reply.approval, "status": "resolved", "decisions": chosen, "at": at}
         reply.status, reply.relay_channel = Message.Status.STREAMING, relay_channel
         reply.save(update_fields=["approval", "status", "relay_channel", "updated_at"])
         history = history_for(provider, conversation, before=reply, including=reply)

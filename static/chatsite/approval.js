@@ -45,7 +45,10 @@ export function renderApproval(panel, approval, messageId, { readOnly = false, n
   panel.replaceChildren();
   const actions = approval && Array.isArray(approval.actions) ? approval.actions : [];
   panel.hidden = actions.length === 0;
-  if (panel.hidden) return;
+  if (panel.hidden) {
+    delete panel.dataset.state;
+    return;
+  }
   const status = typeof approval.status === "string" ? approval.status : "resolved";
   const pending = status === "pending" && !readOnly;
   const decisions = Array.isArray(approval.decisions) ? approval.decisions : [];

@@ -341,7 +341,7 @@ function onErrorFrame(frame) {
     return;
   }
   if (clientId.startsWith("decide:")) {
-    const panel = document.getElementById(`m-${Number(clientId.slice("decide:".length))}`)?.querySelector(".approval");
+    const panel = document.getElementById(`m-${Number(clientId.slice("decide:".length))}`)?.querySelector(".msg-main > .approval");
     if (panel) showApprovalProblem(panel, message);
   } else if (clientId.startsWith("retry:")) {
     thread.retryRefused(Number(clientId.slice("retry:".length)));

@@ -9,6 +9,10 @@ import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
 import { showVersions } from "./versions.js";
 import { gettext, format } from "./i18n.js";
 
+// The current part's rendered blocks, and the panel of the request for decisions that follows them.
+const BODY = ".msg-body > .md";
+const TRAILING_APPROVAL = ".msg-main > .approval";
+
 const DEFAULT_ERRORS = {
   error: gettext("The reply failed."),
   interrupted: gettext("The reply was interrupted."),
@@ -61,17 +65,28 @@ export class Thread {
     this.approvals = new Map();
     this.running = null;
     this.adopt(list, {});
+    list.addEventListener("click", (event) => {
+      const button = event.target instanceof Element ? event.target.closest(".tool-show-all") : null;
+      if (button) toggleFold(button);
+    });
   }
 
   /** Take on server-rendered messages under `root` (the page's own, or an earlier page loaded later). */
   adopt(root, texts) {
     for (const [id, text] of Object.entries(texts || {})) this.texts.set(id, text);
-    for (const element of root.querySelectorAll(".msg-assistant[data-message-id]")) {
-      const id = Number(element.dataset.messageId);
-      this.seqs.set(id, Number(element.dataset.seq) || 0);
-      if (element.dataset.status === "streaming") this.running = id;
-      const panel = element.querySelector(".approval[data-approval]");
+    // A snapshot share page's messages have no ids: they follow no stream but show their decisions.
+    for (const element of root.querySelectorAll(".msg-assistant")) {
+      if (element.dataset.messageId) {
+        const id = Number(element.dataset.messageId);
+        this.seqs.set(id, Number(element.dataset.seq) || 0);
+        if (element.dataset.status === "streaming") this.running = id;
+      }
+      for (const panel of element.querySelectorAll(".msg-parts > .approval[data-approval]")) {
+        renderApproval(panel, JSON.parse(panel.dataset.approval), element.dataset.messageId, { readOnly: this.readOnly });
+      }
+      const panel = element.querySelector(TRAILING_APPROVAL + "[data-approval]");
       if (panel) this.setApproval(element, JSON.parse(panel.dataset.approval));
+      for (const block of element.querySelectorAll(".tool-arguments, .tool-result")) foldIfLong(block);
     }
   }
 
@@ -234,6 +249,7 @@ export class Thread {
     this.seqs.set(id, frame.seq);
     const element = this.ensureReply(id);
     element.dataset.seq = String(frame.seq);
+    this.setParts(element, frame.parts);
     this.setBody(element, frame.html, frame.live);
     this.setTools(element, frame.tool_calls);
     this.setApproval(element, frame.approval);
@@ -255,6 +271,7 @@ export class Thread {
     this.seqs.set(id, Math.max(frame.seq || 0, this.seqs.get(id) ?? 0));
     const reply = element || this.ensureReply(id);
     const status = typeof frame.status === "string" ? frame.status : "complete";
+    this.setParts(reply, frame.parts);
     this.setBody(reply, frame.html, "");
     this.setTools(reply, frame.tool_calls);
     this.setApproval(reply, frame.approval);
@@ -332,7 +349,7 @@ export class Thread {
     // step: a block's final rendering takes the place of its live one without a frame in between.
     const commit = frame.commit;
     if (commit && typeof commit === "object") {
-      element.querySelector(".md").append(sanitizedFragment(commit.html));
+      element.querySelector(BODY).append(sanitizedFragment(commit.html));
       this.setLive(element, typeof frame.live === "string" ? frame.live : "");
     } else if (typeof frame.live === "string") {
       this.setLive(element, frame.live);
@@ -399,7 +416,7 @@ export class Thread {
   }
 
   decide(id, decisions) {
-    const panel = this.element(id)?.querySelector(".approval");
+    const panel = this.element(id)?.querySelector(TRAILING_APPROVAL);
     if (!panel) return;
     panel.querySelector(".approval-send").disabled = true;
     this.send({ type: "decide", message_id: id, decisions, client_id: `decide:${id}` });
@@ -407,14 +424,34 @@ export class Thread {
 
   // Parts of a reply.
 
+  /** The reply's last request for decisions, after its text; one the run went on after is a part (`at`). */
   setApproval(element, approval, note = "") {
-    const panel = element.querySelector(".approval");
+    const panel = element.querySelector(TRAILING_APPROVAL);
     if (approval && typeof approval === "object") this.approvals.set(element.id, approval);
-    if (panel) renderApproval(panel, approval, element.dataset.messageId, { readOnly: this.readOnly, note });
+    const shown = Number.isInteger(approval?.at) ? null : approval;
+    if (panel) renderApproval(panel, shown, element.dataset.messageId, { readOnly: this.readOnly, note });
+  }
+
+  /** The reply's text and decisions before its current part, in order (docs/websocket.md, `parts`). */
+  setParts(element, parts) {
+    const box = element.querySelector(".msg-parts");
+    box.replaceChildren();
+    for (const part of Array.isArray(parts) ? parts : []) {
+      if (!part || typeof part !== "object") continue;
+      const text = document.createElement("div");
+      text.className = "md";
+      text.append(sanitizedFragment(typeof part.html === "string" ? part.html : ""));
+      const panel = document.createElement("section");
+      panel.className = "approval";
+      panel.setAttribute("aria-label", gettext("Decisions for the agent"));
+      renderApproval(panel, part.approval, element.dataset.messageId, { readOnly: this.readOnly });
+      box.append(text, panel);
+    }
+    box.hidden = box.childElementCount === 0;
   }
 
   setBody(element, html, live) {
-    element.querySelector(".md").replaceChildren(sanitizedFragment(html));
+    element.querySelector(BODY).replaceChildren(sanitizedFragment(html));
     this.setLive(element, live);
   }
 
@@ -494,9 +531,32 @@ function setToolDetails(chip, argumentsText, resultText) {
     const block = chip.querySelector(`.tool-${name}`);
     block.textContent = prettyJson(value);
     block.hidden = false;
+    foldIfLong(block);
     chip.querySelector(`.tool-${name}-label`).hidden = false;
     chip.querySelector(".tool-no-details").hidden = true;
   }
+}
+
+// A tool call's arguments or result longer than this shows its first lines and a "Show all" button.
+const FOLD_LINES = 10;
+const FOLD_CHARS = 800;
+
+function foldIfLong(block) {
+  const text = block.textContent;
+  const long = !block.hidden && (text.split("\n").length > FOLD_LINES || text.length > FOLD_CHARS);
+  block.toggleAttribute("data-folded", long);
+  const button = block.nextElementSibling;
+  button.hidden = !long;
+  button.setAttribute("aria-expanded", "false");
+  button.textContent = gettext("Show all");
+}
+
+/** Unfold a folded value, or fold it again. */
+function toggleFold(button) {
+  const block = button.previousElementSibling;
+  const folded = block.toggleAttribute("data-folded");
+  button.setAttribute("aria-expanded", String(!folded));
+  button.textContent = folded ? gettext("Show all") : gettext("Show less");
 }
 
 function prettyJson(text) {

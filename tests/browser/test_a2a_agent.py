@@ -34,7 +34,7 @@ def test_the_agents_question_is_answered_and_its_file_is_a_link(signed_in, live_
 
     expect(reply).to_have_attribute("data-status", "complete")
     expect(reply.locator(".msg-body")).to_contain_text("The forecast for Lisbon: sunny, 21 °C.")
-    expect(panel.locator(".approval-decision")).to_have_text("answered: Lisbon")
+    expect(reply.locator(".msg-parts .approval-decision")).to_have_text("answered: Lisbon")
 
     send(page, "And a report please [[file]] [[words=13]]")
     reply = page.locator(LAST_REPLY)

@@ -12,6 +12,19 @@ pytestmark = pytest.mark.browser
 __all__ = ["bob_password"]  # a fixture of the sharing tests, used here too
 
 PAUSED_REPLY = 'article.msg-assistant[data-status="paused"]'
+# A reply's open (last) request for decisions, after its text; and the ones it went on after, before theirs.
+OPEN_REQUEST = ".msg-main > .approval"
+DECIDED = ".msg-parts > .approval"
+
+
+def reading_order(reply) -> list[str]:
+    """What a reader sees of the reply, top to bottom: "text" and "decisions" boxes."""
+    return reply.evaluate(
+        """(reply) => [...reply.querySelectorAll(
+             '.msg-parts > .md, .msg-parts > .approval, .msg-body > .md, .msg-main > .approval')]
+           .filter((element) => element.checkVisibility() && element.textContent.trim() !== '')
+           .map((element) => element.classList.contains('approval') ? 'decisions' : 'text')"""
+    )
 
 
 def choose_and_send(panel) -> None:
@@ -25,11 +38,11 @@ def test_a_new_message_turns_every_open_panel_read_only(signed_in, live_site):
     page = signed_in
     open_demo_agent(page, live_site)
     send(page, "Mail the team [[hitl]] [[delay=0.01]]")
-    panel = page.locator(PAUSED_REPLY).locator(".approval")
+    panel = page.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
     expect(panel).to_have_attribute("data-state", "pending")
     other_tab = page.context.new_page()
     other_tab.goto(page.url)
-    other_panel = other_tab.locator(PAUSED_REPLY).locator(".approval")
+    other_panel = other_tab.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
     expect(other_panel).to_have_attribute("data-state", "pending")
 
     send(page, "Never mind, tell me a joke instead [[delay=0.01]]")
@@ -40,7 +53,7 @@ def test_a_new_message_turns_every_open_panel_read_only(signed_in, live_site):
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     screenshot(page, "approval-replaced")
     other_tab.reload()
-    expect(other_tab.locator(PAUSED_REPLY).locator(".approval")).to_have_attribute("data-state", "replaced")
+    expect(other_tab.locator(PAUSED_REPLY).locator(OPEN_REQUEST)).to_have_attribute("data-state", "replaced")
     other_tab.close()
 
 
@@ -48,20 +61,24 @@ def test_a_decision_sent_in_one_tab_closes_the_panel_in_the_other(signed_in, liv
     page = signed_in
     open_demo_agent(page, live_site)
     send(page, "Mail the team [[hitl]] [[delay=0.01]]")
-    expect(page.locator(PAUSED_REPLY).locator(".approval")).to_have_attribute("data-state", "pending")
+    expect(page.locator(PAUSED_REPLY).locator(OPEN_REQUEST)).to_have_attribute("data-state", "pending")
     other_tab = page.context.new_page()
     other_tab.goto(page.url)
-    other_panel = other_tab.locator(LAST_REPLY).locator(".approval")
+    other_panel = other_tab.locator(LAST_REPLY).locator(OPEN_REQUEST)
     expect(other_panel).to_have_attribute("data-state", "pending")
 
-    choose_and_send(page.locator(LAST_REPLY).locator(".approval"))
-    expect(other_panel).to_have_attribute("data-state", "resolved")
-    expect(other_panel.locator(".approval-decision")).to_have_text(["approved", "rejected"])
-    expect(other_panel.locator("input, textarea, button")).to_have_count(0)
+    choose_and_send(page.locator(LAST_REPLY).locator(OPEN_REQUEST))
+    # Answered: the decisions stand before the text they produce.
+    decided = other_tab.locator(LAST_REPLY).locator(DECIDED)
+    expect(decided).to_have_attribute("data-state", "resolved")
+    expect(decided.locator(".approval-decision")).to_have_text(["approved", "rejected"])
+    controls = other_tab.locator(LAST_REPLY).locator(".approval :is(input, textarea, button)")
+    expect(controls).to_have_count(0)
+    expect(other_panel).to_be_hidden()
     reply = page.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "complete")
     # The text the decisions produced starts a paragraph of its own.
-    paragraphs = reply.locator(".msg-body .md > p").all_inner_texts()
+    paragraphs = reply.locator(".md > p").all_inner_texts()
     assert sum(p.startswith("This is a simulated") for p in paragraphs) == 2, paragraphs
     other_tab.close()
 
@@ -82,18 +99,22 @@ def test_a_live_viewer_sees_the_request_and_its_outcome_but_no_controls(
         expect(bob.locator("#live-status")).to_have_attribute("data-state", "open")
 
         send(page, "Mail the team [[hitl]] [[delay=0.01]]")
-        viewer_panel = bob.locator(LAST_REPLY).locator(".approval")
+        viewer_panel = bob.locator(LAST_REPLY).locator(OPEN_REQUEST)
         expect(viewer_panel).to_have_attribute("data-state", "waiting")
         expect(viewer_panel.locator(".approval-title")).to_contain_text("waiting for the owner's decision")
         expect(viewer_panel.locator(".approval-name")).to_have_text(["send_email", "create_ticket"])
         expect(viewer_panel.locator("input, textarea, button")).to_have_count(0)
         screenshot(bob, "approval-live-viewer")
 
-        choose_and_send(page.locator(LAST_REPLY).locator(".approval"))
-        expect(viewer_panel).to_have_attribute("data-state", "resolved")
-        expect(viewer_panel.locator(".approval-decision")).to_have_text(["approved", "rejected"])
+        choose_and_send(page.locator(LAST_REPLY).locator(OPEN_REQUEST))
+        decided = bob.locator(LAST_REPLY).locator(DECIDED)
+        expect(decided).to_have_attribute("data-state", "resolved")
+        expect(decided.locator(".approval-decision")).to_have_text(["approved", "rejected"])
+        expect(bob.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+        assert reading_order(bob.locator(LAST_REPLY)) == ["text", "decisions", "text"]
         bob.reload()
-        expect(bob.locator(LAST_REPLY).locator(".approval")).to_have_attribute("data-state", "resolved")
+        expect(bob.locator(LAST_REPLY).locator(DECIDED)).to_have_attribute("data-state", "resolved")
+        assert reading_order(bob.locator(LAST_REPLY)) == ["text", "decisions", "text"]
         expect(bob.locator(".approval input, .approval button")).to_have_count(0)
     finally:
         context.close()

@@ -216,7 +216,7 @@ def test_a_paused_run_is_approved_in_the_browser_and_continues_in_place(signed_i
     reply = page.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "complete")
     expect(reply.locator(".msg-body")).to_contain_text("send_email answered with 'Say 5% instead'")
-    expect(reply.locator(".approval")).to_have_attribute("data-state", "resolved")
+    expect(reply.locator(".msg-parts > .approval")).to_have_attribute("data-state", "resolved")
     expect(reply.locator(".approval-decision")).to_have_text(["answered: Say 5% instead", "rejected"])
     assert page.locator("article.msg-assistant").count() == 1, "the reply continued in place"
     screenshot(page, "approval-resolved")

@@ -69,9 +69,7 @@ def from_message(client, url: str, message: Message) -> dict:
     return json.loads(response.content)
 
 
-def test_the_owners_other_tab_fetches_the_conversation_from_the_chosen_version(
-    alice, chat, edited_question
-):
+def test_the_owners_other_tab_fetches_the_conversation_from_the_chosen_version(alice, chat, edited_question):
     question, _, _ = edited_question
     choose(signed_in_client(alice), chat, question)
     shown = from_message(signed_in_client(alice), reverse("conversation_messages", args=[chat.id]), question)

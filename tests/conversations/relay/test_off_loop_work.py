@@ -10,7 +10,7 @@ import json
 import pytest
 
 from agents.providers import workflow_chat
-from conversations.relay import replies
+from conversations import reply_parts
 from tests.conversations.sockets import frames_until, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ async def test_a_finished_reply_is_rendered_whole_outside_the_event_loop(
     alice, conversation, connect, sketricgen, monkeypatch
 ):
     rendered_on_a_loop = []
-    render = replies.render_markdown
+    render = reply_parts.render_markdown
 
     def recording_render(text: str) -> str:
         try:
@@ -30,7 +30,7 @@ async def test_a_finished_reply_is_rendered_whole_outside_the_event_loop(
             pass
         return render(text)
 
-    monkeypatch.setattr(replies, "render_markdown", recording_render)
+    monkeypatch.setattr(reply_parts, "render_markdown", recording_render)
     _, ws = await connect(alice, conversation.id)
     await ws.send_json_to({"type": "send", "text": "Hello there", "client_id": "c1"})
     frames = await frames_until(ws, "reply.ended")
