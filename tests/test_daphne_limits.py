@@ -244,7 +244,7 @@ def test_relayed_messages_reach_a_slow_reader_intact_whatever_their_length(site)
         additional_headers={"Cookie": f"sessionid={site.session_cookie()}"},
         max_size=None,
     ) as socket_:
-        socket_.send(json.dumps({"type": "send", "text": "[[words=6000]] [[delay=0]]", "client_id": "c"}))
+        socket_.send(json.dumps({"type": "send", "text": "[[words=9000]] [[delay=0]]", "client_id": "c"}))
         time.sleep(1)  # not reading: the socket's buffers fill
         messages = []
         while not messages or messages[-1]["type"] != "reply.ended":
