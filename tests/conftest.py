@@ -53,24 +53,30 @@ def sketricgen_sdk(sketricgen):
     return client
 
 
-# Groups whose tests start site processes or Chromium, the longest work of the suite: handed out
-# first, so that the other worker takes the many short modules meanwhile and no worker is left with
-# one of them at the end.
+# Groups whose tests start site processes, the longest work of the suite: handed out first, then
+# the browser modules, so that the other workers take the many short modules meanwhile and no worker
+# is left with a long one at the end.
 LONG_GROUPS_FIRST = (
-    "browser",
     "tests/test_two_processes.py",
     "tests/test_daphne_limits.py",
-    "tests/test_nginx_config.py",
     "tests/test_killed_process.py",
+    "tests/test_nginx_config.py",
     "tests/test_settings.py",
 )
 
 
 def group_of(nodeid: str) -> str:
-    """The group a test runs in under `--dist loadgroup`: its module, or "browser" for every test in
-    tests/browser/, as they share one site and one Chromium."""
-    module = nodeid.split("::")[0]
-    return "browser" if module.startswith("tests/browser/") else module
+    """The group a test runs in under `--dist loadgroup`: its module (module fixtures, some of them a
+    site process, start once). The browser tests' site and Chromium start once per worker."""
+    return nodeid.split("::")[0]
+
+
+def next_group(groups) -> str | None:
+    """Which of the groups still to hand out goes next, when one should jump the queue."""
+    for group in LONG_GROUPS_FIRST:
+        if group in groups:
+            return group
+    return next((group for group in groups if group.startswith("tests/browser/")), None)
 
 
 def pytest_configure(config):
@@ -81,7 +87,7 @@ def pytest_configure(config):
 class GroupScheduler:
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config, log):
-        """`--dist loadgroup` by test_group, long groups first.
+        """`--dist loadgroup` by group_of, long groups first.
 
         pytest-xdist's own loadgroup reads groups from `xdist_group` marks by rewriting node ids, which
         pytest 9.2 no longer lets it do: every test became its own group, and a module's site process
@@ -96,10 +102,9 @@ class GroupScheduler:
                 return group_of(nodeid)
 
             def _assign_work_unit(self, node) -> None:
-                for group in LONG_GROUPS_FIRST:
-                    if group in self.workqueue:
-                        self.workqueue.move_to_end(group, last=False)
-                        break
+                group = next_group(self.workqueue)
+                if group is not None:
+                    self.workqueue.move_to_end(group, last=False)
                 super()._assign_work_unit(node)
 
         return LoadGroupScheduling(config, log)

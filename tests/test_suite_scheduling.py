@@ -1,8 +1,8 @@
 """How `--dist loadgroup` shares the suite between workers (tests/conftest.py).
 
-A module's tests share module fixtures, some of them a site process; the
-browser tests share one site and one Chromium. Split between workers, each
-worker would start its own.
+A module's tests share module fixtures, some of them a site process: split
+between workers, each worker would start its own. The browser tests' site and
+Chromium start once per worker that runs any.
 """
 
 from types import SimpleNamespace
@@ -27,15 +27,17 @@ class Worker:
         self.gateway = SimpleNamespace(id=name)
         self.shutting_down = False
         self.sent: list[str] = []
+        self.indices: list[int] = []
 
     def send_runtest_some(self, indices: list[int]) -> None:
+        self.indices += indices
         self.sent += [COLLECTION[i] for i in indices]
 
     def shutdown(self) -> None:
         self.shutting_down = True
 
 
-def test_a_modules_tests_and_all_browser_tests_each_go_to_one_worker_the_long_groups_first(
+def test_a_modules_tests_go_to_one_worker_the_long_modules_then_the_browser_modules_first(
     pytestconfig, monkeypatch
 ):
     monkeypatch.setattr(pytestconfig.option, "dist", "loadgroup")
@@ -46,10 +48,14 @@ def test_a_modules_tests_and_all_browser_tests_each_go_to_one_worker_the_long_gr
     for worker in workers:
         scheduler.add_node(worker)
         scheduler.add_node_collection(worker, COLLECTION)
-    scheduler.schedule()  # with this few tests, every group is handed out at once
+    scheduler.schedule()
     first, second = workers
-    assert first.sent[:2] == ["tests/browser/test_chat.py::test_b", "tests/browser/test_sharing.py::test_d"]
-    assert second.sent[:2] == ["tests/test_daphne_limits.py::test_f", "tests/test_daphne_limits.py::test_g"]
+    for index in list(first.indices):  # the first worker finishes its tests and gets the group left
+        scheduler.mark_test_complete(first, index)
+    assert first.sent[:2] == ["tests/test_daphne_limits.py::test_f", "tests/test_daphne_limits.py::test_g"]
+    # then the browser modules, one to each worker, before the short modules
+    assert second.sent[0] == "tests/browser/test_chat.py::test_b"
+    assert first.sent[2] == "tests/browser/test_sharing.py::test_d"
     modules = {}
     for worker in workers:
         for nodeid in worker.sent:
