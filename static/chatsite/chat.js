@@ -307,6 +307,7 @@ let connectionTimer = null;
 
 function showConnection(state, code) {
   window.clearTimeout(connectionTimer);
+  connection.dataset.socket = state;
   if (state === "open") {
     connection.hidden = true;
     return;

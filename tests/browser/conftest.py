@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.site_process import SiteProcess, running_site
 
@@ -83,6 +84,12 @@ def sign_in(page, site: SiteProcess) -> None:
     page.get_by_label("Password").fill(site.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{site.url}/")
+
+
+def expect_socket_open(page) -> None:
+    """The page's websocket is open: what happens in another tab from now on reaches it live (a
+    message sent before then shows at a reload)."""
+    expect(page.locator("#connection")).to_have_attribute("data-socket", "open")
 
 
 def screenshot(page, name: str) -> Path:

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import expect_socket_open, screenshot
 from tests.browser.test_chat import LAST_REPLY, open_demo_agent, send
 from tests.browser.test_sharing import bob_password, new_page, share_link, start_conversation
 
@@ -44,6 +44,7 @@ def test_a_new_message_turns_every_open_panel_read_only(signed_in, live_site):
     other_tab.goto(page.url)
     other_panel = other_tab.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
     expect(other_panel).to_have_attribute("data-state", "pending")
+    expect_socket_open(other_tab)
 
     send(page, "Never mind, tell me a joke instead [[delay=0.01]]")
     for shown in (panel, other_panel):
@@ -66,6 +67,7 @@ def test_a_decision_sent_in_one_tab_closes_the_panel_in_the_other(signed_in, liv
     other_tab.goto(page.url)
     other_panel = other_tab.locator(LAST_REPLY).locator(OPEN_REQUEST)
     expect(other_panel).to_have_attribute("data-state", "pending")
+    expect_socket_open(other_tab)
 
     choose_and_send(page.locator(LAST_REPLY).locator(OPEN_REQUEST))
     # Answered: the decisions stand before the text they produce.

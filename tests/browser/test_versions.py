@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import expect_socket_open, screenshot
 from tests.browser.test_accessibility import violations
 from tests.browser.test_chat import LAST_REPLY
 from tests.browser.test_sharing import (
@@ -165,7 +165,7 @@ def test_a_version_switched_in_one_tab_shows_in_the_other_tab_and_to_a_live_view
         bob.goto(url)
         expect(bob.locator("#live-status")).to_have_attribute("data-state", "open")
         expect(bob.locator(LAST_REPLY)).to_contain_text(TURN.format(2))
-        expect(other_tab.locator("#connection")).to_be_hidden()
+        expect_socket_open(other_tab)
         other_tab.evaluate("window.notReloaded = true")
         bob.evaluate("window.notReloaded = true")
 
