@@ -277,15 +277,16 @@ class ScaleBench(Bench):
     """bench/relay.py's Bench (the fake, manage.py, the conversations, signing in) with two processes."""
 
     def __init__(self, args: argparse.Namespace, database_url: str, redis_url: str):
-        from tests.site_process import fresh_postgres_database
+        from tests.site_process import fresh_postgres_database, postgres_database_url
 
         super().__init__(argparse.Namespace(before=args.before, keep=args.keep, profile=None))
         self.database_name = f"{urlsplit(database_url).path.lstrip('/') or 'chatsite'}_scale"
         self.database_url = database_url
         self.redis_url = redis_url
         self.prefix = f"chatsite-scale-{os.getpid()}"
+        fresh_postgres_database(database_url, self.database_name)
         self.env.update(
-            DATABASE_URL=fresh_postgres_database(database_url, self.database_name),
+            DATABASE_URL=postgres_database_url(database_url, self.database_name),
             REDIS_URL=redis_url,
             CHATSITE_REDIS_PREFIX=self.prefix,
         )

@@ -150,14 +150,6 @@ def measure_main(tree: Path, turns: int) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def export_tree(ref: str, into: Path) -> Path:
-    tree = into / "before-tree"
-    tree.mkdir()
-    git, tar = shutil.which("git") or "git", shutil.which("tar") or "tar"
-    archive = subprocess.run([git, "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
-    subprocess.run([tar, "-x", "-C", str(tree)], input=archive, check=True)
-    return tree
-
 
 def run_tree(tree: Path, var: Path, turns: int) -> dict[str, Any]:
     shutil.rmtree(var, ignore_errors=True)
@@ -196,6 +188,9 @@ def main(argv: list[str]) -> int:
         return measure_main(Path(args.tree), args.turns)
     if not args.before:
         parser.error("--before REF is required")
+    sys.path.insert(0, str(ROOT))
+    from bench.relay import export_tree
+
     with tempfile.TemporaryDirectory(prefix="chatsite-turn-start-") as temporary:
         var = Path(temporary)
         trees = {"before": export_tree(args.before, var), "after": ROOT}

@@ -163,7 +163,9 @@ class Message(RenderedMarkdown):
     # (once the run went on after it) is the length of the text before it (conversations.reply_parts).
     approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
     # The requests before the last one, of a reply that paused more than once, in order.
-    earlier_approvals = models.JSONField(gettext_lazy("earlier approvals"), default=list, blank=True)
+    earlier_approvals = models.JSONField(
+        gettext_lazy("earlier approvals"), default=list, db_default=[], blank=True
+    )
     upstream_message_id = models.CharField(
         gettext_lazy("message id on the platform"), max_length=255, blank=True
     )
@@ -410,7 +412,9 @@ class SharedMessage(RenderedMarkdown):
     error = models.TextField(gettext_lazy("error"), blank=True)
     tool_calls = models.JSONField(gettext_lazy("tool calls"), default=list, blank=True)
     approval = models.JSONField(gettext_lazy("approval"), default=dict, blank=True)
-    earlier_approvals = models.JSONField(gettext_lazy("earlier approvals"), default=list, blank=True)
+    earlier_approvals = models.JSONField(
+        gettext_lazy("earlier approvals"), default=list, db_default=[], blank=True
+    )
     created_at = models.DateTimeField(gettext_lazy("created at"))
     attachments = models.ManyToManyField(
         Attachment, verbose_name=gettext_lazy("attachments"), related_name="shared_copies", blank=True

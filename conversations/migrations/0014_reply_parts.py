@@ -13,11 +13,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='message',
             name='earlier_approvals',
-            field=models.JSONField(blank=True, default=list, verbose_name='earlier approvals'),
+            field=models.JSONField(blank=True, db_default=[], default=list, verbose_name='earlier approvals'),
         ),
         migrations.AddField(
             model_name='sharedmessage',
             name='earlier_approvals',
-            field=models.JSONField(blank=True, default=list, verbose_name='earlier approvals'),
+            field=models.JSONField(blank=True, db_default=[], default=list, verbose_name='earlier approvals'),
         ),
     ]
