@@ -171,11 +171,19 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 otherwise times out idle reads after 5 s and the
-            # consumers listening on the layer crash.
+            "BACKEND": "chatsite.channel_layer.WaitingRedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # socket_timeout: redis-py 8 otherwise times out idle reads after 5 s and the
+                # consumers listening on the layer crash. Past max_connections a layer call
+                # waits up to `timeout` seconds for a free connection.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "max_connections": env_int("CHATSITE_REDIS_CONNECTIONS", 200),
+                        "timeout": 10,
+                    }
+                ],
                 "capacity": 10_000,
                 # Groups are named after conversations: sites sharing one Redis need their own prefix.
                 "prefix": env_str("CHATSITE_REDIS_PREFIX", "asgi"),

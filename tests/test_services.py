@@ -6,7 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import connection
+
+from chatsite.channel_layer import WaitingRedisChannelLayer
 
 pytestmark = pytest.mark.services
 
@@ -23,7 +26,7 @@ def test_the_database_is_postgresql():
 
 def test_the_channel_layer_is_redis_and_carries_messages():
     layer = get_channel_layer()
-    assert type(layer).__module__ == "channels_redis.core"
+    assert isinstance(layer, RedisChannelLayer)
 
     async def round_trip() -> dict:
         channel = await layer.new_channel()
@@ -33,3 +36,24 @@ def test_the_channel_layer_is_redis_and_carries_messages():
     # Its own thread and loop: the browser tests' Playwright keeps a loop running in this one.
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(asyncio.run, round_trip()).result(timeout=30) == {"type": "ping", "n": 1}
+
+
+def test_more_layer_calls_at_once_than_the_pool_has_connections_wait_for_one_and_all_arrive():
+    """A hundred replies watched from another process send at once; none may fail for want of a
+    connection (redis-py's own pool refuses the first one past its limit)."""
+    layer = WaitingRedisChannelLayer(
+        hosts=[
+            {"address": os.environ["REDIS_URL"], "socket_timeout": None, "max_connections": 3, "timeout": 10}
+        ],
+        prefix=f"chatsite-test-pool-{os.getpid()}",
+    )
+
+    async def many_at_once() -> list[int]:
+        channel = await layer.new_channel()
+        await asyncio.gather(*(layer.send(channel, {"type": "frame", "n": n}) for n in range(40)))
+        received = [(await layer.receive(channel))["n"] for _ in range(40)]
+        await layer.flush()
+        return sorted(received)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(asyncio.run, many_at_once()).result(timeout=60) == list(range(40))

@@ -67,7 +67,10 @@ def test_urls_choose_postgresql_and_redis(tmp_path):
         REDIS_URL="redis://127.0.0.1:6379/0",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.postgresql", "channels_redis.core.RedisChannelLayer"]
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "chatsite.channel_layer.WaitingRedisChannelLayer",
+    ]
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
