@@ -65,7 +65,8 @@ RESULTS_START = "<!-- scale:start -->"
 RESULTS_END = "<!-- scale:end -->"
 
 # Each text delta of the fake starts with its stamp: the deltas a snapshot holds are counted by them.
-STAMP = re.compile(r"\b\d{19}\b")
+# A stamp follows the word before it without a space ("ipsum1764..."): no \b around it.
+STAMP = re.compile(r"(?<!\d)\d{19}(?!\d)")
 
 DEFAULT_LEVELS = (20, 50, 100)
 LEVEL_RATE = 20  # events per second per stream at each level
