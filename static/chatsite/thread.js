@@ -5,7 +5,7 @@
 
 import { renderApproval } from "./approval.js";
 import { renderAttachments } from "./attachments.js";
-import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
+import { cloneTemplate, sanitizedFragment, serverMessages, setTime } from "./dom.js";
 import { showVersions } from "./versions.js";
 import { gettext, format } from "./i18n.js";
 
@@ -199,7 +199,16 @@ export class Thread {
     if (!message || !isId(message.id)) return;
     const text = typeof message.text === "string" ? message.text : "";
     this.texts.set(String(message.id), text);
-    if (this.element(message.id)) return;
+    if (this.element(message.id)) {
+      // Shown already, from what the page fetched when its socket opened: the optimistic copy goes.
+      const optimistic = frame.client_id ? this.pendingElement(frame.client_id) : undefined;
+      if (optimistic) {
+        optimistic.remove();
+        this.onUserMessage(message, frame.client_id, frame.title);
+        this.onChange(false);
+      }
+      return;
+    }
     let element = frame.client_id ? this.pendingElement(frame.client_id) : undefined;
     if (element) {
       element.classList.remove("is-pending");
@@ -362,6 +371,87 @@ export class Thread {
     this.send({ type: "resume", message_id: id, after_seq: afterSeq, client_id: `resume:${id}` });
   }
 
+  /** Every message shown with an id, newest last. */
+  shownIds() {
+    return [...this.list.querySelectorAll(".msg[data-message-id]")].map((element) => Number(element.dataset.messageId)).filter(isId);
+  }
+
+  /**
+   * Put the server's messages from `shown` on (`answer`: {html, texts}, rendered as the page renders
+   * history) in place of `shown` and every message after it; returns the first of them. A message
+   * the user is still sending, and one with an id above `upTo`, stay after them. A reply this page
+   * streams and the answer shows streaming keeps its element, which is as new as the answer or newer.
+   */
+  replaceFrom(shown, answer, upTo = Infinity) {
+    const fragment = serverMessages(answer.html);
+    const fetched = [...fragment.querySelectorAll(".msg[data-message-id]")];
+    const leaving = messagesFrom(shown, upTo);
+    const focused = focusedIn(leaving);
+    const place = document.createComment("");
+    shown.before(place);
+    const running = this.running;
+    this.adopt(fragment, answer.texts);
+    this.running = running;
+    const kept = new Set();
+    for (const element of fetched) {
+      const current = this.element(element.dataset.messageId);
+      if (current?.dataset.status === "streaming" && element.dataset.status === "streaming") {
+        kept.add(current);
+        this.seqs.set(Number(current.dataset.messageId), Number(current.dataset.seq) || 0);
+        element.replaceWith(current);
+      }
+    }
+    const first = fragment.firstElementChild;
+    place.replaceWith(fragment);
+    for (const element of leaving) {
+      if (kept.has(element)) continue;
+      const id = Number(element.dataset.messageId);
+      element.remove();
+      if (isId(id) && !this.element(id)) this.forget(id);
+    }
+    if (focused) refocus(focused, this.element(focused.id));
+    this.setRunning(this.streamingIds().at(-1) ?? null);
+    this.onChange(false);
+    return first;
+  }
+
+  /**
+   * After the socket opened: bring the messages from `shown` on up to date with `answer`, the
+   * server's, fetched since. Nothing changes when the page already shows the same messages in the
+   * same states; replies that run then are resumed.
+   */
+  catchUp(shown, answer) {
+    const fetched = [...serverMessages(answer.html).querySelectorAll(".msg[data-message-id]")];
+    const state = (element) => `${element.dataset.messageId}:${element.dataset.status || ""}`;
+    // Newer messages came by the socket while the answer was on its way: they stay.
+    const newest = Math.max(0, ...fetched.map((element) => Number(element.dataset.messageId)));
+    const current = messagesFrom(shown, newest);
+    if (current.map(state).join() !== fetched.map(state).join()) {
+      const before = new Set(this.shownIds());
+      this.replaceFrom(shown, answer, newest);
+      for (const element of fetched) {
+        if (element.classList.contains("msg-user") && !before.has(Number(element.dataset.messageId))) {
+          this.confirmPending(Number(element.dataset.messageId));
+        }
+      }
+    }
+    for (const id of this.streamingIds()) this.askResume(id, this.seqs.get(id) ?? 0);
+  }
+
+  /**
+   * A message the page had not shown came with what it fetched: if the user is sending the same
+   * text, it is theirs, saved while its `user_message` was on a socket that closed.
+   */
+  confirmPending(id) {
+    const text = this.texts.get(String(id)) ?? "";
+    const optimistic = [...this.list.querySelectorAll(".msg-user[data-client-id]")].find(
+      (element) => element.querySelector(".bubble").textContent === text,
+    );
+    if (!optimistic) return;
+    optimistic.remove();
+    this.onUserMessage({ id, text }, optimistic.dataset.clientId);
+  }
+
   /** After (re)connecting: the current state of every reply shown as running. */
   resumeStreaming() {
     this.resumeAsked.clear();
@@ -506,6 +596,33 @@ export class Thread {
     setToolStatus(chip, "done");
     setToolDetails(chip, frame.arguments, frame.result);
   }
+}
+
+/** `shown` and the messages after it with ids up to `newest` (not one the user is still sending). */
+function messagesFrom(shown, newest) {
+  const messages = [shown];
+  for (let next = shown.nextElementSibling; next; next = next.nextElementSibling) {
+    const id = Number(next.dataset.messageId);
+    if (isId(id) && id <= newest) messages.push(next);
+  }
+  return messages;
+}
+
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+
+/** Where the keyboard focus is, if inside one of `messages`: the message and the control's place in it. */
+function focusedIn(messages) {
+  const active = document.activeElement;
+  const message = messages.find((element) => element.contains(active));
+  if (!message || message === active) return message ? { id: message.dataset.messageId, index: -1 } : null;
+  return { id: message.dataset.messageId, index: [...message.querySelectorAll(FOCUSABLE)].indexOf(active) };
+}
+
+/** Focus the same control in the message that took the place of the one that had it. */
+function refocus(focused, message) {
+  if (!message || message.contains(document.activeElement)) return;
+  const control = focused.index >= 0 ? message.querySelectorAll(FOCUSABLE)[focused.index] : null;
+  (control || message).focus({ preventScroll: true });
 }
 
 /** While a reply streams, screen readers wait for it to finish before reading it. */

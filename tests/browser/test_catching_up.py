@@ -1,0 +1,130 @@
+"""A page catches up on what it missed while its socket was not open (before it first opened, or dropped)."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import expect_socket_open, screenshot
+from tests.browser.test_chat import LAST_REPLY, send
+from tests.browser.test_sharing import share_link, start_conversation
+
+pytestmark = pytest.mark.browser
+
+SIMULATED = "This is a simulated SketricGen agent"
+
+
+class HeldSocket:
+    """The page's websockets go through Playwright: to the server, or closed at once while held."""
+
+    def __init__(self, page, held: bool) -> None:
+        self.page = page
+        self.held = held
+        self.current = None
+        page.route_web_socket("**/ws/**", self.route)
+
+    def route(self, ws) -> None:
+        if self.held:
+            ws.close()
+            return
+        ws.connect_to_server()
+        self.current = ws
+
+    def drop(self) -> None:
+        self.held = True
+        self.current.close()
+        expect(self.page.locator("#connection")).not_to_have_attribute("data-socket", "open")
+
+    def release(self) -> None:
+        """Let the next connection through, and have the page try at once (as when it comes back online)."""
+        self.held = False
+        self.page.evaluate("window.dispatchEvent(new Event('online'))")
+
+
+def test_a_tab_opened_before_a_message_shows_it_and_its_reply_once_its_socket_opens(signed_in, live_site):
+    page = signed_in
+    start_conversation(page, live_site, "First question")
+    second = page.context.new_page()
+    socket = HeldSocket(second, held=True)
+    second.goto(page.url)
+    expect(second.locator("article.msg-user")).to_have_count(1)
+
+    send(page, "Second question")
+    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 2 of this conversation")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    expect(second.locator("article.msg-user")).to_have_count(1)
+
+    socket.release()
+    expect_socket_open(second)
+    expect(second.locator("article.msg-user")).to_have_count(2)
+    expect(second.locator("article.msg-user").last).to_contain_text("Second question")
+    reply = second.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply).to_contain_text("This is turn 2 of this conversation")
+    expect(second.locator("article.msg-assistant")).to_have_count(2)
+    assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+    expect(second.locator("#composer")).to_have_attribute("data-state", "idle")
+    screenshot(second, "catch-up-second-tab")
+
+
+def test_after_a_drop_the_page_shows_what_another_tab_sent_and_its_own_reply_whole(signed_in, live_site):
+    page = signed_in
+    socket = HeldSocket(page, held=False)
+    start_conversation(page, live_site, "First question")
+    send(page, "Talk for a while [[words=150]] [[delay=0.02]]")
+    expect(page.locator("article.msg-assistant")).to_have_count(2)
+    streaming = page.locator(LAST_REPLY)
+    expect(streaming).to_have_attribute("data-status", "streaming")
+    expect(streaming.locator(".msg-body")).to_contain_text("simulated")
+    streaming_id = streaming.get_attribute("data-message-id")
+    socket.drop()
+
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(other.locator(LAST_REPLY)).to_have_attribute("data-status", "complete", timeout=20_000)
+    expect_socket_open(other)
+    send(other, "Meanwhile, from another tab")
+    expect(other.locator(LAST_REPLY)).to_contain_text("This is turn 3 of this conversation")
+    expect(other.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    expect(page.locator("article.msg-user")).to_have_count(2)
+
+    socket.release()
+    expect_socket_open(page)
+    expect(page.locator("article.msg-user")).to_have_count(3)
+    expect(page.locator("article.msg-user").last).to_contain_text("Meanwhile, from another tab")
+    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 3 of this conversation")
+    expect(page.locator("article.msg-assistant")).to_have_count(3)
+    earlier = page.locator(f"#m-{streaming_id}")
+    expect(earlier).to_have_attribute("data-status", "complete")
+    body = earlier.locator(".msg-body").inner_text()
+    assert body.count(SIMULATED) == 1
+    assert body.count("This is turn 2 of this conversation") == 1
+    expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
+    screenshot(page, "catch-up-after-drop")
+
+    page.reload()  # what the page caught up on is what the conversation is
+    assert page.locator(f"#m-{streaming_id} .msg-body").inner_text() == body
+    expect(page.locator("article.msg-assistant")).to_have_count(3)
+
+
+def test_a_live_share_viewer_catches_up_when_its_socket_opens(signed_in, live_site):
+    page = signed_in
+    start_conversation(page, live_site, "Plan the team offsite")
+    url = share_link(page, live=True)
+    viewer = page.context.new_page()
+    socket = HeldSocket(viewer, held=True)
+    viewer.goto(url)
+    expect(viewer.locator("article.msg-user")).to_have_count(1)
+
+    send(page, "Now the agenda")
+    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 2 of this conversation")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+
+    socket.release()
+    expect(viewer.locator("#live-status")).to_have_attribute("data-state", "open")
+    expect(viewer.locator("article.msg-user")).to_have_count(2)
+    expect(viewer.locator("article.msg-user").last).to_contain_text("Now the agenda")
+    reply = viewer.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply).to_contain_text("This is turn 2 of this conversation")
+    expect(viewer.locator("article.msg-assistant")).to_have_count(2)
+    assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+    screenshot(viewer, "catch-up-share-viewer")
