@@ -1,5 +1,7 @@
 """A page catches up on what it missed while its socket was not open (before it first opened, or dropped)."""
 
+import json
+
 import pytest
 from playwright.sync_api import expect
 
@@ -19,14 +21,26 @@ class HeldSocket:
         self.page = page
         self.held = held
         self.current = None
+        # The next `send` frame reaches the server, and the connection drops before its answer.
+        self.drop_after_send = False
         page.route_web_socket("**/ws/**", self.route)
 
     def route(self, ws) -> None:
         if self.held:
             ws.close()
             return
-        ws.connect_to_server()
+        server = ws.connect_to_server()
         self.current = ws
+
+        def to_server(message) -> None:
+            dropping = self.drop_after_send and json.loads(message).get("type") == "send"
+            server.send(message)
+            if dropping:
+                self.drop_after_send = False
+                self.held = True
+                ws.close()
+
+        ws.on_message(to_server)
 
     def drop(self) -> None:
         self.held = True
@@ -128,3 +142,23 @@ def test_a_live_share_viewer_catches_up_when_its_socket_opens(signed_in, live_si
     expect(viewer.locator("article.msg-assistant")).to_have_count(2)
     assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
     screenshot(viewer, "catch-up-share-viewer")
+
+
+def test_a_message_saved_as_the_socket_dropped_shows_once_and_not_as_still_sending(signed_in, live_site):
+    page = signed_in
+    socket = HeldSocket(page, held=False)
+    start_conversation(page, live_site, "First question")
+    socket.drop_after_send = True
+    send(page, "Sent as the connection dropped")
+    expect(page.locator("#connection")).not_to_have_attribute("data-socket", "open")
+    expect(page.locator("article.msg-user.is-pending")).to_have_count(1)
+
+    socket.release()
+    expect_socket_open(page)
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_contain_text("This is turn 2 of this conversation")
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(page.locator("article.msg-user")).to_have_count(2)
+    expect(page.locator("article.msg-user.is-pending")).to_have_count(0)
+    expect(page.locator("article.msg-user").last).to_contain_text("Sent as the connection dropped")
+    expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
