@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import expect_socket_open, screenshot
-from tests.browser.test_chat import LAST_REPLY, send
+from tests.browser.test_approval_panels import OPEN_REQUEST, PAUSED_REPLY
+from tests.browser.test_chat import LAST_REPLY, open_demo_agent, send
 from tests.browser.test_sharing import share_link, start_conversation
 
 pytestmark = pytest.mark.browser
@@ -53,15 +54,18 @@ class HeldSocket:
         self.page.evaluate("window.dispatchEvent(new Event('online'))")
 
 
-def test_a_tab_opened_before_a_message_shows_it_and_its_reply_once_its_socket_opens(signed_in, live_site):
+def test_a_tab_opened_before_a_message_shows_it_its_reply_and_the_request_it_closed(signed_in, live_site):
     page = signed_in
-    start_conversation(page, live_site, "First question")
+    open_demo_agent(page, live_site)
+    send(page, "Mail the team [[hitl]] [[delay=0.01]]")
+    expect(page.locator(PAUSED_REPLY).locator(OPEN_REQUEST)).to_have_attribute("data-state", "pending")
     second = page.context.new_page()
     socket = HeldSocket(second, held=True)
     second.goto(page.url)
-    expect(second.locator("article.msg-user")).to_have_count(1)
+    panel = second.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
+    expect(panel).to_have_attribute("data-state", "pending")
 
-    send(page, "Second question")
+    send(page, "Never mind, tell me a joke instead")
     expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 2 of this conversation")
     expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     expect(second.locator("article.msg-user")).to_have_count(1)
@@ -69,12 +73,14 @@ def test_a_tab_opened_before_a_message_shows_it_and_its_reply_once_its_socket_op
     socket.release()
     expect_socket_open(second)
     expect(second.locator("article.msg-user")).to_have_count(2)
-    expect(second.locator("article.msg-user").last).to_contain_text("Second question")
+    expect(second.locator("article.msg-user").last).to_contain_text("Never mind, tell me a joke instead")
     reply = second.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "complete")
     expect(reply).to_contain_text("This is turn 2 of this conversation")
     expect(second.locator("article.msg-assistant")).to_have_count(2)
     assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+    expect(panel).to_have_attribute("data-state", "replaced")
+    expect(panel.locator("input, textarea, button")).to_have_count(0)
     expect(second.locator("#composer")).to_have_attribute("data-state", "idle")
     screenshot(second, "catch-up-second-tab")
 
