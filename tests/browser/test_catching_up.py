@@ -54,6 +54,24 @@ class HeldSocket:
         self.page.evaluate("window.dispatchEvent(new Event('online'))")
 
 
+def send_and_wait(page, text: str, turn: int) -> None:
+    """Send `text` and wait for its whole reply (the demo agent numbers the turns)."""
+    send(page, text)
+    expect(page.locator(LAST_REPLY)).to_contain_text(f"This is turn {turn} of this conversation")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+
+
+def expect_last_turn_once(page, text: str, turn: int) -> None:
+    """The page shows `turn` turns, the last one `text` and its whole reply, each once."""
+    expect(page.locator("article.msg-user")).to_have_count(turn)
+    expect(page.locator("article.msg-user").last).to_contain_text(text)
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply).to_contain_text(f"This is turn {turn} of this conversation")
+    expect(page.locator("article.msg-assistant")).to_have_count(turn)
+    assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+
+
 def test_a_tab_opened_before_a_message_shows_it_its_reply_and_the_request_it_closed(signed_in, live_site):
     page = signed_in
     open_demo_agent(page, live_site)
@@ -65,20 +83,12 @@ def test_a_tab_opened_before_a_message_shows_it_its_reply_and_the_request_it_clo
     panel = second.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
     expect(panel).to_have_attribute("data-state", "pending")
 
-    send(page, "Never mind, tell me a joke instead")
-    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 2 of this conversation")
-    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    send_and_wait(page, "Never mind, tell me a joke instead", turn=2)
     expect(second.locator("article.msg-user")).to_have_count(1)
 
     socket.release()
     expect_socket_open(second)
-    expect(second.locator("article.msg-user")).to_have_count(2)
-    expect(second.locator("article.msg-user").last).to_contain_text("Never mind, tell me a joke instead")
-    reply = second.locator(LAST_REPLY)
-    expect(reply).to_have_attribute("data-status", "complete")
-    expect(reply).to_contain_text("This is turn 2 of this conversation")
-    expect(second.locator("article.msg-assistant")).to_have_count(2)
-    assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+    expect_last_turn_once(second, "Never mind, tell me a joke instead", turn=2)
     expect(panel).to_have_attribute("data-state", "replaced")
     expect(panel.locator("input, textarea, button")).to_have_count(0)
     expect(second.locator("#composer")).to_have_attribute("data-state", "idle")
@@ -101,17 +111,12 @@ def test_after_a_drop_the_page_shows_what_another_tab_sent_and_its_own_reply_who
     other.goto(page.url)
     expect(other.locator(LAST_REPLY)).to_have_attribute("data-status", "complete", timeout=20_000)
     expect_socket_open(other)
-    send(other, "Meanwhile, from another tab")
-    expect(other.locator(LAST_REPLY)).to_contain_text("This is turn 3 of this conversation")
-    expect(other.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    send_and_wait(other, "Meanwhile, from another tab", turn=3)
     expect(page.locator("article.msg-user")).to_have_count(2)
 
     socket.release()
     expect_socket_open(page)
-    expect(page.locator("article.msg-user")).to_have_count(3)
-    expect(page.locator("article.msg-user").last).to_contain_text("Meanwhile, from another tab")
-    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 3 of this conversation")
-    expect(page.locator("article.msg-assistant")).to_have_count(3)
+    expect_last_turn_once(page, "Meanwhile, from another tab", turn=3)
     earlier = page.locator(f"#m-{streaming_id}")
     expect(earlier).to_have_attribute("data-status", "complete")
     body = earlier.locator(".msg-body").inner_text()
@@ -134,19 +139,11 @@ def test_a_live_share_viewer_catches_up_when_its_socket_opens(signed_in, live_si
     viewer.goto(url)
     expect(viewer.locator("article.msg-user")).to_have_count(1)
 
-    send(page, "Now the agenda")
-    expect(page.locator(LAST_REPLY)).to_contain_text("This is turn 2 of this conversation")
-    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    send_and_wait(page, "Now the agenda", turn=2)
 
     socket.release()
     expect(viewer.locator("#live-status")).to_have_attribute("data-state", "open")
-    expect(viewer.locator("article.msg-user")).to_have_count(2)
-    expect(viewer.locator("article.msg-user").last).to_contain_text("Now the agenda")
-    reply = viewer.locator(LAST_REPLY)
-    expect(reply).to_have_attribute("data-status", "complete")
-    expect(reply).to_contain_text("This is turn 2 of this conversation")
-    expect(viewer.locator("article.msg-assistant")).to_have_count(2)
-    assert reply.locator(".msg-body").inner_text().count(SIMULATED) == 1
+    expect_last_turn_once(viewer, "Now the agenda", turn=2)
     screenshot(viewer, "catch-up-share-viewer")
 
 
@@ -161,10 +158,6 @@ def test_a_message_saved_as_the_socket_dropped_shows_once_and_not_as_still_sendi
 
     socket.release()
     expect_socket_open(page)
-    reply = page.locator(LAST_REPLY)
-    expect(reply).to_contain_text("This is turn 2 of this conversation")
-    expect(reply).to_have_attribute("data-status", "complete")
-    expect(page.locator("article.msg-user")).to_have_count(2)
+    expect_last_turn_once(page, "Sent as the connection dropped", turn=2)
     expect(page.locator("article.msg-user.is-pending")).to_have_count(0)
-    expect(page.locator("article.msg-user").last).to_contain_text("Sent as the connection dropped")
     expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
