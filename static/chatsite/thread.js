@@ -608,21 +608,19 @@ function messagesFrom(shown, newest) {
   return messages;
 }
 
-const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
-
-/** Where the keyboard focus is, if inside one of `messages`: the message and the control's place in it. */
+/** Where the keyboard focus is, if on a control inside one of `messages`: the message, and which control. */
 function focusedIn(messages) {
   const active = document.activeElement;
-  const message = messages.find((element) => element.contains(active));
-  if (!message || message === active) return message ? { id: message.dataset.messageId, index: -1 } : null;
-  return { id: message.dataset.messageId, index: [...message.querySelectorAll(FOCUSABLE)].indexOf(active) };
+  const message = messages.find((element) => element !== active && element.contains(active));
+  if (!message) return null;
+  const selector = [active.localName, ...[...active.classList].map((name) => `.${CSS.escape(name)}`)].join("");
+  return { id: message.dataset.messageId, selector, index: [...message.querySelectorAll(selector)].indexOf(active) };
 }
 
-/** Focus the same control in the message that took the place of the one that had it. */
+/** Focus the same control in the message that took the place of the one that had it, if it has one. */
 function refocus(focused, message) {
   if (!message || message.contains(document.activeElement)) return;
-  const control = focused.index >= 0 ? message.querySelectorAll(FOCUSABLE)[focused.index] : null;
-  (control || message).focus({ preventScroll: true });
+  message.querySelectorAll(focused.selector)[focused.index]?.focus({ preventScroll: true });
 }
 
 /** While a reply streams, screen readers wait for it to finish before reading it. */

@@ -82,6 +82,9 @@ def test_a_tab_opened_before_a_message_shows_it_its_reply_and_the_request_it_clo
     second.goto(page.url)
     panel = second.locator(PAUSED_REPLY).locator(OPEN_REQUEST)
     expect(panel).to_have_attribute("data-state", "pending")
+    paused = second.locator(PAUSED_REPLY)
+    paused.hover()
+    paused.get_by_role("button", name="Copy reply").focus()
 
     send_and_wait(page, "Never mind, tell me a joke instead", turn=2)
     expect(second.locator("article.msg-user")).to_have_count(1)
@@ -91,6 +94,9 @@ def test_a_tab_opened_before_a_message_shows_it_its_reply_and_the_request_it_clo
     expect_last_turn_once(second, "Never mind, tell me a joke instead", turn=2)
     expect(panel).to_have_attribute("data-state", "replaced")
     expect(panel.locator("input, textarea, button")).to_have_count(0)
+    # The reader stays where they were: on the control they had, with the newest message in view.
+    expect(paused.get_by_role("button", name="Copy reply")).to_be_focused()
+    expect(second.locator(LAST_REPLY).locator(".msg-time")).to_be_in_viewport()
     expect(second.locator("#composer")).to_have_attribute("data-state", "idle")
     screenshot(second, "catch-up-second-tab")
 
