@@ -167,3 +167,28 @@ def test_a_message_saved_as_the_socket_dropped_shows_once_and_not_as_still_sendi
     expect_last_turn_once(page, "Sent as the connection dropped", turn=2)
     expect(page.locator("article.msg-user.is-pending")).to_have_count(0)
     expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
+
+
+def test_a_reply_that_started_during_a_drop_streams_on_after_it_whole(signed_in, live_site):
+    page = signed_in
+    socket = HeldSocket(page, held=False)
+    start_conversation(page, live_site, "First question")
+    socket.drop()
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect_socket_open(other)
+    send(other, "Talk for a while [[words=150]] [[delay=0.02]]")
+    expect(other.locator(LAST_REPLY)).to_have_attribute("data-status", "streaming")
+    expect(other.locator(LAST_REPLY).locator(".msg-body")).to_contain_text("simulated")
+
+    socket.release()
+    expect_socket_open(page)
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "streaming")
+    expect(page.locator("#composer")).to_have_attribute("data-state", "running")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    expect_last_turn_once(page, "Talk for a while", turn=2)
+    watched = other.locator(LAST_REPLY)
+    expect(watched).to_have_attribute("data-status", "complete")
+    assert reply.locator(".msg-body").inner_text() == watched.locator(".msg-body").inner_text()
+    expect(page.locator("#composer")).to_have_attribute("data-state", "idle")
