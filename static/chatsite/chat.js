@@ -184,7 +184,7 @@ const thread = new Thread(list, {
   },
 });
 
-/** Where the conversation's messages from `messageId` on are fetched (another tab chose a version; the socket opened). */
+/** Where the messages from `messageId` on are fetched (another tab chose a version; the socket opened). */
 function messagesUrl(messageId) {
   return conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/?from=${messageId}` : null;
 }

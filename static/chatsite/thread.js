@@ -373,7 +373,9 @@ export class Thread {
 
   /** Every message shown with an id, newest last. */
   shownIds() {
-    return [...this.list.querySelectorAll(".msg[data-message-id]")].map((element) => Number(element.dataset.messageId)).filter(isId);
+    return [...this.list.querySelectorAll(".msg[data-message-id]")]
+      .map((element) => Number(element.dataset.messageId))
+      .filter(isId);
   }
 
   /**
