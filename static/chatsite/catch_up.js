@@ -17,7 +17,8 @@ export function catchUpOnOpen({ thread, messagesUrl }) {
   return async () => {
     thread.resumeStreaming();
     const asked = ++latest;
-    for (const id of thread.shownIds().reverse().slice(0, MAX_ANCHORS)) {
+    const shownIds = thread.shownIds();
+    for (const id of [...shownIds].reverse().slice(0, MAX_ANCHORS)) {
       const url = messagesUrl(id);
       if (!url) return;
       try {
@@ -27,7 +28,7 @@ export function catchUpOnOpen({ thread, messagesUrl }) {
         const answer = await response.json();
         const shown = thread.element(id);
         // A later open asks again; a message shown no more was replaced by a frame meanwhile.
-        if (asked === latest && shown) thread.catchUp(shown, answer);
+        if (asked === latest && shown) thread.catchUp(shown, answer, new Set(shownIds));
       } catch {
         // The page catches up at the next open, or shows everything at a reload.
       }

@@ -381,13 +381,13 @@ export class Thread {
   /**
    * Put the server's messages from `shown` on (`answer`: {html, texts}, rendered as the page renders
    * history) in place of `shown` and every message after it; returns the first of them. A message
-   * the user is still sending, and one with an id above `upTo`, stay after them. A reply this page
-   * streams and the answer shows streaming keeps its element, which is as new as the answer or newer.
+   * the user is still sending, and one `stays(id)` says came after the answer, stay after them. A
+   * reply this page streams and the answer shows streaming keeps its element, as new as the answer's.
    */
-  replaceFrom(shown, answer, upTo = Infinity) {
+  replaceFrom(shown, answer, stays = () => false) {
     const fragment = serverMessages(answer.html);
     const fetched = [...fragment.querySelectorAll(".msg[data-message-id]")];
-    const leaving = messagesFrom(shown, upTo);
+    const leaving = messagesFrom(shown, stays);
     const focused = focusedIn(leaving);
     const place = document.createComment("");
     shown.before(place);
@@ -396,10 +396,16 @@ export class Thread {
     this.running = running;
     const kept = new Set();
     for (const element of fetched) {
-      const current = this.element(element.dataset.messageId);
-      if (current?.dataset.status === "streaming" && element.dataset.status === "streaming") {
+      const id = Number(element.dataset.messageId);
+      const current = this.element(id);
+      const streaming = current?.dataset.status === "streaming" && element.dataset.status === "streaming";
+      // What came by the socket since the answer was asked for is newer than the answer.
+      if (!current || !(streaming || stays(id))) continue;
+      if (current.classList.contains("msg-assistant")) this.seqs.set(id, Number(current.dataset.seq) || 0);
+      if (stays(id)) {
+        element.remove();
+      } else {
         kept.add(current);
-        this.seqs.set(Number(current.dataset.messageId), Number(current.dataset.seq) || 0);
         element.replaceWith(current);
       }
     }
@@ -419,18 +425,17 @@ export class Thread {
 
   /**
    * After the socket opened: bring the messages from `shown` on up to date with `answer`, the
-   * server's, fetched since. Nothing changes when the page already shows the same messages in the
-   * same states; replies that run then are resumed.
+   * server's, fetched since. `asked`: the ids shown when it was asked for; messages that came by
+   * the socket while it was on its way stay. Nothing changes when the page already shows the same
+   * messages in the same states; replies that run then are resumed.
    */
-  catchUp(shown, answer) {
+  catchUp(shown, answer, asked) {
     const fetched = [...serverMessages(answer.html).querySelectorAll(".msg[data-message-id]")];
     const state = (element) => `${element.dataset.messageId}:${element.dataset.status || ""}`;
-    // Newer messages came by the socket while the answer was on its way: they stay.
-    const newest = Math.max(0, ...fetched.map((element) => Number(element.dataset.messageId)));
-    const current = messagesFrom(shown, newest);
-    if (current.map(state).join() !== fetched.map(state).join()) {
+    const stays = (id) => !asked.has(id);
+    if (messagesFrom(shown, stays).map(state).join() !== fetched.map(state).join()) {
       const before = new Set(this.shownIds());
-      this.replaceFrom(shown, answer, newest);
+      this.replaceFrom(shown, answer, stays);
       for (const element of fetched) {
         if (element.classList.contains("msg-user") && !before.has(Number(element.dataset.messageId))) {
           this.confirmPending(Number(element.dataset.messageId));
@@ -600,12 +605,12 @@ export class Thread {
   }
 }
 
-/** `shown` and the messages after it with ids up to `newest` (not one the user is still sending). */
-function messagesFrom(shown, newest) {
+/** `shown` and the messages after it but those that stay (and one the user is still sending). */
+function messagesFrom(shown, stays) {
   const messages = [shown];
   for (let next = shown.nextElementSibling; next; next = next.nextElementSibling) {
     const id = Number(next.dataset.messageId);
-    if (isId(id) && id <= newest) messages.push(next);
+    if (isId(id) && !stays(id)) messages.push(next);
   }
   return messages;
 }
