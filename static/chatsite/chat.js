@@ -8,6 +8,7 @@ import { initFeedback } from "./feedback.js";
 import { initEarlierMessages } from "./history.js";
 import { initSidebar, titleFrom, touchConversation } from "./sidebar.js";
 import { watchReplies } from "./reply_ready.js";
+import { catchUpOnOpen } from "./catch_up.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 import { initVersions } from "./versions.js";
@@ -183,6 +184,11 @@ const thread = new Thread(list, {
   },
 });
 
+/** Where the messages from `messageId` on are fetched (another tab chose a version; the socket opened). */
+function messagesUrl(messageId) {
+  return conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/?from=${messageId}` : null;
+}
+
 initEarlierMessages({ button: document.getElementById("load-earlier"), list, scroller, thread });
 thread.onVersionChosen = initVersions({
   list,
@@ -190,10 +196,10 @@ thread.onVersionChosen = initVersions({
   csrfToken: config.csrfToken,
   chooseUrl: (messageId) =>
     conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/${messageId}/choose/` : null,
-  messagesUrl: (messageId) =>
-    conversationId ? `/c/${encodeURIComponent(conversationId)}/messages/?from=${messageId}` : null,
+  messagesUrl,
   showError,
 });
+const catchUp = catchUpOnOpen({ thread, messagesUrl });
 
 const replyEnded = watchReplies({ agentName: config.agentName });
 let runningReply = thread.running;
@@ -403,7 +409,7 @@ function restore(clientId) {
 function openSocket(url) {
   socket = new ReconnectingSocket(url, {
     onFrame: (frame) => (frame.type === "error" ? onErrorFrame(frame) : thread.handle(frame)),
-    onOpen: () => thread.resumeStreaming(),
+    onOpen: catchUp,
     onStatus: showConnection,
   });
   socket.start();

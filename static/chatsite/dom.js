@@ -16,6 +16,13 @@ export function sanitizedFragment(html) {
   return template.content;
 }
 
+/** Messages rendered by the server (history pages, a conversation from a message on), ready to insert. */
+export function serverMessages(html) {
+  const fragment = sanitizedFragment(html);
+  localizeTimes(fragment);
+  return fragment;
+}
+
 /** Add a copy button to each code block's header. */
 export function enhanceCodeBlocks(root) {
   const button = document.getElementById("tpl-code-copy");

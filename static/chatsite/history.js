@@ -2,7 +2,7 @@
 // scrolls into view, or when it is pressed (keyboard users). The server renders and
 // sanitises the HTML (same template as the page), so it is inserted as HTML.
 
-import { enhanceCodeBlocks, localizeTimes } from "./dom.js";
+import { serverMessages } from "./dom.js";
 import { gettext } from "./i18n.js";
 
 const MARGIN = "400px 0px 0px 0px";
@@ -29,11 +29,7 @@ export function initEarlierMessages({ button, list, scroller, thread, startsAtTo
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const page = await response.json();
-      const template = document.createElement("template");
-      template.innerHTML = typeof page.html === "string" ? page.html : "";
-      const fragment = template.content;
-      localizeTimes(fragment);
-      enhanceCodeBlocks(fragment);
+      const fragment = serverMessages(page.html);
       thread.adopt(fragment, page.texts);
       // Keep what the reader is looking at in place while the page grows above it.
       const fromBottom = scroller.scrollHeight - scroller.scrollTop;

@@ -2,6 +2,7 @@
 
 import { copyText, enhanceCodeBlocks, flash, localizeTimes } from "./dom.js";
 import { initEarlierMessages } from "./history.js";
+import { catchUpOnOpen } from "./catch_up.js";
 import { ReconnectingSocket } from "./socket.js";
 import { Thread } from "./thread.js";
 import { followChosenVersions } from "./versions.js";
@@ -38,10 +39,8 @@ const thread = new Thread(list, {
   onUserMessage: () => {},
   readOnly: true,
 });
-thread.onVersionChosen = followChosenVersions({
-  thread,
-  messagesUrl: (messageId) => (config.messagesUrl ? `${config.messagesUrl}?from=${messageId}` : null),
-});
+const messagesUrl = (messageId) => (config.messagesUrl ? `${config.messagesUrl}?from=${messageId}` : null);
+thread.onVersionChosen = followChosenVersions({ thread, messagesUrl });
 
 initEarlierMessages({
   button: document.getElementById("load-earlier"),
@@ -86,7 +85,7 @@ if (config.wsPath) {
         thread.resumeRefused(Number(frame.client_id.slice("resume:".length)));
       }
     },
-    onOpen: () => thread.resumeStreaming(),
+    onOpen: catchUpOnOpen({ thread, messagesUrl }),
     onStatus: showStatus,
   });
   socket.start();

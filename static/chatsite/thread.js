@@ -5,7 +5,7 @@
 
 import { renderApproval } from "./approval.js";
 import { renderAttachments } from "./attachments.js";
-import { cloneTemplate, sanitizedFragment, setTime } from "./dom.js";
+import { cloneTemplate, sanitizedFragment, serverMessages, setTime } from "./dom.js";
 import { showVersions } from "./versions.js";
 import { gettext, format } from "./i18n.js";
 
@@ -199,7 +199,16 @@ export class Thread {
     if (!message || !isId(message.id)) return;
     const text = typeof message.text === "string" ? message.text : "";
     this.texts.set(String(message.id), text);
-    if (this.element(message.id)) return;
+    if (this.element(message.id)) {
+      // Shown already, from what the page fetched when its socket opened: the optimistic copy goes.
+      const optimistic = frame.client_id ? this.pendingElement(frame.client_id) : undefined;
+      if (optimistic) {
+        optimistic.remove();
+        this.onUserMessage(message, frame.client_id, frame.title);
+        this.onChange(false);
+      }
+      return;
+    }
     let element = frame.client_id ? this.pendingElement(frame.client_id) : undefined;
     if (element) {
       element.classList.remove("is-pending");
@@ -362,6 +371,94 @@ export class Thread {
     this.send({ type: "resume", message_id: id, after_seq: afterSeq, client_id: `resume:${id}` });
   }
 
+  /** Every message shown with an id, newest last. */
+  shownIds() {
+    return [...this.list.querySelectorAll(".msg[data-message-id]")]
+      .map((element) => Number(element.dataset.messageId))
+      .filter(isId);
+  }
+
+  /**
+   * Put the server's messages from `shown` on (`answer`: {html, texts}, rendered as the page renders
+   * history) in place of `shown` and every message after it; returns the first of them. A message
+   * the user is still sending, and one `stays(id)` says came after the answer, stay after them. A
+   * reply this page streams and the answer shows streaming keeps its element, as new as the answer's.
+   */
+  replaceFrom(shown, answer, stays = () => false) {
+    const fragment = serverMessages(answer.html);
+    const fetched = [...fragment.querySelectorAll(".msg[data-message-id]")];
+    const leaving = messagesFrom(shown, stays);
+    const focused = focusedIn(leaving);
+    const place = document.createComment("");
+    shown.before(place);
+    const running = this.running;
+    this.adopt(fragment, answer.texts);
+    this.running = running;
+    const kept = new Set();
+    for (const element of fetched) {
+      const id = Number(element.dataset.messageId);
+      const current = this.element(id);
+      const streaming = current?.dataset.status === "streaming" && element.dataset.status === "streaming";
+      // What came by the socket since the answer was asked for is newer than the answer.
+      if (!current || !(streaming || stays(id))) continue;
+      if (current.classList.contains("msg-assistant")) this.seqs.set(id, Number(current.dataset.seq) || 0);
+      if (stays(id)) {
+        element.remove();
+      } else {
+        kept.add(current);
+        element.replaceWith(current);
+      }
+    }
+    const first = fragment.firstElementChild;
+    place.replaceWith(fragment);
+    for (const element of leaving) {
+      if (kept.has(element)) continue;
+      const id = Number(element.dataset.messageId);
+      element.remove();
+      if (isId(id) && !this.element(id)) this.forget(id);
+    }
+    if (focused) refocus(focused, this.element(focused.id));
+    this.setRunning(this.streamingIds().at(-1) ?? null);
+    this.onChange(false);
+    return first;
+  }
+
+  /**
+   * After the socket opened: bring the messages from `shown` on up to date with `answer`, the
+   * server's, fetched since. `asked`: the ids shown when it was asked for; messages that came by
+   * the socket while it was on its way stay. Nothing changes when the page already shows the same
+   * messages in the same states; replies that run then are resumed.
+   */
+  catchUp(shown, answer, asked) {
+    const fetched = [...serverMessages(answer.html).querySelectorAll(".msg[data-message-id]")];
+    const state = (element) => `${element.dataset.messageId}:${element.dataset.status || ""}`;
+    const stays = (id) => !asked.has(id);
+    if (messagesFrom(shown, stays).map(state).join() !== fetched.map(state).join()) {
+      const before = new Set(this.shownIds());
+      this.replaceFrom(shown, answer, stays);
+      for (const element of fetched) {
+        if (element.classList.contains("msg-user") && !before.has(Number(element.dataset.messageId))) {
+          this.confirmPending(Number(element.dataset.messageId));
+        }
+      }
+    }
+    for (const id of this.streamingIds()) this.askResume(id, this.seqs.get(id) ?? 0);
+  }
+
+  /**
+   * A message the page had not shown came with what it fetched: if the user is sending the same
+   * text, it is theirs, saved while its `user_message` was on a socket that closed.
+   */
+  confirmPending(id) {
+    const text = this.texts.get(String(id)) ?? "";
+    const optimistic = [...this.list.querySelectorAll(".msg-user[data-client-id]")].find(
+      (element) => element.querySelector(".bubble").textContent === text,
+    );
+    if (!optimistic) return;
+    optimistic.remove();
+    this.onUserMessage({ id, text }, optimistic.dataset.clientId);
+  }
+
   /** After (re)connecting: the current state of every reply shown as running. */
   resumeStreaming() {
     this.resumeAsked.clear();
@@ -506,6 +603,31 @@ export class Thread {
     setToolStatus(chip, "done");
     setToolDetails(chip, frame.arguments, frame.result);
   }
+}
+
+/** `shown` and the messages after it but those that stay (and one the user is still sending). */
+function messagesFrom(shown, stays) {
+  const messages = [shown];
+  for (let next = shown.nextElementSibling; next; next = next.nextElementSibling) {
+    const id = Number(next.dataset.messageId);
+    if (isId(id) && !stays(id)) messages.push(next);
+  }
+  return messages;
+}
+
+/** Where the keyboard focus is, if on a control inside one of `messages`: the message, and which control. */
+function focusedIn(messages) {
+  const active = document.activeElement;
+  const message = messages.find((element) => element !== active && element.contains(active));
+  if (!message) return null;
+  const selector = [active.localName, ...[...active.classList].map((name) => `.${CSS.escape(name)}`)].join("");
+  return { id: message.dataset.messageId, selector, index: [...message.querySelectorAll(selector)].indexOf(active) };
+}
+
+/** Focus the same control in the message that took the place of the one that had it, if it has one. */
+function refocus(focused, message) {
+  if (!message || message.contains(document.activeElement)) return;
+  message.querySelectorAll(focused.selector)[focused.index]?.focus({ preventScroll: true });
 }
 
 /** While a reply streams, screen readers wait for it to finish before reading it. */

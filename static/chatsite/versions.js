@@ -6,7 +6,7 @@
 // live share viewers) get a `version.chosen` frame and fetch the same from their own address.
 
 import { showRenamed } from "./conversation_menu.js";
-import { cloneTemplate, enhanceCodeBlocks, localizeTimes } from "./dom.js";
+import { cloneTemplate } from "./dom.js";
 import { format, gettext } from "./i18n.js";
 
 /**
@@ -76,7 +76,7 @@ export function followChosenVersions({ thread, messagesUrl, onTitle = () => {}, 
       const answer = await response.json();
       // A later choice, or this page's own, came first.
       if (asked !== latest || !shown.isConnected) return;
-      replaceFrom(shown, answer, thread);
+      thread.replaceFrom(shown, answer);
       if (typeof answer.title === "string" && answer.title) onTitle(answer.title);
     } catch {
       // The page shows the choice when it is next loaded.
@@ -114,7 +114,7 @@ export function initVersions({ list, thread, chooseUrl, messagesUrl, csrfToken, 
         return;
       }
       if (!shown.isConnected) return; // another page's same choice is shown already
-      const chosen = replaceFrom(shown, answer, thread);
+      const chosen = thread.replaceFrom(shown, answer);
       if (typeof answer.title === "string" && answer.title) showTitle(answer.title);
       // Keep keyboard users on the switcher they used (the other arrow at either end).
       const group = chosen?.querySelector(".versions");
@@ -128,24 +128,4 @@ export function initVersions({ list, thread, chooseUrl, messagesUrl, csrfToken, 
   });
 
   return followChosenVersions({ thread, messagesUrl, onTitle: showTitle, isChoosing: (id) => id === choosing });
-}
-
-/** Put the messages of `answer.html` in place of `shown` and every message after it; the first of them. */
-function replaceFrom(shown, answer, thread) {
-  const template = document.createElement("template");
-  template.innerHTML = typeof answer.html === "string" ? answer.html : "";
-  const fragment = template.content;
-  localizeTimes(fragment);
-  enhanceCodeBlocks(fragment);
-  thread.adopt(fragment, answer.texts);
-  const first = fragment.firstElementChild;
-  const leaving = [shown];
-  for (let next = shown.nextElementSibling; next; next = next.nextElementSibling) leaving.push(next);
-  shown.before(fragment);
-  for (const element of leaving) {
-    const id = Number(element.dataset.messageId);
-    element.remove();
-    if (Number.isInteger(id) && id > 0 && !document.getElementById(`m-${id}`)) thread.forget(id);
-  }
-  return first;
 }
