@@ -150,7 +150,6 @@ def measure_main(tree: Path, turns: int) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-
 def run_tree(tree: Path, var: Path, turns: int) -> dict[str, Any]:
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir()
