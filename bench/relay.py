@@ -1030,9 +1030,9 @@ def report(latency: dict[str, Any] | None, sweep: list[dict[str, Any]], command:
         out.append(
             "| streams × events/s | before: site CPU s / 1k events | after | after ÷ before | "
             "p50 added before / after (ms) | first delta p50 / p99 before (ms) | after | "
-            "at once before / after |"
+            "at once before / after | p99 added before / after (ms) | RSS KB / stream before / after |"
         )
-        out.append("|--:|--:|--:|--:|--:|--:|--:|--:|")
+        out.append("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for level in compared:
             b, s, d = level["before"], level["site"], level["direct"]
             before_cpu = per_thousand(b["site_cpu"], b["received"])
@@ -1043,7 +1043,9 @@ def report(latency: dict[str, Any] | None, sweep: list[dict[str, Any]], command:
                 f"{ms(diff(b['p50'], d['p50']))} / {ms(diff(s['p50'], d['p50']))} | "
                 f"{ms(b['first_p50'], 0)} / {ms(b['first_p99'], 0)} | "
                 f"{ms(s['first_p50'], 0)} / {ms(s['first_p99'], 0)} | "
-                f"{b['peak_streams']} / {s['peak_streams']} |"
+                f"{b['peak_streams']} / {s['peak_streams']} | "
+                f"{ms(diff(b['p99'], d['p99']))} / {ms(diff(s['p99'], d['p99']))} | "
+                f"{rss_per_stream(b, level['streams']):.1f} / {rss_per_stream(s, level['streams']):.1f} |"
             )
         out.append("")
     out.append("### Targets")

@@ -19,7 +19,8 @@ once it passes it; (2) drop a websocket connection whose unsent data passes
 (the browser reconnects and resumes with `after_seq`); (3) frame a text message
 themselves when autobahn would add nothing (no compression, no fragments): its
 `sendMessage` cost ~15 times the frame, paid for every relayed delta on every
-socket. Per-route limits stay
+socket; (4) let the HTTP channel of a request upgraded to a websocket go,
+which Twisted's transport otherwise kept for the socket's life. Per-route limits stay
 in `chatsite.request_limits`. Behind a proxy, `deploy/nginx.conf` enforces
 the same sizes before Daphne sees a byte.
 """
@@ -97,6 +98,18 @@ def write_now(transport: Any, data: bytes) -> None:
         transport.write(data[sent:])
 
 
+def release_upgraded_channel(channel: Any) -> None:
+    """Let the HTTP channel of a request that became a websocket go, with the request and its headers.
+
+    The channel registered itself as its TCP transport's producer, and nothing
+    unregisters it when Daphne hands the transport to the websocket protocol: the
+    transport kept the channel, its request, headers and body buffer for as long as
+    the socket stayed open. The channel no longer reads or writes anything then.
+    """
+    channel._networkProducer.unregisterProducer()
+    channel.setTimeout(None)
+
+
 def install() -> None:
     """Make the Daphne server of this process use the limited protocols; call before it starts."""
     import daphne.server
@@ -143,6 +156,13 @@ def install() -> None:
         def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
             if not self.refused:
                 super().requestReceived(command, path, version)
+
+        def process(self) -> Any:
+            result = super().process()
+            # Daphne takes the transport away from a request it upgraded to a websocket.
+            if self.transport is None and self.channel is not None:
+                release_upgraded_channel(self.channel)
+            return result
 
     class LimitedHTTPFactory(HTTPFactory):
         def buildProtocol(self, addr: Any) -> Any:

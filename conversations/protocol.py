@@ -103,8 +103,12 @@ class Refused(Exception):
         self.message = str(message)
 
 
+# One encoder for every frame: `json.dumps` with options builds a new encoder at each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(payload)
 
 
 # Server to browser.

@@ -6,11 +6,13 @@ in a subprocess; its memory and connections are read with psutil.
 
 import base64
 import contextlib
+import gc
 import json
 import secrets
 import socket
 import threading
 import time
+import weakref
 
 import httpx
 import psutil
@@ -261,3 +263,27 @@ def test_relayed_messages_reach_a_slow_reader_intact_whatever_their_length(site)
     assert [m["seq"] for m in reply] == list(range(reply[0]["seq"], reply[-1]["seq"] + 1))
     assert "".join(m["text"] for m in reply if m["type"] == "text_delta") == messages[-1]["text"]
     assert messages[-1]["status"] == "complete"
+
+
+def test_a_websocket_does_not_keep_the_http_request_it_was_upgraded_from():
+    from twisted.internet.task import Clock
+    from twisted.internet.testing import StringTransport
+    from twisted.web.http import HTTPChannel
+
+    from chatsite.daphne_limits import release_upgraded_channel
+
+    clock = Clock()
+    channel = HTTPChannel()
+    channel.callLater = clock.callLater
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    assert transport.producer is channel  # what kept the channel, its request and headers alive
+
+    release_upgraded_channel(channel)
+
+    assert transport.producer is None
+    assert clock.getDelayedCalls() == []
+    released = weakref.ref(channel)
+    del channel
+    gc.collect()
+    assert released() is None

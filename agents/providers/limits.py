@@ -79,32 +79,37 @@ class SilenceWatch:
         self.wait_began = self.loop.time()
         self.deadline = self.wait_began + total_seconds
         self.timer: asyncio.TimerHandle | None = None
-        self.waiter: asyncio.Task | None = None
+        # The task that waits: every wait of one watch is made by the task that made the first.
+        self.task: asyncio.Task | None = None
+        self.waiting = False
         self.cancelling = 0
         self.expired = False
 
     async def next(self, events: AsyncIterator[ReplyEvent]) -> ReplyEvent:
         """The next event of `events`; TimeoutError once a limit passed while waiting for it."""
-        self.waiter = asyncio.current_task()
-        assert self.waiter is not None
-        self.cancelling = self.waiter.cancelling()
+        task = self.task
+        if task is None:
+            task = self.task = asyncio.current_task()
+            assert task is not None
+        self.cancelling = task.cancelling()
         self.wait_began = self.loop.time()
+        self.waiting = True
         if self.timer is None:
             self.check()
         try:
             event = await anext(events)
         except asyncio.CancelledError:
-            if self.expired and self.waiter.uncancel() <= self.cancelling:
+            if self.expired and task.uncancel() <= self.cancelling:
                 raise TimeoutError from None
             raise
         finally:
-            self.waiter = None
+            self.waiting = False
         return event
 
     def check(self) -> None:
         """Cut the wait short if a limit passed, else look again when the next one would."""
         self.timer = None
-        if self.waiter is None:
+        if not self.waiting or self.task is None:
             return  # the caller is busy with an event; its next wait looks again
         now = self.loop.time()
         limit = min(self.wait_began + self.idle_seconds, self.deadline)
@@ -112,7 +117,7 @@ class SilenceWatch:
             self.timer = self.loop.call_at(limit, self.check)
             return
         self.expired = True
-        self.waiter.cancel()
+        self.task.cancel()
 
     def past_deadline(self) -> bool:
         return self.loop.time() >= self.deadline
