@@ -456,6 +456,21 @@ class Bench:
 
     # --- processes -----------------------------------------------------------------------------
 
+    def start_client(self, script: Path, config: dict[str, Any], config_name: str) -> subprocess.Popen:
+        """`script --role client` with `config` (written to `config_name`), its stdout piped."""
+        path = self.var / config_name
+        path.write_text(json.dumps(config))
+        client = subprocess.Popen(
+            [sys.executable, str(script.resolve()), "--role", "client", "--config", str(path)],
+            cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.processes.append(client)
+        return client
+
     def spawn(
         self, args: list[str], log_name: str, env: dict[str, str] | None = None, cwd: Path = ROOT
     ) -> subprocess.Popen:
@@ -638,17 +653,7 @@ class Bench:
             config = {**base, "first": first, "streams": last - first}
             if mode == "site":
                 config.update(warm_id=self.take_ids(1)[0], ids=self.take_ids(last - first))
-            path = self.var / f"client-{mode}-{streams}-{index}.json"
-            path.write_text(json.dumps(config))
-            proc = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--role", "client", "--config", str(path)],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            self.processes.append(proc)
+            proc = self.start_client(Path(__file__), config, f"client-{mode}-{streams}-{index}.json")
             clients.append(proc)
             threading.Thread(target=read, args=(index, proc.stdout), daemon=True).start()
 

@@ -336,17 +336,8 @@ class ScaleBench(Bench):
             "a": self.a_url, "b": self.b_url, "cookie": self.cookie, "ids": self.take_ids(streams),
             "viewer": viewer, "words": words, "delay": delay, "ramp": ramp,
         }  # fmt: skip
-        path = self.var / f"client-{streams}-{words}-{int(viewer)}-{time.monotonic_ns()}.json"
-        path.write_text(json.dumps(config))
-        client = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--role", "client", "--config", str(path)],
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.processes.append(client)
+        name = f"client-{streams}-{words}-{int(viewer)}-{time.monotonic_ns()}.json"
+        client = self.start_client(Path(__file__), config, name)
         a, b = self.psutil.Process(self.a.pid), self.psutil.Process(self.b.pid)
         marks: dict[str, dict[str, float]] = {}
         counter: RedisCount | None = None
