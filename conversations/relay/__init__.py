@@ -1,8 +1,10 @@
 """The relay: runs each reply from its platform to every socket watching it.
 
-The modules, one job each: `turns` saves a turn before anything goes upstream
-(checked by `policy`), `replies` streams it, `run` folds its events into
-frames, `fanout` carries the frames to sockets here and in other processes,
+The modules, one job each: `starts` begins each kind of turn; `turns` saves
+it before anything goes upstream (checked by `policy`; `new_versions` for a
+retry, regenerate or edit); `replies` streams it; `run` folds its events into
+frames; `fanout` carries the frames to sockets here and in other processes
+(`outbox` batches those for other processes);
 `checkpoints` saves running replies, `state` reads saved ones, `sweep`
 interrupts the replies of dead processes. This module is what the rest of the
 site uses.
@@ -19,18 +21,15 @@ from conversations.relay.fanout import (
 )
 from conversations.relay.policy import TurnRefused, mark_abandoned_replies
 from conversations.relay.replies import (
-    continue_after_approval,
-    edit_and_resend,
     interrupt_all,
     resume,
-    retry_reply,
-    start_reply,
     start_sweeping,
     stop_reply,
     unwatch,
     watch,
 )
 from conversations.relay.run import ReplyRun
+from conversations.relay.starts import continue_after_approval, edit_and_resend, retry_reply, start_reply
 
 __all__ = [
     "Hub",

@@ -10,6 +10,7 @@ from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_la
 from django.utils.translation import gettext as _
 
 from conversations.protocol import RESYNC, RefusalCode, Refused, SendFrame
+from conversations.relay import outbox
 from conversations.relay.checkpoints import keep_checkpointing
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state, streaming_reply_owner
@@ -19,9 +20,6 @@ logger = logging.getLogger(__name__)
 
 # The origin of news from outside the relay (a view): no process's channel, so no process skips it.
 OUTSIDE_THE_RELAY = "outside"
-
-# How long frames for sockets in other processes are gathered before sending.
-REMOTE_BATCH_SECONDS = 0.05
 
 # The listener's pause after a layer error, doubled while errors go on, up to the maximum.
 LISTEN_RETRY_SECONDS = 0.1
@@ -146,53 +144,7 @@ class Hub:
         if run.remote_watchers:
             run.outbox.append(text)
             if run.flusher is None:
-                run.flusher = background(self.flush_later(run), f"relay-flush-{run.message_id}")
-
-    async def flush_later(self, run: ReplyRun) -> None:
-        """Send the frames gathered for other processes: the first at once, then those that came meanwhile
-        every REMOTE_BATCH_SECONDS, until an interval brings none.
-
-        So a reply costs at most one layer message per interval and watcher, however many deltas it
-        has, and a slow one's deltas are not held back. After a stall of this process the frames
-        wait until the reply is known to be still its own.
-        """
-        try:
-            while run.outbox and not run.ownership_stale():
-                await self.flush(run)
-                await asyncio.sleep(REMOTE_BATCH_SECONDS)
-        finally:
-            run.flusher = None
-
-    async def drain(self, run: ReplyRun) -> None:
-        """Send what is left for other processes (a reply's end) after the batches on their way."""
-        if run.flusher is not None:
-            await asyncio.wait([run.flusher])
-        await self.flush(run)
-
-    async def flush(self, run: ReplyRun) -> None:
-        frames, run.outbox = run.outbox, []
-        if frames:
-            layer = get_channel_layer()
-            for channel in list(run.remote_watchers):
-                try:
-                    await layer.send(channel, {"type": "relay.frames", "frames": frames})
-                except Exception:  # ChannelFull or a layer hiccup
-                    logger.warning(
-                        "%d frames of reply %s to %s were not sent; it stops watching",
-                        len(frames),
-                        run.message_id,
-                        channel,
-                        exc_info=True,
-                    )
-                    run.remote_watchers.discard(channel)
-                    await self.ask_remote_to_resync(layer, channel)
-
-    async def ask_remote_to_resync(self, layer: Any, channel: str) -> None:
-        """Ask a socket in another process that missed frames to resume (and so to watch again)."""
-        try:
-            await layer.send(channel, {"type": "relay.frames", "frames": [RESYNC]})
-        except Exception:
-            logger.warning("%s was not told to resync either; it catches up when it reconnects", channel)
+                run.flusher = background(outbox.send_later(run), f"relay-flush-{run.message_id}")
 
     async def watch(self, conversation_id: str, send: SendFrame, reply_to: str = "") -> None:
         """Send the conversation's reply events to `send`, after a snapshot of any running reply.

@@ -1,4 +1,4 @@
-"""The reply itself: start a turn, stream it from the platform to every watcher, stop or resume it.
+"""The reply itself: streamed from the platform to every watcher once `starts` saved its turn; stop, resume.
 
 Deltas go straight from the adapter to the sockets of this process (no
 database write and no channel-layer hop per delta). The partial text is
@@ -11,9 +11,7 @@ missed or shown twice.
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from contextlib import aclosing
-from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -25,11 +23,11 @@ from agents.providers.retry import stream_with_retries
 from conversations import protocol
 from conversations.models import Message
 from conversations.protocol import SendFrame
-from conversations.relay import fanout
+from conversations.relay import fanout, outbox
 from conversations.relay.checkpoints import finish, still_owned
 from conversations.relay.run import ReplyRun
 from conversations.relay.state import saved_reply, saved_state
-from conversations.relay.turns import PreparedTurn, save_decisions, save_edit, save_retry, save_turn
+from conversations.relay.turns import PreparedTurn
 from conversations.reply_parts import after_decisions
 
 logger = logging.getLogger(__name__)
@@ -42,121 +40,6 @@ APPROVAL_EXPIRED = gettext_lazy(
     "The platform no longer had this paused run (the request may have expired), so your decisions "
     "were not applied. Send a new message to go on."
 )
-
-
-async def start_reply(
-    conversation_id: str,
-    *,
-    user_id: int,
-    text: str,
-    client_id: str = "",
-    timezone_name: str = "",
-    attachment_ids: list[str] | tuple[str, ...] = (),
-    check: Callable[[], None] | None = None,
-) -> ReplyRun:
-    """Save the user's message, then stream the agent's reply to every watcher.
-
-    `check` (and the same argument of the other turns) is the caller's own check, run first in
-    the turn's database call; what it raises refuses the turn before anything is saved.
-    """
-    channel = await fanout.hub.ensure_channel()
-    prepared = await save_turn(
-        conversation_id,
-        user_id=user_id,
-        text=text,
-        relay_channel=channel,
-        timezone_name=timezone_name,
-        attachment_ids=attachment_ids,
-        check=check,
-    )
-    await fanout.hub.announce(conversation_id, user_message_frame(prepared, client_id=client_id))
-    return await launch(conversation_id, prepared, replaces=None)
-
-
-def user_message_frame(prepared: PreparedTurn, *, client_id: str, replaces: int | None = None) -> str:
-    message = prepared.user_message
-    if message is None:
-        raise ValueError("This turn sends no user message.")
-    return protocol.user_message(
-        message_id=message.pk,
-        role=message.role,
-        text=message.content,
-        status=message.status,
-        attachments=prepared.shown_files or [],
-        client_id=client_id,
-        replaces=replaces,
-        versions=prepared.user_versions,
-        title=prepared.title,
-    )
-
-
-async def continue_after_approval(
-    conversation_id: str,
-    *,
-    user_id: int,
-    message_id: int,
-    decisions: Any,
-    check: Callable[[], None] | None = None,
-) -> ReplyRun:
-    """Resume a paused reply with the user's decision on each of its actions."""
-    channel = await fanout.hub.ensure_channel()
-    prepared = await save_decisions(
-        conversation_id,
-        user_id=user_id,
-        message_id=message_id,
-        decisions=decisions,
-        relay_channel=channel,
-        check=check,
-    )
-    return await launch(conversation_id, prepared, replaces=None)
-
-
-async def retry_reply(
-    conversation_id: str,
-    *,
-    user_id: int,
-    message_id: int,
-    regenerate: bool = False,
-    check: Callable[[], None] | None = None,
-) -> ReplyRun:
-    """Answer the last question again in place of reply `message_id`."""
-    channel = await fanout.hub.ensure_channel()
-    prepared = await save_retry(
-        conversation_id,
-        user_id=user_id,
-        message_id=message_id,
-        relay_channel=channel,
-        regenerate=regenerate,
-        check=check,
-    )
-    return await launch(conversation_id, prepared, replaces=prepared.replaces)
-
-
-async def edit_and_resend(
-    conversation_id: str,
-    *,
-    user_id: int,
-    message_id: int,
-    text: str,
-    client_id: str = "",
-    timezone_name: str = "",
-    check: Callable[[], None] | None = None,
-) -> ReplyRun:
-    """Replace the last user message with `text` and stream a new reply to it."""
-    channel = await fanout.hub.ensure_channel()
-    prepared = await save_edit(
-        conversation_id,
-        user_id=user_id,
-        message_id=message_id,
-        text=text,
-        relay_channel=channel,
-        timezone_name=timezone_name,
-        check=check,
-    )
-    await fanout.hub.announce(
-        conversation_id, user_message_frame(prepared, client_id=client_id, replaces=message_id)
-    )
-    return await launch(conversation_id, prepared, replaces=prepared.replaces)
 
 
 async def launch(conversation_id: str, prepared: PreparedTurn, replaces: int | None) -> ReplyRun:
@@ -310,7 +193,7 @@ async def conclude(run: ReplyRun, status: str, error: str) -> None:
         run.hub.runs.pop(run.message_id, None)
         if not run.lost:
             await run.hub.publish(run, run.ended(status, error, rendered=rendered))
-            await run.hub.drain(run)
+            await outbox.drain(run)
 
 
 async def interrupt_all() -> None:

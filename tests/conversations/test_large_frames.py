@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from agents.models import Agent, Credential
 from conversations.models import Conversation, Message
 from conversations.protocol import RESYNC
-from conversations.relay import Hub
+from conversations.relay import Hub, outbox
 from tests.fakes import ServedApp, verbatim_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -145,7 +145,7 @@ async def test_a_socket_in_another_process_that_missed_frames_is_told_to_resync(
     layer.send = refuses_the_first_batch
     try:
         with caplog.at_level(logging.WARNING, logger="conversations.relay"):
-            await hub.flush(run)
+            await outbox.flush(run)
     finally:
         del layer.send
 

@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from conversations import services
 from conversations.models import Attachment, Conversation, Message, ShareLink
-from conversations.relay.turns import save_edit, save_retry, save_turn
+from conversations.relay.new_versions import save_edit, save_retry
+from conversations.relay.turns import save_turn
 from tests.conversations.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db

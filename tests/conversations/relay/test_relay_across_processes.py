@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conversations.relay import Hub, fanout
+from conversations.relay import Hub, fanout, outbox
 from tests.conversations.sockets import frames_until, messages_of, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ async def remote_run(monkeypatch, batch_seconds: float):
 
     from conversations.relay import ReplyRun
 
-    monkeypatch.setattr(fanout, "REMOTE_BATCH_SECONDS", batch_seconds)
+    monkeypatch.setattr(outbox, "REMOTE_BATCH_SECONDS", batch_seconds)
     layer = get_channel_layer()
     channel = await layer.new_channel("socket.")
     return ReplyRun(message_id=1, conversation_id="c1", hub=Hub(), remote_watchers={channel}), layer, channel
@@ -90,7 +90,7 @@ async def test_frames_for_another_process_go_in_one_layer_message_per_interval_h
     assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == frames[:1]
     for frame in frames[1:]:
         await run.hub.publish(run, frame)
-    await run.hub.drain(run)
+    await outbox.drain(run)
     assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == frames[1:]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.3)
