@@ -224,7 +224,12 @@ class SiteProcess:
 
     def signed_in_client(self) -> httpx.Client:
         client = httpx.Client(base_url=self.url, timeout=60)
-        client.get("/accounts/login/")
+        deadline = time.monotonic() + 30
+        while "csrftoken" not in client.cookies:  # a busy or just restarted site may answer without it
+            page = client.get("/accounts/login/")
+            if "csrftoken" not in client.cookies:
+                assert time.monotonic() < deadline, f"no CSRF cookie at sign-in: {page.status_code}"
+                time.sleep(0.2)
         client.post(
             "/accounts/login/",
             data={"username": self.username, "password": self.password},

@@ -153,7 +153,8 @@ def test_files_dropped_on_the_chat_or_pasted_are_attached_and_kept_over_a_reload
     expect(chips).to_have_count(2)
     # The two uploads ran side by side, so either may have been stored first.
     expect(chips.filter(has_text="dropped.png")).to_have_count(1)
-    chips.filter(has_text="image.png").locator(".file-chip-remove").click()
+    with page.expect_response(lambda response: response.request.method == "DELETE"):
+        chips.filter(has_text="image.png").locator(".file-chip-remove").click()
     expect(chips).to_have_count(1)
     page.reload()
     expect(page.locator("#composer-files .file-chip")).to_have_count(1)
