@@ -58,7 +58,8 @@ def test_a_reply_that_ends_in_a_hidden_tab_marks_the_title_and_notifies(hideable
 
     send(page, "Ready when hidden [[delay=0.05]]")
     page.evaluate("window.__setVisibility('hidden')")
-    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    # About a hundred words at 0.05 s each: the reply takes about as long as the default timeout.
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete", timeout=20_000)
     expect(page).to_have_title("(Reply ready) Ready when hidden [[delay=0.05]] · chatsite")
     notes = page.evaluate("window.__notifications")
     assert [note["title"] for note in notes] == ["SketricGen demo replied"]
