@@ -80,7 +80,7 @@ def test_platforms_that_need_a_key_still_refuse_a_credential_without_one(admin_c
 @pytest.fixture
 def ag_ui_credential_with_a_key(db) -> Credential:
     credential = Credential(platform="ag_ui", name="Our agents", base_url="https://agents.example.com")
-    credential.set_api_key("placeholder")
+    credential.set_api_key("key-entered-earlier")
     credential.save()
     return credential
 
@@ -104,7 +104,7 @@ def test_a_stored_key_of_an_ag_ui_credential_can_be_removed(admin_client, ag_ui_
 
     assert change_credential(admin_client, credential).status_code == 302
     credential.refresh_from_db()
-    assert credential.api_key == "placeholder"
+    assert credential.api_key == "key-entered-earlier"
 
     assert change_credential(admin_client, credential, remove_api_key="on").status_code == 302
     credential.refresh_from_db()
