@@ -12,16 +12,14 @@ from conversations.models import Conversation, Message
 from conversations.protocol import RefusalCode
 from conversations.relay.policy import (
     TurnRefused,
-    open_replies,
     ready_provider,
-    refuse_if_busy,
     refuse_over_limits,
 )
 from conversations.relay.turns import (
     PreparedTurn,
-    close_pending_approvals,
     history_for,
     locked_conversation,
+    make_way_for_message,
     new_streaming_reply,
     streaming_reply,
     turn_for,
@@ -116,13 +114,7 @@ def save_edit(
             raise TurnRefused(RefusalCode.NOT_FOUND, _("Only your last message can be edited."))
         provider = ready_provider(conversation)
         files = list(edited.attachments.all())
-        problem = provider.input_problem(text, len(files))
-        if problem:
-            raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
-        replies = open_replies(conversation)
-        refuse_if_busy(conversation, replies)
-        refuse_over_limits(user_id, sends_message=True)
-        close_pending_approvals(replies)
+        make_way_for_message(conversation, provider, user_id=user_id, text=text, files=len(files))
         old_reply_id = old_reply.pk if old_reply else None
         user_message = add_version(
             edited, Message(conversation=conversation, role=Message.Role.USER, content=text)

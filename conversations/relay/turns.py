@@ -143,6 +143,20 @@ def new_streaming_reply(conversation: Conversation, relay_channel: str, question
     return reply
 
 
+def make_way_for_message(
+    conversation: Conversation, provider: Provider, *, user_id: int, text: str, files: int
+) -> None:
+    """Refuse a new user message the platform cannot take, to a busy conversation or over the user's
+    limits; else close the requests for decisions it replaces."""
+    problem = provider.input_problem(text, files)
+    if problem:
+        raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
+    replies = open_replies(conversation)
+    refuse_if_busy(conversation, replies)
+    refuse_over_limits(user_id, sends_message=True)
+    close_pending_approvals(replies)
+
+
 @database_sync_to_async
 def save_turn(
     conversation_id: str,
@@ -161,13 +175,7 @@ def save_turn(
     with transaction.atomic():
         conversation = locked_conversation(conversation_id, user_id)
         provider = ready_provider(conversation)
-        problem = provider.input_problem(text, len(attachment_ids))
-        if problem:
-            raise TurnRefused(RefusalCode.INVALID_INPUT, problem)
-        replies = open_replies(conversation)
-        refuse_if_busy(conversation, replies)
-        refuse_over_limits(user_id, sends_message=True)
-        close_pending_approvals(replies)
+        make_way_for_message(conversation, provider, user_id=user_id, text=text, files=len(attachment_ids))
         user_message = conversation.messages.create(
             role=Message.Role.USER, content=text, parent_id=last_in_history_id(conversation)
         )
