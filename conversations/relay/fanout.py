@@ -153,10 +153,11 @@ class Hub:
         the conversation's group, for news of replies that start later.
         """
         self.ensure_sweeper()
-        self.watchers.setdefault(conversation_id, set()).add(send)
         if reply_to:
             # Before asking who runs a reply: one that starts meanwhile is then announced to it.
             await get_channel_layer().group_add(conversation_group(conversation_id), reply_to)
+        # No await from here until the snapshot is handed to `send`: no event of the reply precedes it.
+        self.watchers.setdefault(conversation_id, set()).add(send)
         run = self.run_in(conversation_id)
         if run is not None:
             await send(run.snapshot())

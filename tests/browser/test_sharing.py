@@ -6,7 +6,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import expect_socket_open, screenshot
 from tests.browser.test_chat import LAST_REPLY, open_demo_agent, send
 
 pytestmark = pytest.mark.browser
@@ -204,10 +204,13 @@ def test_rename_regenerate_edit_search_and_delete(signed_in, live_site):
     expect(page.locator(".result-title")).to_have_text(["Otter facts"])
     screenshot(page, "search-results")
     page.locator(".result-title").click()
+    # The menu opens before the page's scripts run; its "Delete…" needs them.
+    expect_socket_open(page)
 
     page.get_by_label("Conversation options").click()
     page.get_by_role("menuitem", name="Delete…").click()
     dialog = page.locator("#delete-dialog")
+    expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Otter facts")
     screenshot(page, "delete-confirmation")
     dialog.get_by_role("button", name="Delete").click()

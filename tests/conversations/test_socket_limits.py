@@ -93,6 +93,11 @@ async def test_a_socket_that_drops_leaves_nothing_watching_in_the_hub(alice, con
     from conversations.relay.fanout import hub
 
     _, ws = await connect(alice, conversation.id)
+    # The socket starts watching just after it is accepted.
+    for _ in range(50):
+        if hub.watchers.get(conversation.id):
+            break
+        await asyncio.sleep(0.01)
     assert hub.watchers.get(conversation.id)
     await ws.send_input({"type": "websocket.disconnect", "code": 1006})
     await asyncio.sleep(0.1)

@@ -94,3 +94,30 @@ async def test_frames_for_another_process_go_in_one_layer_message_per_interval_h
     assert (await asyncio.wait_for(layer.receive(channel), 5))["frames"] == frames[1:]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(channel), 0.3)
+
+
+async def test_a_socket_that_starts_watching_during_a_reply_gets_its_snapshot_first(monkeypatch):
+    """Joining the conversation's group takes a trip to Redis; an event meanwhile must not come first."""
+    from channels.layers import get_channel_layer
+
+    from conversations.relay import ReplyRun
+
+    hub, layer = Hub(), get_channel_layer()
+    run = ReplyRun(message_id=1, conversation_id="c1", hub=hub)
+    hub.runs[run.message_id] = run
+    group_add = layer.group_add
+
+    async def an_event_while_joining(group: str, channel: str) -> None:
+        run.seq += 1
+        await hub.publish(run, json.dumps({"type": "text_delta", "seq": run.seq, "delta": "Hi"}))
+        await group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", an_event_while_joining)
+    received: list[dict] = []
+
+    async def send(text: str) -> None:
+        received.append(json.loads(text))
+
+    await hub.watch("c1", send, reply_to=await layer.new_channel("socket."))
+    assert [(frame["type"], frame["seq"]) for frame in received] == [("reply.snapshot", 1)]
+    hub._sweeper.cancel()
