@@ -129,6 +129,8 @@ class FrameConsumer(AsyncWebsocketConsumer):
 
     async def relay_frames(self, message: dict[str, Any]) -> None:
         """Frames of a reply that another process is relaying."""
+        if relay.superseded(message):
+            return
         for text in message["frames"]:
             await self.send_frame(text)
 

@@ -17,6 +17,7 @@ from conversations.relay.fanout import (
     refuse_if_stopping,
     running,
     stop_taking_turns,
+    superseded,
     tell_every_socket,
 )
 from conversations.relay.policy import TurnRefused, mark_abandoned_replies
@@ -49,6 +50,7 @@ __all__ = [
     "start_sweeping",
     "stop_reply",
     "stop_taking_turns",
+    "superseded",
     "tell_every_socket",
     "unwatch",
     "watch",

@@ -26,6 +26,11 @@ LISTEN_RETRY_SECONDS = 0.1
 MAX_LISTEN_RETRY_SECONDS = 10.0
 
 
+# Replies taken over are rare (a process died or stalled): a few are remembered, for the frames of
+# them still on their way from the process they were taken from.
+MAX_TAKEN_OVER_REMEMBERED = 1000
+
+
 def conversation_group(conversation_id: str) -> str:
     """The layer group of every socket watching the conversation, in any process: news of new replies."""
     return f"relay.conversation.{conversation_id}"
@@ -65,6 +70,20 @@ class Hub:
         self.last_swept: datetime | None = None
         # Off once the process is stopping (chatsite/shutdown.py): running replies finish, none starts.
         self.taking_turns = True
+        # The replies this process took over from a stalled or dead one, latest last.
+        self.taken_over: dict[int, None] = {}
+
+    def take_over(self, run: ReplyRun) -> None:
+        """Relay `run` here from now on, in place of the process that ran it."""
+        self.runs[run.message_id] = run
+        self.taken_over[run.message_id] = None
+        if len(self.taken_over) > MAX_TAKEN_OVER_REMEMBERED:
+            del self.taken_over[next(iter(self.taken_over))]
+
+    def superseded(self, message: dict[str, Any]) -> bool:
+        """Whether `message` (`relay.frames` from another process) is of a reply this process took over:
+        frames that process sent before it knew, or that were on their way when it stalled."""
+        return message.get("message_id") in self.taken_over
 
     def spawn(self, coroutine: Any, name: str) -> asyncio.Task:
         """Run `coroutine` as a background task of the hub, its failure logged."""
@@ -249,8 +268,11 @@ class Hub:
             async with run.publishing:
                 run.remote_watchers.add(message["reply_to"])
                 if run.seq > message.get("after_seq", -1):
-                    snapshot = {"type": "relay.frames", "frames": [run.snapshot()]}
-                    await layer.send(message["reply_to"], snapshot)
+                    snapshot = run.snapshot()
+                    await layer.send(
+                        message["reply_to"],
+                        {"type": "relay.frames", "frames": [snapshot], "message_id": run.message_id},
+                    )
         elif message["type"] == "relay.stop":
             self.stop(run.conversation_id, run.message_id)
 
@@ -293,6 +315,10 @@ async def tell_every_socket(conversation_id: str, text: str) -> None:
             conversation_id,
             exc_info=True,
         )
+
+
+def superseded(message: dict[str, Any]) -> bool:
+    return hub.superseded(message)
 
 
 def stop_taking_turns() -> None:

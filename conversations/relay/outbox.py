@@ -45,7 +45,9 @@ async def flush(run: ReplyRun) -> None:
         layer = get_channel_layer()
         for channel in list(run.remote_watchers):
             try:
-                await layer.send(channel, {"type": "relay.frames", "frames": frames})
+                await layer.send(
+                    channel, {"type": "relay.frames", "frames": frames, "message_id": run.message_id}
+                )
             except Exception:  # ChannelFull or a layer hiccup
                 logger.warning(
                     "%d frames of reply %s to %s were not sent; it stops watching",

@@ -78,7 +78,7 @@ async def take_over(prepared: PreparedTurn) -> ReplyRun:
     run.load(reply.content, reply.approval, reply.earlier_approvals)
     run.tool_calls, run.seq, run.resume_point = reply.tool_calls, reply.seq, reply.upstream_resume
     run.saved_seq = run.seq
-    hub.runs[run.message_id] = run
+    hub.take_over(run)
     # Numbered as the dead process numbered them: a page ignores the events it already has.
     await hub.announce(run.conversation_id, run.snapshot(), run)
     run.task = fanout.background(
@@ -170,6 +170,7 @@ async def let_go(run: ReplyRun) -> None:
     run.stop_live()
     hub = run.hub
     hub.runs.pop(run.message_id, None)
+    hub.taken_over.pop(run.message_id, None)  # taken back: the other process's frames are news again
     if run.flusher is not None:
         run.flusher.cancel()
     run.outbox.clear()

@@ -121,3 +121,28 @@ async def test_a_socket_that_starts_watching_during_a_reply_gets_its_snapshot_fi
     await hub.watch("c1", send, reply_to=await layer.new_channel("socket."))
     assert [(frame["type"], frame["seq"]) for frame in received] == [("reply.snapshot", 1)]
     hub._sweeper.cancel()
+
+
+async def test_frames_of_a_reply_taken_over_here_that_come_late_from_the_process_it_left_are_dropped(
+    alice, conversation, connect, second_process
+):
+    """A stalled process wakes with a batch on its way: the page hears only the process that took over."""
+    from channels.layers import get_channel_layer
+
+    from conversations.relay import ReplyRun, conversation_group
+
+    second_process()
+    _, socket = await connect(alice, conversation.id)
+    while conversation.id not in fanout.hub.watchers:  # it watches just after it is accepted
+        await asyncio.sleep(0.01)
+    fanout.hub.take_over(ReplyRun(message_id=7, conversation_id=conversation.id, hub=fanout.hub))
+    layer, group = get_channel_layer(), conversation_group(conversation.id)
+
+    def delta(message_id: int, text: str) -> dict:
+        frame = json.dumps({"type": "text_delta", "message_id": message_id, "seq": 3, "delta": text})
+        return {"type": "relay.frames", "frames": [frame], "message_id": message_id}
+
+    await layer.group_send(group, delta(7, "stale"))
+    await layer.group_send(group, delta(8, "news"))
+    assert json.loads(await socket.receive_from())["delta"] == "news"
+    assert await socket.receive_nothing(timeout=0.2)
