@@ -12,22 +12,27 @@ from conversations.relay.run import ReplyRun
 
 logger = logging.getLogger(__name__)
 
-# How long frames for sockets in other processes are gathered before sending.
+# How long frames for sockets in other processes are gathered before sending: the first interval after
+# a quiet spell; each interval that brings frames doubles the next, up to the most.
 REMOTE_BATCH_SECONDS = 0.05
+REMOTE_BATCH_MOST_SECONDS = 0.1
 
 
 async def send_later(run: ReplyRun) -> None:
     """Send the frames gathered for other processes: the first at once, then those that came meanwhile
-    every REMOTE_BATCH_SECONDS, until an interval brings none.
+    at growing intervals (REMOTE_BATCH_SECONDS to REMOTE_BATCH_MOST_SECONDS), until an interval brings
+    none.
 
     So a reply costs at most one layer message per interval and watcher, however many deltas it
     has, and a slow one's deltas are not held back. After a stall of this process the frames
     wait until the reply is known to be still its own.
     """
+    interval = REMOTE_BATCH_SECONDS
     try:
         while run.outbox and not run.ownership_stale():
             await flush(run)
-            await asyncio.sleep(REMOTE_BATCH_SECONDS)
+            await asyncio.sleep(interval)
+            interval = min(2 * interval, REMOTE_BATCH_MOST_SECONDS)
     finally:
         run.flusher = None
 

@@ -62,6 +62,7 @@ def test_pin_archive_restore_and_rename_from_the_sidebar_menu(signed_in, live_si
     page.get_by_role("button", name=f"Restore {puffin}").click()
     expect(page.get_by_text("is back in your conversations")).to_be_visible()
     expect(item(page, puffin)).to_have_count(1)
+    page.wait_for_load_state()  # the page the restore led to: its menus work once its scripts ran
 
     item(page, walrus).get_by_role("button", name=f"Options for {walrus}").click()
     menu.get_by_role("menuitem", name="Rename").click()

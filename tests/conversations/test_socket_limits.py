@@ -7,6 +7,7 @@ import pytest
 
 from conversations.models import ShareLink
 from conversations.socket_limits import open_sockets
+from tests.conversations.sockets import watching
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,12 +94,7 @@ async def test_a_socket_that_drops_leaves_nothing_watching_in_the_hub(alice, con
     from conversations.relay.fanout import hub
 
     _, ws = await connect(alice, conversation.id)
-    # The socket starts watching just after it is accepted.
-    for _ in range(50):
-        if hub.watchers.get(conversation.id):
-            break
-        await asyncio.sleep(0.01)
-    assert hub.watchers.get(conversation.id)
+    assert await watching(conversation.id)
     await ws.send_input({"type": "websocket.disconnect", "code": 1006})
     await asyncio.sleep(0.1)
     assert conversation.id not in hub.watchers

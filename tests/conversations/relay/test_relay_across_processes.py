@@ -5,12 +5,13 @@ the first one keeps relaying; with REDIS_URL set this goes through Redis.
 """
 
 import asyncio
+import contextlib
 import json
 
 import pytest
 
 from conversations.relay import Hub, fanout, outbox
-from tests.conversations.sockets import frames_until, messages_of, text_of
+from tests.conversations.sockets import frames_until, messages_of, text_of, watching
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,6 +97,24 @@ async def test_frames_for_another_process_go_in_one_layer_message_per_interval_h
         await asyncio.wait_for(layer.receive(channel), 0.3)
 
 
+async def test_a_long_busy_reply_goes_to_another_process_in_fewer_longer_batches(monkeypatch):
+    """The interval doubles while each brings frames: 1.2 s of a frame every 20 ms is a handful of
+    layer messages (a fixed 50 ms interval makes 24), all frames in order."""
+    run, layer, channel = await remote_run(monkeypatch, batch_seconds=0.05)
+    monkeypatch.setattr(outbox, "REMOTE_BATCH_MOST_SECONDS", 0.2)
+    frames = [json.dumps({"seq": n}) for n in range(1, 61)]
+    for frame in frames:
+        await run.hub.publish(run, frame)
+        await asyncio.sleep(0.02)
+    await outbox.drain(run)
+    batches = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            batches.append((await asyncio.wait_for(layer.receive(channel), 0.3))["frames"])
+    assert [frame for batch in batches for frame in batch] == frames
+    assert len(batches) <= 12
+
+
 async def test_a_socket_that_starts_watching_during_a_reply_gets_its_snapshot_first(monkeypatch):
     """Joining the conversation's group takes a trip to Redis; an event meanwhile must not come first."""
     from channels.layers import get_channel_layer
@@ -133,8 +152,7 @@ async def test_frames_of_a_reply_taken_over_here_that_come_late_from_the_process
 
     second_process()
     _, socket = await connect(alice, conversation.id)
-    while conversation.id not in fanout.hub.watchers:  # it watches just after it is accepted
-        await asyncio.sleep(0.01)
+    assert await watching(conversation.id)
     fanout.hub.take_over(ReplyRun(message_id=7, conversation_id=conversation.id, hub=fanout.hub))
     layer, group = get_channel_layer(), conversation_group(conversation.id)
 
