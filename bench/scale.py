@@ -64,9 +64,10 @@ README = ROOT / "bench" / "README.md"
 RESULTS_START = "<!-- scale:start -->"
 RESULTS_END = "<!-- scale:end -->"
 
-# Each text delta of the fake starts with its stamp: the deltas a snapshot holds are counted by them.
-# A stamp follows the word before it without a space ("ipsum1764..."): no \b around it.
-STAMP = re.compile(r"(?<!\d)\d{19}(?!\d)")
+# Each text delta of the fake starts with its stamp and a space: the deltas a snapshot holds are counted
+# by them. A stamp follows the token before it without a space ("ipsum1764...", "| 11764..."), so
+# only what follows it marks it.
+STAMP = re.compile(r"\d{19}(?= )")
 
 DEFAULT_LEVELS = (20, 50, 100)
 LEVEL_RATE = 20  # events per second per stream at each level

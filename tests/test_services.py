@@ -3,8 +3,10 @@
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 from django.db import connection
@@ -57,3 +59,65 @@ def test_more_layer_calls_at_once_than_the_pool_has_connections_wait_for_one_and
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(asyncio.run, many_at_once()).result(timeout=60) == list(range(40))
+
+
+def run_in_own_loop(coroutine) -> Any:
+    # Its own thread and loop: the browser tests' Playwright keeps a loop running in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=60)
+
+
+def small_layer(**config: Any) -> WaitingRedisChannelLayer:
+    return WaitingRedisChannelLayer(
+        hosts=[{"address": os.environ["REDIS_URL"], "socket_timeout": None}],
+        prefix=f"chatsite-test-send-{os.getpid()}",
+        **config,
+    )
+
+
+def test_a_send_to_a_full_channel_is_refused_and_what_it_holds_arrives():
+    layer = small_layer(capacity=2)
+
+    async def fill() -> list[int]:
+        channel = await layer.new_channel()
+        for n in range(2):
+            await layer.send(channel, {"type": "frame", "n": n})
+        with pytest.raises(ChannelFull):
+            await layer.send(channel, {"type": "frame", "n": 2})
+        received = [(await layer.receive(channel))["n"] for _ in range(2)]
+        await layer.send(channel, {"type": "frame", "n": 3})  # room again
+        received.append((await layer.receive(channel))["n"])
+        await layer.flush()
+        return received
+
+    assert run_in_own_loop(fill()) == [0, 1, 3]
+
+
+def test_a_send_drops_the_channels_expired_messages_first():
+    layer = small_layer(expiry=1)
+
+    async def late() -> dict:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "frame", "n": "stale"})
+        await asyncio.sleep(2.1)
+        await layer.send(channel, {"type": "frame", "n": "fresh"})
+        received = await layer.receive(channel)
+        await layer.flush()
+        return received
+
+    assert run_in_own_loop(late())["n"] == "fresh"
+
+
+def test_a_send_still_arrives_after_redis_forgot_its_script():
+    layer = small_layer()
+
+    async def after_flush() -> dict:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "frame", "n": 1})
+        await layer.connection(0).script_flush()
+        await layer.send(channel, {"type": "frame", "n": 2})
+        received = [await layer.receive(channel) for _ in range(2)]
+        await layer.flush()
+        return received
+
+    assert [m["n"] for m in run_in_own_loop(after_flush())] == [1, 2]

@@ -1,5 +1,7 @@
 """Requests for decisions in Chromium: answered once, closed by a new message, never controls for viewers."""
 
+import time
+
 import pytest
 from playwright.sync_api import expect
 
@@ -25,6 +27,14 @@ def reading_order(reply) -> list[str]:
            .filter((element) => element.checkVisibility() && element.textContent.trim() !== '')
            .map((element) => element.classList.contains('approval') ? 'decisions' : 'text')"""
     )
+
+
+def expect_reading_order(reply, order: list[str], seconds: float = 10) -> None:
+    """The reply reads as `order` (see `reading_order`) within `seconds`: a page settles after a frame."""
+    deadline = time.monotonic() + seconds
+    while (seen := reading_order(reply)) != order and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen == order
 
 
 def choose_and_send(panel) -> None:
@@ -113,10 +123,10 @@ def test_a_live_viewer_sees_the_request_and_its_outcome_but_no_controls(
         expect(decided).to_have_attribute("data-state", "resolved")
         expect(decided.locator(".approval-decision")).to_have_text(["approved", "rejected"])
         expect(bob.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
-        assert reading_order(bob.locator(LAST_REPLY)) == ["text", "decisions", "text"]
+        expect_reading_order(bob.locator(LAST_REPLY), ["text", "decisions", "text"])
         bob.reload()
         expect(bob.locator(LAST_REPLY).locator(DECIDED)).to_have_attribute("data-state", "resolved")
-        assert reading_order(bob.locator(LAST_REPLY)) == ["text", "decisions", "text"]
+        expect_reading_order(bob.locator(LAST_REPLY), ["text", "decisions", "text"])
         expect(bob.locator(".approval input, .approval button")).to_have_count(0)
     finally:
         context.close()

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.browser.test_approval_panels import DECIDED, OPEN_REQUEST, choose_and_send, reading_order
+from tests.browser.test_approval_panels import DECIDED, OPEN_REQUEST, choose_and_send, expect_reading_order
 from tests.browser.test_chat import LAST_REPLY, open_demo_agent, send
 from tests.browser.test_sharing import share_link
 
@@ -19,7 +19,7 @@ AFTER_FIRST_BLOCK = ".msg-body > .md:not(.tail) > :first-child"
 def expect_parts(page, order: list[str], decisions: list[list[str]]) -> None:
     reply = page.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "complete")
-    assert reading_order(reply) == order
+    expect_reading_order(reply, order)
     boxes = reply.locator(DECIDED)
     expect(boxes).to_have_count(len(decisions))
     for box, said in zip(boxes.all(), decisions, strict=True):
@@ -35,7 +35,7 @@ def test_the_decisions_stand_before_the_text_they_produced_live_after_reload_and
     send(page, "Mail the team [[hitl]] [[delay=0.01]]")
     reply = page.locator(LAST_REPLY)
     expect(reply).to_have_attribute("data-status", "paused")
-    assert reading_order(reply) == ["text", "decisions"]
+    expect_reading_order(reply, ["text", "decisions"])
 
     choose_and_send(reply.locator(OPEN_REQUEST))
     order, decisions = ["text", "decisions", "text"], [["approved", "rejected"]]
@@ -59,7 +59,7 @@ def test_a_reply_that_pauses_twice_shows_text_decisions_text_decisions_text(sign
     choose_and_send(reply.locator(OPEN_REQUEST))
     expect(reply.locator(DECIDED)).to_have_count(1)
     expect(reply.locator(OPEN_REQUEST).get_by_role("button", name="Send decisions")).to_be_visible()
-    assert reading_order(reply) == ["text", "decisions", "text", "decisions"]
+    expect_reading_order(reply, ["text", "decisions", "text", "decisions"])
     choose_and_send(reply.locator(OPEN_REQUEST))
 
     order = ["text", "decisions", "text", "decisions", "text"]
