@@ -568,6 +568,7 @@ if (form) {
     if (form.dataset.state === "running") stop();
     else send();
   });
+  form.dataset.ready = "";
   input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

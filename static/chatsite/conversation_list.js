@@ -199,4 +199,5 @@ export function initConversationList({ onRenamed = () => {} } = {}) {
       else document.getElementById("sidebar-search-input")?.focus();
     });
   }
+  nav.dataset.ready = "";
 }

@@ -268,6 +268,7 @@ export function initConversationMenu({ showError }) {
     window.history.replaceState(null, "", address);
     actions.share();
   }
+  menu.dataset.ready = "";
 }
 
 /** A conversation was just created on this page: give it its title and menu. */
