@@ -97,6 +97,8 @@ function linkList(form, onProblem) {
   const list = document.getElementById("share-links");
   const template = document.getElementById("tpl-share-link");
   const token = () => form.elements.csrfmiddlewaretoken.value;
+  // The links being fetched for the dialog just opened: a link made meanwhile is shown after them.
+  let loading = Promise.resolve();
 
   function row(link) {
     const item = template.content.firstElementChild.cloneNode(true);
@@ -139,23 +141,30 @@ function linkList(form, onProblem) {
     return item;
   }
 
+  async function fetchLinks() {
+    list.replaceChildren();
+    section.hidden = true;
+    try {
+      const response = await fetch(form.action, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!response.ok) return;
+      const { links } = await response.json();
+      list.replaceChildren(...(Array.isArray(links) ? links : []).map(row));
+    } catch {
+      // The dialog still makes links; the list shows at the next opening.
+    } finally {
+      section.hidden = list.childElementCount === 0;
+    }
+  }
+
   return {
-    async load() {
-      list.replaceChildren();
-      section.hidden = true;
-      try {
-        const response = await fetch(form.action, {
-          credentials: "same-origin",
-          headers: { Accept: "application/json" },
-        });
-        if (!response.ok) return;
-        const { links } = await response.json();
-        list.replaceChildren(...(Array.isArray(links) ? links : []).map(row));
-      } finally {
-        section.hidden = list.childElementCount === 0;
-      }
+    load() {
+      loading = fetchLinks();
     },
-    show(link) {
+    async show(link) {
+      await loading;
       const shown = [...list.children].find((item) => item.dataset.linkId === String(link.id));
       const fresh = row(link);
       if (shown) shown.replaceWith(fresh);
@@ -198,7 +207,7 @@ function initShare() {
         ? gettext("This conversation already has a link like that: here it is, no new one was made.")
         : gettext("Link created.");
       note.hidden = false;
-      links.show(created);
+      await links.show(created);
     } catch (problem) {
       error.textContent = problem.message;
       error.hidden = false;
