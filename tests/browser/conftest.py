@@ -21,6 +21,10 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(os.environ.get("CHATSITE_SCREENSHOTS", "/tmp/chatsite-screenshots"))
 
+# What a page waits for (a reply of a few seconds, a page the site serves while other workers load
+# the machine) may take longer than Playwright's 5 s: assertions wait as long as actions (15 s).
+expect.set_options(timeout=15_000)
+
 
 def pytest_collection_modifyitems(config, items):
     if os.path.exists(CHROMIUM):
