@@ -7,7 +7,6 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from conversations.attachments import attachment_view
 from conversations.models import Conversation, Message
 from conversations.protocol import RefusalCode
 from conversations.relay.policy import (
@@ -20,6 +19,7 @@ from conversations.relay.turns import (
     history_for,
     locked_conversation,
     make_way_for_message,
+    message_turn,
     new_streaming_reply,
     streaming_reply,
     turn_for,
@@ -123,15 +123,14 @@ def save_edit(
         reply = new_streaming_reply(conversation, relay_channel, user_message)
         retitled = title_follows(conversation, edited, user_message)
         conversation.save(update_fields=["title", "updated_at"])
-        user_versions = versions_as_dict(user_message)
-        history = history_for(provider, conversation, before=user_message)
-    return PreparedTurn(
-        reply=reply,
-        provider=provider,
-        turn=turn_for(conversation, text, timezone_name, files, history),
-        user_message=user_message,
-        shown_files=[attachment_view(a) for a in files],
-        replaces=old_reply_id,
-        user_versions=user_versions,
-        title=conversation.title if retitled else None,
-    )
+        return message_turn(
+            conversation,
+            provider,
+            user_message,
+            reply,
+            timezone_name,
+            files,
+            replaces=old_reply_id,
+            user_versions=versions_as_dict(user_message),
+            title=conversation.title if retitled else None,
+        )

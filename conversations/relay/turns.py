@@ -187,13 +187,28 @@ def save_turn(
         if not conversation.title:
             conversation.title = title_from(text or ", ".join(a.name for a in files))
         conversation.save(update_fields=["title", "updated_at"])
-        history = history_for(provider, conversation, before=user_message)
+        return message_turn(conversation, provider, user_message, reply, timezone_name, files)
+
+
+def message_turn(
+    conversation: Conversation,
+    provider: Provider,
+    user_message: Message,
+    reply: Message,
+    timezone_name: str,
+    files: list[Attachment],
+    **shown: Any,
+) -> PreparedTurn:
+    """The turn of a new user message (sent, or an edit of the last): the reply to stream, the turn to
+    send upstream and what the page shows (`shown`: more PreparedTurn fields)."""
+    history = history_for(provider, conversation, before=user_message)
     return PreparedTurn(
         reply=reply,
         provider=provider,
-        turn=turn_for(conversation, text, timezone_name, files, history),
+        turn=turn_for(conversation, user_message.content, timezone_name, files, history),
         user_message=user_message,
         shown_files=[attachment_view(a) for a in files],
+        **shown,
     )
 
 
